@@ -1,0 +1,111 @@
+# cltrain: an OpenCL neural-network trainer in C.
+#   make demo    install what is missing, fetch MNIST, build, list devices, train on device 0
+#   make test    the same set-up, then the whole Check suite on PoCL
+#   make         build build/cltrain
+# Switches: DEVELOPER=1 (strict warnings as errors), SANITIZE=address,undefined, CC=clang.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+PKGS    := OpenCL clblast zlib
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Iinclude -I$(BUILD) \
+           -DCL_TARGET_OPENCL_VERSION=300
+ifeq ($(DEVELOPER),1)
+# -Wconversion is left out: it flags every size_t/int mix of the dimension arithmetic, which is
+# range-checked where the sizes are read. -Wshadow and -Werror catch what matters here.
+CFLAGS  += -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+endif
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD   := build-sanitize
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lOpenCL -lclblast -lz)
+LIBS       = $(PKG_LIBS) -lm
+
+LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/kernels_embedded.o
+KERNELS   := $(sort $(wildcard kernels/*.cl))
+TEST_SRC  := $(sort $(wildcard tests/*.c))
+SUITE_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_OBJ  := $(patsubst tests/%.c,$(BUILD)/tobj/%.o,$(TEST_SRC))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+# Debian packages the build and the tests need; `make deps` installs whichever are missing.
+DEPS_PKGS := ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev check \
+             pkg-config zlib1g-dev
+BENCH_PKGS := python3-numpy libopenblas0-pthread
+
+.PHONY: all deps data data-fashion demo test check-run install clean bench reproduce records
+all: $(BUILD)/cltrain
+
+$(BUILD)/obj $(BUILD)/tobj:
+	@mkdir -p $@
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/kernels_embedded.c: $(KERNELS) scripts/embed_kernels.sh | $(BUILD)/obj
+	sh scripts/embed_kernels.sh $@ $(KERNELS)
+
+$(BUILD)/obj/kernels_embedded.o: $(BUILD)/kernels_embedded.c include/kernels_embedded.h
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcltrain.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/cltrain: $(BUILD)/obj/main.o $(BUILD)/libcltrain.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/test_suites.h: $(SUITE_SRC) scripts/suites.sh | $(BUILD)/tobj
+	sh scripts/suites.sh $@ $(SUITE_SRC)
+
+$(BUILD)/tobj/%.o: tests/%.c $(wildcard include/*.h) $(wildcard tests/*.h) $(BUILD)/test_suites.h | $(BUILD)/tobj
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check 2>/dev/null) -Itests -c $< -o $@
+
+$(BUILD)/cltrain-tests: $(TEST_OBJ) $(BUILD)/libcltrain.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) $(LIBS)
+
+$(BUILD)/cltrain-bench: $(BENCH_SRC) $(BUILD)/libcltrain.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# --- set-up: packages and data -------------------------------------------------------------
+deps:
+	@sh scripts/install_deps.sh $(DEPS_PKGS)
+
+data: deps
+	@sh scripts/fetch_mnist.sh data/mnist
+
+data-fashion: deps
+	@sh scripts/fetch_fashion.sh data/fashion
+
+# --- the two README commands ---------------------------------------------------------------
+demo: deps data
+	$(MAKE) --no-print-directory all
+	$(BUILD)/cltrain --list-devices
+	$(BUILD)/cltrain --device 0 --epochs 100
+
+test: deps data
+	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-tests
+	$(MAKE) --no-print-directory check-run
+
+# Runs the suite; CLTRAIN_BIN lets the tests drive the real binary.
+check-run:
+	CLTRAIN_BIN=$(CURDIR)/$(BUILD)/cltrain CLTRAIN_DATA=$(CURDIR)/data/mnist \
+	    CLTRAIN_KERNEL_DIR= $(BUILD)/cltrain-tests
+
+bench: deps data
+	@sh scripts/install_deps.sh $(BENCH_PKGS)
+	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-bench
+	$(BUILD)/cltrain-bench
+
+install: $(BUILD)/cltrain
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/cltrain $(DESTDIR)$(PREFIX)/bin/cltrain
+
+clean:
+	rm -rf build build-sanitize

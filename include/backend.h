@@ -1,0 +1,127 @@
+/* backend.h: the table of operations the training loop is written against. Two back-ends
+ * implement it: "host" (plain C, float32 storage with float64 accumulation, the reference for
+ * every test) and "opencl" (kernels in kernels/, launched through cl_runtime). The loop never
+ * knows which one it drives; tests run every operation on both and compare.
+ *
+ * Conventions: matrices are row-major; a batch of m samples with f features is an m x f
+ * matrix (one sample per row). Offsets and counts are in elements of the tensor's type. */
+#ifndef CLTRAIN_BACKEND_H
+#define CLTRAIN_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { DT_F32, DT_U8, DT_U32 } dtype;
+typedef enum { ACT_NONE, ACT_RELU, ACT_SIGMOID } activation;
+typedef enum { GEMM_BUILTIN, GEMM_CLBLAST } gemm_kind;
+typedef enum { OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM, OPT_ADAMW } optimizer_kind;
+
+/* Floats of per-row statistics written by softmax_xent: loss, squared error, correct. */
+#define STATS_PER_ROW 3
+
+typedef struct tensor tensor;     /* defined by each back-end */
+typedef struct backend backend;
+
+/* C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C.
+ * op(A) = A (stored m x k, row stride lda) or A^T (A stored k x m). Likewise B.
+ * A and B may be DT_U8 (pixels, converted to float; pass alpha = 1/255 to scale them).
+ * With beta == 0, C is not read (it may hold NaN). */
+typedef struct {
+    bool trans_a, trans_b;
+    int m, n, k;
+    float alpha, beta;
+    const tensor *a; size_t a_off; int lda;
+    const tensor *b; size_t b_off; int ldb;
+    tensor *c; size_t c_off; int ldc;
+} gemm_args;
+
+/* One optimizer step over n parameters, in place. state1/state2 are n floats each where the
+ * optimizer needs them (momentum: velocity; Adam: first and second moments), else NULL.
+ * weight_decay is L2 (added to the gradient) for sgd/momentum/nesterov/adam and decoupled
+ * for adamw. step counts from 1 (Adam's bias correction). */
+typedef struct {
+    optimizer_kind kind;
+    tensor *params; const tensor *grads; tensor *state1; tensor *state2;
+    size_t n;
+    float lr, momentum, beta1, beta2, eps, weight_decay;
+    int64_t step;
+} update_args;
+
+typedef struct {
+    const char *name;
+    tensor *(*alloc)(backend *be, dtype type, size_t count, const char *name);
+    void (*release)(backend *be, tensor *t);
+    void (*write)(backend *be, tensor *t, size_t off, size_t count, const void *src);
+    void (*read)(backend *be, const tensor *t, size_t off, size_t count, void *dst);
+
+    void (*gemm)(backend *be, const gemm_args *g);
+
+    /* za[rows x cols] (row stride cols): za = act(za + bias) with bias[cols] broadcast over rows.
+     * The activated value replaces the pre-activation: act_backward needs only A. */
+    void (*bias_act)(backend *be, tensor *za, size_t za_off, const tensor *bias, size_t b_off,
+                     int rows, int cols, activation act);
+
+    /* d[i] *= g'(.) for count elements, from the activated values a: relu a > 0,
+     * sigmoid a (1 - a). Turns dA into dZ in place. */
+    void (*act_backward)(backend *be, tensor *d, size_t d_off, const tensor *a, size_t a_off,
+                         size_t count, activation act);
+
+    /* Softmax over each row of z[rows x classes] against labels (DT_U8, one per row).
+     * Writes per-row stats[(stat_row0 + i) * 3 + {0,1,2}] = cross-entropy loss,
+     * sum over classes of (p - y)^2, and 1 if argmax == label else 0 (first maximum wins).
+     * With want_grad, z is replaced by (p - onehot(label)) * scale, the gradient of the mean
+     * loss when scale = 1/m. */
+    void (*softmax_xent)(backend *be, tensor *z, size_t z_off, int rows, int classes,
+                         const tensor *labels, size_t l_off, float scale,
+                         tensor *stats, size_t stat_row0, bool want_grad);
+
+    /* db[j] = alpha * sum_i dz[i][j] over rows x cols (bias gradient). */
+    void (*col_sum)(backend *be, const tensor *dz, size_t dz_off, int rows, int cols,
+                    float alpha, tensor *db, size_t db_off);
+
+    /* out[out_off + c] = sum over rows r < n of stats[r * 3 + c], c < 3, in a fixed order
+     * (deterministic). */
+    void (*reduce_stats)(backend *be, const tensor *stats, size_t n, tensor *out,
+                         size_t out_off);
+
+    /* dst[i][:] = src[idx[idx_off + i]][:] for i < m, rows of rowlen elements (DT_U8). */
+    void (*gather_rows)(backend *be, const tensor *src, int rowlen, const tensor *idx,
+                        size_t idx_off, int m, tensor *dst);
+
+    /* Inverted dropout: x[i] *= keep_i / (1 - p), keep_i = rng_uniform(seed, stream, i) >= p
+     * for count elements; the same (seed, stream) reproduces the mask, so the backward pass
+     * calls it again on the gradient instead of storing a mask. */
+    void (*dropout)(backend *be, tensor *x, size_t off, size_t count, float p, uint64_t seed,
+                    uint64_t stream);
+
+    void (*update)(backend *be, const update_args *u);
+
+    /* Waits until everything enqueued has finished (timing, before reads of results). */
+    void (*finish)(backend *be);
+    void (*destroy)(backend *be);
+} backend_ops;
+
+struct backend {
+    const backend_ops *ops;
+    void *impl;
+};
+
+typedef struct {
+    gemm_kind gemm;
+    bool profiling;
+    bool no_cache;
+} backend_cl_options;
+
+backend *backend_host_create(void);
+/* Opens OpenCL device `device_index` (global index across platforms). */
+backend *backend_cl_create(int device_index, const backend_cl_options *opt);
+/* Prints the per-kernel profile (OpenCL back-end with profiling only; no-op otherwise). */
+void backend_cl_print_profile(backend *be, FILE *f);
+/* Device description of an OpenCL back-end, NULL for the host. */
+const char *backend_device_name(const backend *be);
+
+static inline void backend_destroy(backend *be) { if (be) be->ops->destroy(be); }
+
+#endif
