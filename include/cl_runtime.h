@@ -57,6 +57,16 @@ const clrt_device_desc *clrt_device(const clrt_ctx *ctx);
 clrt_kernel *clrt_kernel_get(clrt_ctx *ctx, const char *file, const char *options,
                              const char *name);
 
+/* Where the program of the last clrt_kernel_get came from: compiled from source, loaded from
+ * the on-disk binary cache ($XDG_CACHE_HOME/cltrain or ~/.cache/cltrain; off with no_cache),
+ * or reused from this context's programs. For tests and start-up diagnostics. */
+typedef enum {
+    CLRT_BUILT_FROM_SOURCE = 0,
+    CLRT_LOADED_FROM_CACHE = 1,
+    CLRT_REUSED_IN_MEMORY = 2
+} clrt_build_source;
+clrt_build_source clrt_last_build_source(const clrt_ctx *ctx);
+
 /* Device buffers. `name` appears in error messages ("out of device memory allocating
  * 'activations' (1.2 GiB)"). */
 clrt_buf *clrt_alloc(clrt_ctx *ctx, size_t bytes, const char *name);

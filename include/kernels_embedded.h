@@ -1,4 +1,4 @@
-/* kernels_embedded.h: kernels/*.cl compiled into the binary (build/kernels_embedded.c). */
+/* kernels_embedded.h: the kernels/ folder compiled into the binary (build/kernels_embedded.c). */
 #ifndef CLTRAIN_KERNELS_EMBEDDED_H
 #define CLTRAIN_KERNELS_EMBEDDED_H
 

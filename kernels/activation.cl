@@ -1,0 +1,57 @@
+/* activation.cl: bias add fused with the activation, its derivative, and inverted dropout.
+ *
+ * bias_none, bias_relu, bias_sigmoid: NDRange (rows * cols)
+ *   reads  za[rows x cols] (row stride cols) from za + za_off, bias[cols] from bias + b_off
+ *   writes za = act(za + bias[col]) in place; relu max(v, 0), sigmoid 1 / (1 + e^-v)
+ * relu_backward, sigmoid_backward: NDRange (count)
+ *   reads  d[count] from d + d_off, a[count] (activated values) from a + a_off
+ *   writes d *= a > 0 (relu) or a * (1 - a) (sigmoid), in place
+ * dropout: NDRange (count)
+ *   reads  x[count] from x + off
+ *   writes x[i] = keep_i ? x[i] * scale : 0, keep_i = rng_uniform(seed, stream, i) >= p,
+ *          scale = 1 / (1 - p) from the host (the counter i starts at 0 at x + off) */
+#include "rng.cl"
+
+float act_relu(const float v) { return v > 0.0f ? v : 0.0f; }
+float act_sigmoid(const float v) { return 1.0f / (1.0f + exp(-v)); }
+float act_none(const float v) { return v; }
+
+#define BIAS_ACT_KERNEL(NAME, ACT)                                                            \
+    __kernel void NAME(__global float *za, const ulong za_off, __global const float *bias,     \
+                       const ulong b_off, const int rows, const int cols)                      \
+    {                                                                                          \
+        const size_t i = get_global_id(0);                                                     \
+        if (i >= (size_t)rows * (size_t)cols) return;                                          \
+        const int col = (int)(i % (size_t)cols);                                               \
+        za[za_off + i] = ACT(za[za_off + i] + bias[b_off + col]);                              \
+    }
+
+BIAS_ACT_KERNEL(bias_none, act_none)
+BIAS_ACT_KERNEL(bias_relu, act_relu)
+BIAS_ACT_KERNEL(bias_sigmoid, act_sigmoid)
+
+__kernel void relu_backward(__global float *d, const ulong d_off, __global const float *a,
+                            const ulong a_off, const ulong count)
+{
+    const size_t i = get_global_id(0);
+    if (i >= count) return;
+    if (!(a[a_off + i] > 0.0f)) d[d_off + i] = 0.0f;
+}
+
+__kernel void sigmoid_backward(__global float *d, const ulong d_off, __global const float *a,
+                               const ulong a_off, const ulong count)
+{
+    const size_t i = get_global_id(0);
+    if (i >= count) return;
+    const float s = a[a_off + i];
+    d[d_off + i] *= s * (1.0f - s);
+}
+
+__kernel void dropout(__global float *x, const ulong off, const ulong count, const float p,
+                      const float scale, const ulong seed, const ulong stream)
+{
+    const size_t i = get_global_id(0);
+    if (i >= count) return;
+    const int keep = rng_uniform(seed, stream, i) >= p;
+    x[off + i] = keep ? x[off + i] * scale : 0.0f;
+}

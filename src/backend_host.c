@@ -1,0 +1,273 @@
+/* backend_host.c: the operation table in plain C, float32 storage with float64 accumulation.
+ * The reference for every test and the CPU baseline of the benchmark (`--device host`). */
+#include "backend.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+#include "util.h"
+
+struct tensor {
+    dtype type;
+    size_t count;
+    void *data;
+};
+
+static size_t dtype_size(dtype t) { return t == DT_U8 ? 1 : 4; }
+
+static float *F(const tensor *t, size_t off) { return (float *)t->data + off; }
+
+static tensor *host_alloc(backend *be, dtype type, size_t count, const char *name)
+{
+    (void)be;
+    size_t bytes;
+    if (!mul_size(count, dtype_size(type), &bytes))
+        die(EXIT_RUNTIME, "tensor '%s' is too large (%zu elements)", name, count);
+    tensor *t = xmalloc(sizeof *t, name);
+    t->type = type;
+    t->count = count;
+    t->data = xmalloc(bytes, name);
+    return t;
+}
+
+static void host_release(backend *be, tensor *t)
+{
+    (void)be;
+    if (!t) return;
+    free(t->data);
+    free(t);
+}
+
+static void host_write(backend *be, tensor *t, size_t off, size_t count, const void *src)
+{
+    (void)be;
+    size_t es = dtype_size(t->type);
+    memcpy((char *)t->data + off * es, src, count * es);
+}
+
+static void host_read(backend *be, const tensor *t, size_t off, size_t count, void *dst)
+{
+    (void)be;
+    size_t es = dtype_size(t->type);
+    memcpy(dst, (const char *)t->data + off * es, count * es);
+}
+
+/* Element (r, c) of op(X) where X is stored with row stride ld, as float. */
+static inline float elem(const tensor *x, size_t off, int ld, bool trans, int r, int c)
+{
+    size_t i = trans ? (size_t)c * (size_t)ld + (size_t)r : (size_t)r * (size_t)ld + (size_t)c;
+    if (x->type == DT_U8) return (float)((const uint8_t *)x->data)[off + i];
+    return ((const float *)x->data)[off + i];
+}
+
+/* C[m x n] = alpha op(A)[m x k] op(B)[k x n] + beta C, one output row at a time:
+ * acc[:] += op(A)(i,p) * op(B)(p,:) in double, so the inner loop runs along a contiguous row of
+ * op(B) (packed to float when B is transposed). Zero entries of op(A) (ReLU outputs, blank
+ * pixels) add nothing and are skipped. */
+static void host_gemm(backend *be, const gemm_args *g)
+{
+    (void)be;
+    const size_t n = (size_t)g->n;
+    float *packed = NULL;
+    if (g->trans_b) {
+        packed = xmalloc((size_t)g->k * n * sizeof(float), "gemm panel");
+        for (int p = 0; p < g->k; p++)
+            for (int j = 0; j < g->n; j++)
+                packed[(size_t)p * n + (size_t)j] = elem(g->b, g->b_off, g->ldb, true, p, j);
+    }
+    double *acc = xmalloc(n * sizeof(double), "gemm accumulator");
+    for (int i = 0; i < g->m; i++) {
+        memset(acc, 0, n * sizeof(double));
+        for (int p = 0; p < g->k; p++) {
+            double a = (double)elem(g->a, g->a_off, g->lda, g->trans_a, i, p);
+            if (a == 0.0) continue;
+            if (packed) {
+                const float *brow = packed + (size_t)p * n;
+                for (size_t j = 0; j < n; j++) acc[j] += a * (double)brow[j];
+            } else if (g->b->type == DT_U8) {
+                const uint8_t *brow = (const uint8_t *)g->b->data + g->b_off + (size_t)p * (size_t)g->ldb;
+                for (size_t j = 0; j < n; j++) acc[j] += a * (double)brow[j];
+            } else {
+                const float *brow = F(g->b, g->b_off + (size_t)p * (size_t)g->ldb);
+                for (size_t j = 0; j < n; j++) acc[j] += a * (double)brow[j];
+            }
+        }
+        float *crow = F(g->c, g->c_off + (size_t)i * (size_t)g->ldc);
+        for (size_t j = 0; j < n; j++) {
+            double v = (double)g->alpha * acc[j];
+            if (g->beta != 0.0f) v += (double)g->beta * (double)crow[j];
+            crow[j] = (float)v;
+        }
+    }
+    free(acc);
+    free(packed);
+}
+
+static inline float activate(float z, activation act)
+{
+    switch (act) {
+    case ACT_RELU: return z > 0.0f ? z : 0.0f;
+    case ACT_SIGMOID: return (float)(1.0 / (1.0 + exp(-(double)z)));
+    default: return z;
+    }
+}
+
+static void host_bias_act(backend *be, tensor *za, size_t za_off, const tensor *bias,
+                          size_t b_off, int rows, int cols, activation act)
+{
+    (void)be;
+    const float *b = F(bias, b_off);
+    for (int r = 0; r < rows; r++) {
+        float *z = F(za, za_off + (size_t)r * (size_t)cols);
+        for (int c = 0; c < cols; c++) z[c] = activate(z[c] + b[c], act);
+    }
+}
+
+static void host_act_backward(backend *be, tensor *d, size_t d_off, const tensor *a,
+                              size_t a_off, size_t count, activation act)
+{
+    (void)be;
+    float *dd = F(d, d_off);
+    const float *aa = F(a, a_off);
+    for (size_t i = 0; i < count; i++) {
+        if (act == ACT_RELU) dd[i] = aa[i] > 0.0f ? dd[i] : 0.0f;
+        else if (act == ACT_SIGMOID) dd[i] = dd[i] * (aa[i] * (1.0f - aa[i]));
+    }
+}
+
+static void host_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, int classes,
+                              const tensor *labels, size_t l_off, float scale, tensor *stats,
+                              size_t stat_row0, bool want_grad)
+{
+    (void)be;
+    const uint8_t *lab = (const uint8_t *)labels->data + l_off;
+    float *st = F(stats, stat_row0 * STATS_PER_ROW);
+    for (int r = 0; r < rows; r++) {
+        float *zr = F(z, z_off + (size_t)r * (size_t)classes);
+        int y = lab[r], arg = 0;
+        float mx = zr[0];
+        for (int c = 1; c < classes; c++)
+            if (zr[c] > mx) { mx = zr[c]; arg = c; }
+        double sum = 0.0;
+        for (int c = 0; c < classes; c++) sum += exp((double)zr[c] - (double)mx);
+        double lse = (double)mx + log(sum);
+        double sq = 0.0;
+        st[(size_t)r * STATS_PER_ROW + 0] = (float)(lse - (double)zr[y]);
+        for (int c = 0; c < classes; c++) {
+            double p = exp((double)zr[c] - lse);
+            double e = p - (c == y ? 1.0 : 0.0);
+            sq += e * e;
+            if (want_grad) zr[c] = (float)(e * (double)scale);
+        }
+        st[(size_t)r * STATS_PER_ROW + 1] = (float)sq;
+        st[(size_t)r * STATS_PER_ROW + 2] = arg == y ? 1.0f : 0.0f;
+    }
+}
+
+static void host_col_sum(backend *be, const tensor *dz, size_t dz_off, int rows, int cols,
+                         float alpha, tensor *db, size_t db_off)
+{
+    (void)be;
+    for (int c = 0; c < cols; c++) {
+        double acc = 0.0;
+        for (int r = 0; r < rows; r++) acc += (double)F(dz, dz_off)[(size_t)r * (size_t)cols + (size_t)c];
+        F(db, db_off)[c] = (float)((double)alpha * acc);
+    }
+}
+
+static void host_reduce_stats(backend *be, const tensor *stats, size_t n, tensor *out,
+                              size_t out_off)
+{
+    (void)be;
+    for (int c = 0; c < STATS_PER_ROW; c++) {
+        double acc = 0.0;
+        for (size_t r = 0; r < n; r++) acc += (double)F(stats, 0)[r * STATS_PER_ROW + (size_t)c];
+        F(out, out_off)[c] = (float)acc;
+    }
+}
+
+static void host_gather_rows(backend *be, const tensor *src, int rowlen, const tensor *idx,
+                             size_t idx_off, int m, tensor *dst)
+{
+    (void)be;
+    const uint32_t *ix = (const uint32_t *)idx->data + idx_off;
+    for (int i = 0; i < m; i++)
+        memcpy((uint8_t *)dst->data + (size_t)i * (size_t)rowlen,
+               (const uint8_t *)src->data + (size_t)ix[i] * (size_t)rowlen, (size_t)rowlen);
+}
+
+static void host_dropout(backend *be, tensor *x, size_t off, size_t count, float p,
+                         uint64_t seed, uint64_t stream)
+{
+    (void)be;
+    float *v = F(x, off);
+    float keep_scale = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < count; i++)
+        v[i] = rng_uniform(seed, stream, i) >= p ? v[i] * keep_scale : 0.0f;
+}
+
+static void host_update(backend *be, const update_args *u)
+{
+    (void)be;
+    float *p = F(u->params, 0), *s1 = u->state1 ? F(u->state1, 0) : NULL;
+    float *s2 = u->state2 ? F(u->state2, 0) : NULL;
+    const float *g = F(u->grads, 0);
+    bool adam = u->kind == OPT_ADAM || u->kind == OPT_ADAMW;
+    /* Bias corrections in double, rounded to float as the kernel receives them. */
+    float bc1 = adam ? (float)(1.0 - pow((double)u->beta1, (double)u->step)) : 1.0f;
+    float bc2 = adam ? (float)(1.0 - pow((double)u->beta2, (double)u->step)) : 1.0f;
+    for (size_t i = 0; i < u->n; i++) {
+        float gi = g[i];
+        if (u->kind != OPT_ADAMW) gi += u->weight_decay * p[i];
+        switch (u->kind) {
+        case OPT_SGD: p[i] -= u->lr * gi; break;
+        case OPT_MOMENTUM: s1[i] = u->momentum * s1[i] + gi; p[i] -= u->lr * s1[i]; break;
+        case OPT_NESTEROV:
+            s1[i] = u->momentum * s1[i] + gi;
+            p[i] -= u->lr * (gi + u->momentum * s1[i]);
+            break;
+        case OPT_ADAM:
+        case OPT_ADAMW: {
+            if (u->kind == OPT_ADAMW) p[i] -= u->lr * u->weight_decay * p[i];
+            s1[i] = u->beta1 * s1[i] + (1.0f - u->beta1) * gi;
+            s2[i] = u->beta2 * s2[i] + (1.0f - u->beta2) * gi * gi;
+            float mhat = s1[i] / bc1, vhat = s2[i] / bc2;
+            p[i] -= u->lr * mhat / (sqrtf(vhat) + u->eps);
+            break;
+        }
+        }
+    }
+}
+
+static void host_finish(backend *be) { (void)be; }
+
+static void host_destroy(backend *be) { free(be); }
+
+static const backend_ops host_ops = {
+    .name = "host",
+    .alloc = host_alloc,
+    .release = host_release,
+    .write = host_write,
+    .read = host_read,
+    .gemm = host_gemm,
+    .bias_act = host_bias_act,
+    .act_backward = host_act_backward,
+    .softmax_xent = host_softmax_xent,
+    .col_sum = host_col_sum,
+    .reduce_stats = host_reduce_stats,
+    .gather_rows = host_gather_rows,
+    .dropout = host_dropout,
+    .update = host_update,
+    .finish = host_finish,
+    .destroy = host_destroy,
+};
+
+backend *backend_host_create(void)
+{
+    backend *be = xmalloc(sizeof *be, "host back-end");
+    be->ops = &host_ops;
+    be->impl = NULL;
+    return be;
+}

@@ -1,0 +1,224 @@
+/* checkpoint.c: model file format (see checkpoint.h), CRC-checked load, atomic save, npy export. */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "util.h"
+
+static const unsigned char MAGIC[8] = {'C', 'L', 'T', 'R', 'A', 'I', 'N', 0x1a};
+
+/* A growable little-endian byte writer. */
+typedef struct { unsigned char *p; size_t len, cap; } wbuf;
+
+static void put(wbuf *w, const void *src, size_t n)
+{
+    if (w->len + n > w->cap) {
+        while (w->len + n > w->cap) w->cap = w->cap ? 2 * w->cap : 4096;
+        w->p = xrealloc(w->p, w->cap, "model file buffer");
+    }
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+static void put_u32(wbuf *w, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    put(w, b, 4);
+}
+static void put_u64(wbuf *w, uint64_t v) { put_u32(w, (uint32_t)v); put_u32(w, (uint32_t)(v >> 32)); }
+static void put_f32(wbuf *w, float f) { uint32_t u; memcpy(&u, &f, 4); put_u32(w, u); }
+static void put_f32s(wbuf *w, const float *f, size_t n) { for (size_t i = 0; i < n; i++) put_f32(w, f[i]); }
+
+/* A bounds-checked reader: every get fails softly once past the end. */
+typedef struct { const unsigned char *p; size_t len, pos; int bad; } rbuf;
+
+static uint32_t get_u32(rbuf *r)
+{
+    if (r->bad || r->len - r->pos < 4) { r->bad = 1; return 0; }
+    const unsigned char *b = r->p + r->pos;
+    r->pos += 4;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static uint64_t get_u64(rbuf *r) { uint64_t lo = get_u32(r); return lo | (uint64_t)get_u32(r) << 32; }
+static float get_f32(rbuf *r) { uint32_t u = get_u32(r); float f; memcpy(&f, &u, 4); return f; }
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) CLT_PRINTF(3, 4);
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int model_save(const char *path, const model_file *m, char *err, size_t errlen)
+{
+    wbuf w = {0};
+    const model_arch *a = &m->arch;
+    put(&w, MAGIC, sizeof MAGIC);
+    put_u32(&w, MODEL_FILE_VERSION);
+    size_t header_at = w.len;
+    put_u32(&w, 0); /* header bytes, patched below */
+    size_t header_start = w.len;
+    put_u32(&w, (uint32_t)a->n_layers);
+    for (int l = 0; l <= a->n_layers; l++) put_u32(&w, (uint32_t)a->sizes[l]);
+    put_u32(&w, (uint32_t)a->act);
+    put_u32(&w, (uint32_t)m->init);
+    put_u32(&w, (uint32_t)m->optimizer);
+    put_f32(&w, m->lr); put_f32(&w, m->momentum); put_f32(&w, m->beta1); put_f32(&w, m->beta2);
+    put_f32(&w, m->eps); put_f32(&w, m->weight_decay); put_f32(&w, m->dropout);
+    put_u64(&w, m->batch); put_u64(&w, m->seed); put_u64(&w, m->epochs_done); put_u64(&w, m->step);
+    put_u64(&w, m->n_train); put_f32(&w, m->best_val); put_u64(&w, m->stale_epochs);
+    put_u64(&w, (uint64_t)a->n_params);
+    put_u32(&w, (uint32_t)m->n_state);
+    uint32_t hb = (uint32_t)(w.len - header_start);
+    memcpy(w.p + header_at, (unsigned char[4]){(unsigned char)hb, (unsigned char)(hb >> 8), 0, 0}, 4);
+    put_f32s(&w, m->params, a->n_params);
+    for (int s = 0; s < m->n_state; s++) put_f32s(&w, m->state[s], a->n_params);
+    put_u32(&w, (uint32_t)crc32(crc32(0L, Z_NULL, 0), w.p, (uInt)w.len));
+    int rc = 0;
+    if (write_file_atomic(path, w.p, w.len) != 0)
+        rc = fail(err, errlen, "%s: cannot write the model file: %s (check the folder exists and is writable)",
+                  path, strerror(errno));
+    free(w.p);
+    return rc;
+}
+
+int model_load(const char *path, model_file *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    size_t len;
+    unsigned char *data = read_file(path, &len);
+    if (!data) return fail(err, errlen, "%s: cannot read the model file: %s", path, strerror(errno));
+    int rc = -1;
+    if (len < sizeof MAGIC + 12 || memcmp(data, MAGIC, sizeof MAGIC) != 0) {
+        fail(err, errlen, "%s: not a cltrain model file (wrong magic; expected one written by --save or --checkpoint)", path);
+        goto out;
+    }
+    /* The CRC over everything before the last four bytes; zlib's crc32 takes uInt lengths. */
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t done = 0; done < len - 4;) {
+        size_t chunk = len - 4 - done > (1u << 30) ? (1u << 30) : len - 4 - done;
+        crc = crc32(crc, data + done, (uInt)chunk);
+        done += chunk;
+    }
+    rbuf r = {data, len, sizeof MAGIC, 0};
+    uint32_t version = get_u32(&r);
+    if (version != MODEL_FILE_VERSION) {
+        fail(err, errlen, "%s: model file version %u, this cltrain reads version %d (retrain, or use the cltrain that wrote it)",
+             path, version, MODEL_FILE_VERSION);
+        goto out;
+    }
+    rbuf tail = {data, len, len - 4, 0};
+    if (get_u32(&tail) != (uint32_t)crc) {
+        fail(err, errlen, "%s: model file is corrupt or truncated (CRC-32 mismatch); use another copy or retrain", path);
+        goto out;
+    }
+    (void)get_u32(&r); /* header bytes: fields are read one by one below */
+    uint32_t n_layers = get_u32(&r);
+    if (r.bad || n_layers < 1 || n_layers > MODEL_MAX_LAYERS) {
+        fail(err, errlen, "%s: bad layer count %u in the model file", path, n_layers);
+        goto out;
+    }
+    int sizes[MODEL_MAX_LAYERS + 1];
+    for (uint32_t l = 0; l <= n_layers; l++) {
+        uint32_t s = get_u32(&r);
+        if (s < 1 || s > 100000000) { fail(err, errlen, "%s: bad layer width %u in the model file", path, s); goto out; }
+        sizes[l] = (int)s;
+    }
+    uint32_t act = get_u32(&r), init = get_u32(&r), opt = get_u32(&r);
+    if (act > ACT_SIGMOID || init > INIT_XAVIER || opt > OPT_ADAMW) {
+        fail(err, errlen, "%s: unknown activation, init or optimizer code in the model file", path);
+        goto out;
+    }
+    if (model_arch_init(&m->arch, sizes[0], sizes + 1, (int)n_layers - 1, sizes[n_layers], (activation)act) != 0) {
+        fail(err, errlen, "%s: the architecture in the model file is too large", path);
+        goto out;
+    }
+    m->init = (init_kind)init;
+    m->optimizer = (optimizer_kind)opt;
+    m->lr = get_f32(&r); m->momentum = get_f32(&r); m->beta1 = get_f32(&r); m->beta2 = get_f32(&r);
+    m->eps = get_f32(&r); m->weight_decay = get_f32(&r); m->dropout = get_f32(&r);
+    m->batch = get_u64(&r); m->seed = get_u64(&r); m->epochs_done = get_u64(&r); m->step = get_u64(&r);
+    m->n_train = get_u64(&r); m->best_val = get_f32(&r); m->stale_epochs = get_u64(&r);
+    uint64_t n_params = get_u64(&r);
+    uint32_t n_state = get_u32(&r);
+    if (r.bad || n_params != m->arch.n_params || n_state > 2) {
+        fail(err, errlen, "%s: model file header is inconsistent (parameter count or state)", path);
+        goto out;
+    }
+    size_t arrays = 1 + n_state, bytes;
+    if (!mul_size(m->arch.n_params, 4 * arrays, &bytes) || len - 4 - r.pos != bytes) {
+        fail(err, errlen, "%s: model file has %zu bytes of parameters, its header needs %zu",
+             path, len - 4 - r.pos, bytes);
+        goto out;
+    }
+    m->n_state = (int)n_state;
+    float **dst[3] = {&m->params, &m->state[0], &m->state[1]};
+    for (size_t s = 0; s < arrays; s++) {
+        *dst[s] = xmalloc(m->arch.n_params * sizeof(float), "model parameters");
+        for (size_t i = 0; i < m->arch.n_params; i++) (*dst[s])[i] = get_f32(&r);
+    }
+    rc = 0;
+out:
+    free(data);
+    if (rc != 0) model_file_free(m);
+    return rc;
+}
+
+void model_file_free(model_file *m)
+{
+    free(m->params);
+    free(m->state[0]);
+    free(m->state[1]);
+    m->params = m->state[0] = m->state[1] = NULL;
+}
+
+/* One .npy file (format 1.0): magic, header dict padded to a multiple of 64, float32 data. */
+static int write_npy(const char *path, const float *data, int rows, int cols)
+{
+    char header[128];
+    int hl = cols > 0
+        ? snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
+        : snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }", rows);
+    size_t total = 10 + (size_t)hl + 1, pad = (64 - total % 64) % 64;
+    size_t count = (size_t)rows * (size_t)(cols > 0 ? cols : 1);
+    wbuf w = {0};
+    put(&w, "\x93NUMPY\x01\x00", 8);
+    uint16_t hlen = (uint16_t)((size_t)hl + pad + 1);
+    unsigned char hb[2] = {(unsigned char)hlen, (unsigned char)(hlen >> 8)};
+    put(&w, hb, 2);
+    put(&w, header, (size_t)hl);
+    for (size_t i = 0; i < pad; i++) put(&w, " ", 1);
+    put(&w, "\n", 1);
+    put_f32s(&w, data, count);
+    int rc = write_file_atomic(path, w.p, w.len);
+    free(w.p);
+    return rc;
+}
+
+int export_npy(const char *dir, const model_arch *a, const float *params, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return fail(err, errlen, "%s: cannot create the export folder: %s", dir, strerror(errno));
+    size_t plen = strlen(dir) + 32;
+    char *path = xmalloc(plen, "a file name");
+    int rc = 0;
+    for (int l = 0; l < a->n_layers && rc == 0; l++) {
+        snprintf(path, plen, "%s/W%d.npy", dir, l + 1);
+        if (write_npy(path, params + a->w_off[l], a->sizes[l + 1], a->sizes[l]) != 0) rc = -1;
+        if (rc == 0) {
+            snprintf(path, plen, "%s/b%d.npy", dir, l + 1);
+            if (write_npy(path, params + a->b_off[l], a->sizes[l + 1], 0) != 0) rc = -1;
+        }
+    }
+    if (rc != 0) fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    free(path);
+    return rc;
+}

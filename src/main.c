@@ -1,0 +1,33 @@
+/* main.c: the command line: subcommands, --help, --version, --list-devices; nothing else. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "commands.h"
+#include "options.h"
+#include "session.h"
+#include "util.h"
+
+#ifndef CLTRAIN_VERSION
+#define CLTRAIN_VERSION "0.1.0"
+#endif
+
+int main(int argc, char **argv)
+{
+    options o;
+    options_defaults(&o);
+    if (options_parse(&o, argc, argv) != 0) return EXIT_USAGE;
+    if (o.help) {
+        options_print_help(stdout);
+        return EXIT_OK;
+    }
+    if (o.version) {
+        printf("cltrain %s\n", CLTRAIN_VERSION);
+        return EXIT_OK;
+    }
+    if (o.list_devices) return session_list_devices();
+    switch (o.command) {
+    case CMD_TRAIN: return command_train(&o);
+    default:
+        die(EXIT_USAGE, "this command is not available yet; see 'cltrain --help'");
+    }
+}

@@ -1,0 +1,241 @@
+/* train_cmd.c: `cltrain [train]`: builds the network from the options and the data, runs the
+ * epochs, prints the table, writes the CSV log, the model, checkpoints and the npy export. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "commands.h"
+#include "session.h"
+#include "trainer.h"
+#include "util.h"
+
+/* The model file's training settings, from the run's configuration. */
+static void fill_model_file(model_file *mf, const options *o, const train_config *cfg,
+                            size_t n_train)
+{
+    memset(mf, 0, sizeof *mf);
+    mf->arch = cfg->arch;
+    mf->init = o->init;
+    mf->optimizer = cfg->optimizer;
+    mf->lr = cfg->lr; mf->momentum = cfg->momentum; mf->beta1 = cfg->beta1;
+    mf->beta2 = cfg->beta2; mf->eps = cfg->eps; mf->weight_decay = cfg->weight_decay;
+    mf->dropout = cfg->dropout;
+    mf->batch = (uint64_t)cfg->batch;
+    mf->seed = cfg->seed;
+    mf->n_train = n_train;
+    mf->best_val = -1.0f;
+}
+
+/* Writes the current parameters (and the optimizer state, for checkpoints) to path. */
+static void save_model(trainer *t, const model_file *settings, const char *path,
+                       bool with_state, uint64_t epochs_done)
+{
+    model_file mf = *settings;
+    size_t n = mf.arch.n_params;
+    mf.params = xmalloc(n * sizeof(float), "model parameters");
+    trainer_read_params(t, mf.params);
+    mf.n_state = with_state ? trainer_state_count(t) : 0;
+    for (int s = 0; s < mf.n_state; s++) {
+        mf.state[s] = xmalloc(n * sizeof(float), "optimizer state");
+        trainer_read_state(t, s, mf.state[s]);
+    }
+    mf.epochs_done = epochs_done;
+    mf.step = (uint64_t)trainer_step_count(t);
+    char err[1024];
+    int rc = model_save(path, &mf, err, sizeof err);
+    model_file_free(&mf);
+    if (rc != 0) die(EXIT_RUNTIME, "%s", err);
+}
+
+/* Fails before training, not after an hour of it, when an output cannot be written. */
+static void check_writable(const char *path, const char *flag)
+{
+    if (!path) return;
+    size_t len = strlen(path) + 32;
+    char *probe = xmalloc(len, "a file name");
+    snprintf(probe, len, "%s.probe.%ld", path, (long)getpid());
+    FILE *f = fopen(probe, "wb");
+    if (!f) die(EXIT_USAGE, "%s %s: cannot write there: %s", flag, path, strerror(errno));
+    fclose(f);
+    remove(probe);
+    free(probe);
+}
+
+static void print_header_row(bool has_val)
+{
+    printf("%6s %9s %8s %9s %9s%s %8s\n", "epoch", "loss", "mse", "train_acc", "test_acc",
+           has_val ? "   val_acc" : "", "seconds");
+}
+
+static void print_row(const epoch_metrics *m)
+{
+    printf("%6ld %9.4f %8.5f %9.4f %9.4f", m->epoch, m->loss, m->mse, m->train_acc, m->test_acc);
+    if (m->has_val) printf(" %9.4f", m->val_acc);
+    printf(" %8.3f\n", m->seconds);
+    fflush(stdout);
+}
+
+static void log_row(FILE *log, const epoch_metrics *m, bool with_lr)
+{
+    if (!log) return;
+    fprintf(log, "%ld,%.6f,%.6f,%.6f,%.6f", m->epoch, m->loss, m->mse, m->train_acc, m->test_acc);
+    if (m->has_val) fprintf(log, ",%.6f", m->val_acc);
+    fprintf(log, ",%.6f", m->seconds);
+    if (with_lr) fprintf(log, ",%.8g", m->lr);
+    fputc('\n', log);
+    fflush(log);
+}
+
+/* Architecture and starting parameters: from --resume/--load, or fresh from the options. */
+static float *starting_point(const options *o, const dataset *train, train_config *cfg,
+                             model_file *loaded, bool *have_loaded)
+{
+    int inputs = train->rows * train->cols, classes = train->classes;
+    const char *from = o->resume ? o->resume : o->load;
+    *have_loaded = false;
+    if (from) {
+        char err[1024];
+        if (model_load(from, loaded, err, sizeof err) != 0) die(EXIT_USAGE, "%s", err);
+        const model_arch *a = &loaded->arch;
+        if (a->sizes[0] != inputs || a->sizes[a->n_layers] != classes)
+            die(EXIT_USAGE, "%s: the model takes %d inputs and %d classes, the data has %d and %d",
+                from, a->sizes[0], a->sizes[a->n_layers], inputs, classes);
+        cfg->arch = *a;
+        *have_loaded = true;
+        float *p = loaded->params;
+        loaded->params = NULL;
+        return p;
+    }
+    if (model_arch_init(&cfg->arch, inputs, o->hidden, o->n_hidden, classes, o->act) != 0)
+        die(EXIT_USAGE, "--hidden: the network is too large to address");
+    float *p = xmalloc(cfg->arch.n_params * sizeof(float), "initial parameters");
+    model_init_params(&cfg->arch, o->init, o->seed, p);
+    return p;
+}
+
+int command_train(const options *o)
+{
+    session_data sd;
+    session_load_data(o, &sd);
+    const dataset *train = &sd.data.train, *test = &sd.data.test;
+    check_writable(o->save, "--save");
+    check_writable(o->checkpoint, "--checkpoint");
+
+    train_config cfg = {
+        .batch = o->batch, .seed = o->seed, .optimizer = o->optimizer, .lr = (float)o->lr,
+        .momentum = (float)o->momentum, .beta1 = (float)o->beta1, .beta2 = (float)o->beta2,
+        .eps = (float)o->eps, .weight_decay = (float)o->weight_decay, .schedule = o->schedule,
+        .warmup = o->warmup, .lr_min = o->lr_min, .dropout = (float)o->dropout,
+    };
+    cfg.total_epochs = o->epochs >= 0 ? o->epochs : (o->batch > 0 ? 10 : 500);
+    model_file loaded;
+    bool have_loaded;
+    float *params = starting_point(o, train, &cfg, &loaded, &have_loaded);
+    long start_epoch = 0;
+    if (o->resume) {
+        start_epoch = (long)loaded.epochs_done;
+        if (start_epoch > cfg.total_epochs)
+            die(EXIT_USAGE, "%s has %ld epochs done, more than --epochs %ld (the total, not the number to add)",
+                o->resume, start_epoch, cfg.total_epochs);
+    }
+
+    backend *be = session_open_backend(o);
+    trainer *t = trainer_create(be, &cfg, train, test, sd.val.n ? &sd.val : NULL, params);
+    if (o->resume) {
+        if (loaded.n_state == trainer_state_count(t))
+            for (int s = 0; s < loaded.n_state; s++) trainer_write_state(t, s, loaded.state[s]);
+        trainer_set_step_count(t, (int64_t)loaded.step);
+    }
+    if (have_loaded) model_file_free(&loaded);
+
+    char arch[256];
+    model_describe(&cfg.arch, arch, sizeof arch);
+    const char *dev = backend_device_name(be);
+    if (!o->quiet) {
+        char batch[32];
+        if (cfg.batch > 0) snprintf(batch, sizeof batch, "batch %ld", cfg.batch);
+        else snprintf(batch, sizeof batch, "full batch");
+        printf("cltrain: %s, %s lr %g, %s, %ld epochs, on %s\n", arch, optimizer_name(cfg.optimizer),
+               o->lr, batch, cfg.total_epochs, dev ? dev : "host (plain C)");
+        printf("data: %zu training, %zu test%s images from %s\n", train->n, test->n,
+               sd.val.n ? " (+ validation)" : "", sd.data.source);
+    }
+    FILE *log = NULL;
+    bool with_lr = o->schedule != SCHED_CONSTANT || o->warmup > 0;
+    if (o->log) {
+        bool append = o->resume && access(o->log, F_OK) == 0;
+        log = fopen(o->log, append ? "a" : "w");
+        if (!log) die(EXIT_USAGE, "--log %s: cannot write there: %s", o->log, strerror(errno));
+        if (!append)
+            fprintf(log, "epoch,loss,mse,train_acc,test_acc%s,seconds%s\n", sd.val.n ? ",val_acc" : "",
+                    with_lr ? ",lr" : "");
+    }
+
+    model_file settings;
+    fill_model_file(&settings, o, &cfg, train->n);
+    epoch_metrics m = {0};
+    long total = cfg.total_epochs, every = total > 100 ? (total + 99) / 100 : 1;
+    if (!o->quiet) print_header_row(sd.val.n > 0);
+    double t_start = now_seconds();
+    if (total == start_epoch) {
+        trainer_evaluate(t, &m);
+        m.epoch = start_epoch;
+        if (!o->quiet) print_row(&m);
+        log_row(log, &m, with_lr);
+    }
+    float *best = NULL;
+    double best_val = -1.0;
+    long stale = 0, done = start_epoch;
+    for (long e = start_epoch + 1; e <= total; e++) {
+        trainer_epoch(t, e, &m);
+        done = e;
+        if (!isfinite(m.loss)) {
+            if (log) fclose(log);
+            die(EXIT_RUNTIME, "the loss became %g at epoch %ld: training diverged; try a smaller --lr (now %g)%s",
+                m.loss, e, o->lr, o->checkpoint ? "; the last good checkpoint is kept" : "");
+        }
+        if (!o->quiet && (e % every == 0 || e == total || e == start_epoch + 1)) print_row(&m);
+        log_row(log, &m, with_lr);
+        if (o->checkpoint && (e % o->checkpoint_every == 0 || e == total))
+            save_model(t, &settings, o->checkpoint, true, (uint64_t)e);
+        if (o->early_stop > 0 && m.has_val) {
+            if (m.val_acc > best_val) {
+                best_val = m.val_acc;
+                stale = 0;
+                if (!best) best = xmalloc(cfg.arch.n_params * sizeof(float), "best parameters");
+                trainer_read_params(t, best);
+            } else if (++stale >= o->early_stop) {
+                if (!o->quiet) printf("early stop: no better validation accuracy for %ld epochs\n", stale);
+                break;
+            }
+        }
+    }
+    double elapsed = now_seconds() - t_start;
+    if (best) {
+        trainer_write_params(t, best);
+        trainer_evaluate(t, &m);
+        if (!o->quiet) printf("kept the parameters with the best validation accuracy, %.4f\n", best_val);
+        free(best);
+    }
+    if (log) fclose(log);
+    printf("test accuracy: %.4f (%ld of %zu) after %ld epochs, %.2f s\n", m.test_acc,
+           (long)lround(m.test_acc * (double)test->n), test->n, done, elapsed);
+
+    if (o->save) save_model(t, &settings, o->save, true, (uint64_t)done);
+    if (o->export_npy) {
+        float *p = xmalloc(cfg.arch.n_params * sizeof(float), "parameters");
+        trainer_read_params(t, p);
+        char err[1024];
+        if (export_npy(o->export_npy, &cfg.arch, p, err, sizeof err) != 0) die(EXIT_RUNTIME, "%s", err);
+        free(p);
+    }
+    if (o->profile) backend_cl_print_profile(be, stdout);
+    trainer_destroy(t);
+    backend_destroy(be);
+    free(params);
+    session_free_data(&sd);
+    return EXIT_OK;
+}

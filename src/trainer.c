@@ -1,0 +1,392 @@
+/* trainer.c: the training loop over the back-end operation table (see trainer.h).
+ *
+ * Shapes, for a batch of m rows and layer l (0-based) mapping sizes[l] -> sizes[l+1]:
+ *   X      m x sizes[0]     uint8 pixels, scaled by 1/255 inside the first gemm
+ *   W_l    sizes[l+1] x sizes[l],  b_l sizes[l+1]     slices of one parameter buffer
+ *   act[l] m x sizes[l+1]   A_l = g(A_{l-1} W_l^T + b_l); the last holds the logits, then dZ
+ *   dW_l = dZ_l^T A_{l-1},  db_l = column sums of dZ_l,  dA_{l-1} = dZ_l W_l */
+#include "trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+#include "util.h"
+
+/* Slots of the sums tensor: 3 stats each for train, test and validation. */
+enum { SUM_TRAIN = 0, SUM_TEST = 3, SUM_VAL = 6, SUM_COUNT = 9 };
+/* Rows evaluated at once when the training batch is smaller. */
+#define EVAL_ROWS 4096
+/* Stream spacing, so that (stream kind, index) pairs never collide. */
+#define STREAM_STRIDE 16
+
+typedef struct {
+    tensor *x, *y;
+    size_t n;
+} device_set;
+
+struct trainer {
+    backend *be;
+    train_config cfg;
+    int L, in_dim, classes, max_hidden;
+    size_t rows_cap;                   /* rows the activation buffers hold */
+    device_set train, test, val;
+    tensor *params, *grads, *state[2];
+    int n_state;
+    tensor *perm, *batch_x, *batch_y;  /* mini-batch only */
+    uint32_t *perm_host;
+    tensor *act[MODEL_MAX_LAYERS];
+    tensor *delta[2];
+    tensor *train_stats, *eval_stats, *sums;
+    int64_t step;
+};
+
+static void upload_set(trainer *t, device_set *s, const dataset *d, const char *name)
+{
+    s->n = d ? d->n : 0;
+    if (s->n == 0) return;
+    size_t pixels = s->n * (size_t)t->in_dim;
+    char label[64];
+    snprintf(label, sizeof label, "%s images", name);
+    s->x = t->be->ops->alloc(t->be, DT_U8, pixels, label);
+    t->be->ops->write(t->be, s->x, 0, pixels, d->pixels);
+    snprintf(label, sizeof label, "%s labels", name);
+    s->y = t->be->ops->alloc(t->be, DT_U8, s->n, label);
+    t->be->ops->write(t->be, s->y, 0, s->n, d->labels);
+}
+
+static int state_arrays(optimizer_kind k)
+{
+    switch (k) {
+    case OPT_MOMENTUM: case OPT_NESTEROV: return 1;
+    case OPT_ADAM: case OPT_ADAMW: return 2;
+    default: return 0;
+    }
+}
+
+trainer *trainer_create(backend *be, const train_config *cfg, const dataset *train,
+                        const dataset *test, const dataset *val, const float *params)
+{
+    trainer *t = xcalloc(1, sizeof *t, "trainer");
+    const backend_ops *op = be->ops;
+    t->be = be;
+    t->cfg = *cfg;
+    const model_arch *a = &t->cfg.arch;
+    t->L = a->n_layers;
+    t->in_dim = a->sizes[0];
+    t->classes = a->sizes[t->L];
+    for (int l = 1; l < t->L; l++)
+        if (a->sizes[l] > t->max_hidden) t->max_hidden = a->sizes[l];
+
+    upload_set(t, &t->train, train, "training");
+    upload_set(t, &t->test, test, "test");
+    upload_set(t, &t->val, val, "validation");
+
+    size_t train_rows = cfg->batch > 0 && (size_t)cfg->batch < t->train.n ? (size_t)cfg->batch : t->train.n;
+    size_t eval_n = t->test.n > t->val.n ? t->test.n : t->val.n;
+    size_t eval_rows = eval_n < EVAL_ROWS ? eval_n : EVAL_ROWS;
+    t->rows_cap = train_rows > eval_rows ? train_rows : eval_rows;
+    if (t->rows_cap == 0) t->rows_cap = 1;
+
+    t->params = op->alloc(be, DT_F32, a->n_params, "parameters");
+    op->write(be, t->params, 0, a->n_params, params);
+    t->grads = op->alloc(be, DT_F32, a->n_params, "gradients");
+    t->n_state = state_arrays(cfg->optimizer);
+    float *zeros = t->n_state ? xcalloc(a->n_params, sizeof(float), "optimizer state") : NULL;
+    for (int s = 0; s < t->n_state; s++) {
+        t->state[s] = op->alloc(be, DT_F32, a->n_params, s ? "optimizer second moments" : "optimizer first moments");
+        op->write(be, t->state[s], 0, a->n_params, zeros);
+    }
+    free(zeros);
+
+    for (int l = 0; l < t->L; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "activations of layer %d", l + 1);
+        t->act[l] = op->alloc(be, DT_F32, t->rows_cap * (size_t)a->sizes[l + 1], name);
+    }
+    if (t->max_hidden > 0)
+        for (int k = 0; k < 2; k++)
+            t->delta[k] = op->alloc(be, DT_F32, t->rows_cap * (size_t)t->max_hidden, "back-propagated gradients");
+
+    if (cfg->batch > 0 && t->train.n > 0) {
+        t->perm = op->alloc(be, DT_U32, t->train.n, "shuffle order");
+        t->perm_host = xmalloc(t->train.n * sizeof(uint32_t), "shuffle order");
+        t->batch_x = op->alloc(be, DT_U8, train_rows * (size_t)t->in_dim, "mini-batch images");
+        t->batch_y = op->alloc(be, DT_U8, train_rows, "mini-batch labels");
+    }
+    t->train_stats = op->alloc(be, DT_F32, (t->train.n ? t->train.n : 1) * STATS_PER_ROW, "training statistics");
+    t->eval_stats = op->alloc(be, DT_F32, (eval_n ? eval_n : 1) * STATS_PER_ROW, "evaluation statistics");
+    t->sums = op->alloc(be, DT_F32, SUM_COUNT, "metric sums");
+    return t;
+}
+
+void trainer_destroy(trainer *t)
+{
+    if (!t) return;
+    backend *be = t->be;
+    tensor *all[] = {t->train.x, t->train.y, t->test.x, t->test.y, t->val.x, t->val.y,
+                     t->params, t->grads, t->state[0], t->state[1], t->perm, t->batch_x,
+                     t->batch_y, t->delta[0], t->delta[1], t->train_stats, t->eval_stats, t->sums};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]) be->ops->release(be, all[i]);
+    for (int l = 0; l < t->L; l++) be->ops->release(be, t->act[l]);
+    free(t->perm_host);
+    free(t);
+}
+
+/* The input of layer l: the pixels for l = 0 (alpha folds in the 1/255), else A_{l-1}. */
+static void layer_input(trainer *t, int l, const tensor *x, size_t x_row0, const tensor **in,
+                        size_t *in_off, float *alpha)
+{
+    if (l == 0) {
+        *in = x;
+        *in_off = x_row0 * (size_t)t->in_dim;
+        *alpha = 1.0f / 255.0f;
+    } else {
+        *in = t->act[l - 1];
+        *in_off = 0;
+        *alpha = 1.0f;
+    }
+}
+
+static uint64_t dropout_stream(const trainer *t, int layer)
+{
+    return RNG_STREAM_DROPOUT + STREAM_STRIDE * ((uint64_t)t->step * MODEL_MAX_LAYERS + (uint64_t)layer);
+}
+
+/* Forward pass of m rows of x starting at x_row0; leaves logits in act[L-1]. */
+static void forward(trainer *t, const tensor *x, size_t x_row0, int m, bool training)
+{
+    const backend_ops *op = t->be->ops;
+    const model_arch *a = &t->cfg.arch;
+    for (int l = 0; l < t->L; l++) {
+        gemm_args g = {0};
+        layer_input(t, l, x, x_row0, &g.a, &g.a_off, &g.alpha);
+        g.trans_b = true;
+        g.m = m;
+        g.n = a->sizes[l + 1];
+        g.k = a->sizes[l];
+        g.lda = a->sizes[l];
+        g.b = t->params; g.b_off = a->w_off[l]; g.ldb = a->sizes[l];
+        g.c = t->act[l]; g.c_off = 0; g.ldc = a->sizes[l + 1];
+        g.beta = 0.0f;
+        op->gemm(t->be, &g);
+        bool hidden = l < t->L - 1;
+        op->bias_act(t->be, t->act[l], 0, t->params, a->b_off[l], m, a->sizes[l + 1],
+                     hidden ? a->act : ACT_NONE);
+        if (hidden && training && t->cfg.dropout > 0.0f)
+            op->dropout(t->be, t->act[l], 0, (size_t)m * (size_t)a->sizes[l + 1], t->cfg.dropout,
+                        t->cfg.seed, dropout_stream(t, l));
+    }
+}
+
+/* Backward pass from dZ in act[L-1] down to the gradients of every layer. */
+static void backward(trainer *t, const tensor *x, size_t x_row0, int m)
+{
+    const backend_ops *op = t->be->ops;
+    const model_arch *a = &t->cfg.arch;
+    tensor *dz = t->act[t->L - 1];
+    for (int l = t->L - 1; l >= 0; l--) {
+        int out = a->sizes[l + 1], in_w = a->sizes[l];
+        gemm_args g = {0};   /* dW_l = dZ_l^T A_{l-1} */
+        layer_input(t, l, x, x_row0, &g.b, &g.b_off, &g.alpha);
+        g.trans_a = true;
+        g.m = out; g.n = in_w; g.k = m;
+        g.a = dz; g.a_off = 0; g.lda = out;
+        g.ldb = in_w;
+        g.c = t->grads; g.c_off = a->w_off[l]; g.ldc = in_w;
+        op->gemm(t->be, &g);
+        op->col_sum(t->be, dz, 0, m, out, 1.0f, t->grads, a->b_off[l]);
+        if (l == 0) break;
+        tensor *da = t->delta[l % 2];   /* never the buffer dz lives in */
+        gemm_args h = {0};   /* dA_{l-1} = dZ_l W_l */
+        h.m = m; h.n = in_w; h.k = out;
+        h.alpha = 1.0f;
+        h.a = dz; h.lda = out;
+        h.b = t->params; h.b_off = a->w_off[l]; h.ldb = in_w;
+        h.c = da; h.ldc = in_w;
+        op->gemm(t->be, &h);
+        size_t count = (size_t)m * (size_t)in_w;
+        if (t->cfg.dropout > 0.0f)
+            op->dropout(t->be, da, 0, count, t->cfg.dropout, t->cfg.seed, dropout_stream(t, l - 1));
+        op->act_backward(t->be, da, 0, t->act[l - 1], 0, count, a->act);
+        dz = da;
+    }
+}
+
+static void update(trainer *t, float lr)
+{
+    t->step++;
+    update_args u = {
+        .kind = t->cfg.optimizer, .params = t->params, .grads = t->grads,
+        .state1 = t->state[0], .state2 = t->state[1], .n = t->cfg.arch.n_params,
+        .lr = lr, .momentum = t->cfg.momentum, .beta1 = t->cfg.beta1, .beta2 = t->cfg.beta2,
+        .eps = t->cfg.eps, .weight_decay = t->cfg.weight_decay, .step = t->step,
+    };
+    t->be->ops->update(t->be, &u);
+}
+
+/* One step on m rows: forward, loss and its gradient (stats at stat_row0), backward. */
+static void compute_gradients(trainer *t, const tensor *x, size_t x_row0, const tensor *y,
+                              size_t y_off, int m, size_t stat_row0)
+{
+    forward(t, x, x_row0, m, true);
+    t->be->ops->softmax_xent(t->be, t->act[t->L - 1], 0, m, t->classes, y, y_off,
+                             1.0f / (float)m, t->train_stats, stat_row0, true);
+    backward(t, x, x_row0, m);
+}
+
+/* Loss statistics of a whole set, in chunks, into sums[slot..slot+2]. */
+static void evaluate_set(trainer *t, const device_set *s, tensor *stats, int slot)
+{
+    for (size_t row0 = 0; row0 < s->n; row0 += t->rows_cap) {
+        size_t left = s->n - row0;
+        int m = (int)(left < t->rows_cap ? left : t->rows_cap);
+        forward(t, s->x, row0, m, false);
+        t->be->ops->softmax_xent(t->be, t->act[t->L - 1], 0, m, t->classes, s->y, row0, 1.0f,
+                                 stats, row0, false);
+    }
+    t->be->ops->reduce_stats(t->be, stats, s->n, t->sums, (size_t)slot);
+}
+
+/* Reads the sums (the epoch's only transfer to the host) into metrics. */
+static void read_metrics(trainer *t, epoch_metrics *out)
+{
+    float s[SUM_COUNT] = {0};
+    t->be->ops->read(t->be, t->sums, 0, SUM_COUNT, s);
+    double n = t->train.n ? (double)t->train.n : 1.0;
+    out->loss = s[SUM_TRAIN] / n;
+    out->mse = s[SUM_TRAIN + 1] / (n * t->classes);
+    out->train_acc = s[SUM_TRAIN + 2] / n;
+    out->test_acc = t->test.n ? s[SUM_TEST + 2] / (double)t->test.n : 0.0;
+    out->has_val = t->val.n > 0;
+    out->val_acc = t->val.n ? s[SUM_VAL + 2] / (double)t->val.n : 0.0;
+}
+
+static void evaluate_held_out(trainer *t)
+{
+    if (t->test.n) evaluate_set(t, &t->test, t->eval_stats, SUM_TEST);
+    if (t->val.n) evaluate_set(t, &t->val, t->eval_stats, SUM_VAL);
+}
+
+void trainer_evaluate(trainer *t, epoch_metrics *out)
+{
+    double t0 = now_seconds();
+    memset(out, 0, sizeof *out);
+    if (t->train.n) evaluate_set(t, &t->train, t->train_stats, SUM_TRAIN);
+    evaluate_held_out(t);
+    read_metrics(t, out);
+    out->lr = schedule_lr(&t->cfg, 0.0);
+    out->seconds = now_seconds() - t0;
+}
+
+void trainer_epoch(trainer *t, long epoch, epoch_metrics *out)
+{
+    double t0 = now_seconds();
+    const backend_ops *op = t->be->ops;
+    memset(out, 0, sizeof *out);
+    out->epoch = epoch;
+    double pos = (double)(epoch - 1);
+    out->lr = schedule_lr(&t->cfg, pos);
+    size_t n = t->train.n;
+    if (t->cfg.batch <= 0) {
+        compute_gradients(t, t->train.x, 0, t->train.y, 0, (int)n, 0);
+        update(t, (float)out->lr);
+    } else {
+        size_t B = (size_t)t->cfg.batch, batches = (n + B - 1) / B;
+        rng_permutation(t->cfg.seed, RNG_STREAM_SHUFFLE + STREAM_STRIDE * (uint64_t)epoch,
+                        t->perm_host, (uint32_t)n);
+        op->write(t->be, t->perm, 0, n, t->perm_host);
+        for (size_t b = 0; b < batches; b++) {
+            size_t row0 = b * B;
+            int m = (int)(n - row0 < B ? n - row0 : B);
+            op->gather_rows(t->be, t->train.x, t->in_dim, t->perm, row0, m, t->batch_x);
+            op->gather_rows(t->be, t->train.y, 1, t->perm, row0, m, t->batch_y);
+            compute_gradients(t, t->batch_x, 0, t->batch_y, 0, m, row0);
+            update(t, (float)schedule_lr(&t->cfg, pos + (double)b / (double)batches));
+        }
+    }
+    op->reduce_stats(t->be, t->train_stats, n, t->sums, SUM_TRAIN);
+    evaluate_held_out(t);
+    double lr = out->lr;
+    read_metrics(t, out);
+    out->epoch = epoch;
+    out->lr = lr;
+    out->seconds = now_seconds() - t0;
+}
+
+void trainer_gradients(trainer *t, size_t row0, int m)
+{
+    if ((size_t)m > t->rows_cap) die(EXIT_RUNTIME, "BUG: trainer_gradients on %d rows, capacity %zu", m, t->rows_cap);
+    compute_gradients(t, t->train.x, row0, t->train.y, row0, m, row0);
+    t->be->ops->finish(t->be);
+}
+
+void trainer_read_params(trainer *t, float *dst)
+{
+    t->be->ops->read(t->be, t->params, 0, t->cfg.arch.n_params, dst);
+}
+
+void trainer_read_grads(trainer *t, float *dst)
+{
+    t->be->ops->read(t->be, t->grads, 0, t->cfg.arch.n_params, dst);
+}
+
+void trainer_write_params(trainer *t, const float *src)
+{
+    t->be->ops->write(t->be, t->params, 0, t->cfg.arch.n_params, src);
+}
+
+int trainer_state_count(const trainer *t) { return t->n_state; }
+
+void trainer_read_state(trainer *t, int which, float *dst)
+{
+    t->be->ops->read(t->be, t->state[which], 0, t->cfg.arch.n_params, dst);
+}
+
+void trainer_write_state(trainer *t, int which, const float *src)
+{
+    t->be->ops->write(t->be, t->state[which], 0, t->cfg.arch.n_params, src);
+}
+
+int64_t trainer_step_count(const trainer *t) { return t->step; }
+void trainer_set_step_count(trainer *t, int64_t step) { t->step = step; }
+
+void trainer_logits(trainer *t, const uint8_t *pixels, size_t n, float *out)
+{
+    const backend_ops *op = t->be->ops;
+    size_t chunk = t->rows_cap;
+    tensor *x = op->alloc(t->be, DT_U8, chunk * (size_t)t->in_dim, "images to predict");
+    for (size_t row0 = 0; row0 < n; row0 += chunk) {
+        int m = (int)(n - row0 < chunk ? n - row0 : chunk);
+        op->write(t->be, x, 0, (size_t)m * (size_t)t->in_dim, pixels + row0 * (size_t)t->in_dim);
+        forward(t, x, 0, m, false);
+        op->read(t->be, t->act[t->L - 1], 0, (size_t)m * (size_t)t->classes, out + row0 * (size_t)t->classes);
+    }
+    op->release(t->be, x);
+}
+
+double schedule_lr(const train_config *cfg, double pos)
+{
+    double lr = cfg->lr, lo = cfg->lr_min, total = cfg->total_epochs > 0 ? (double)cfg->total_epochs : 1.0;
+    double frac = pos / total, v = lr;
+    switch (cfg->schedule) {
+    case SCHED_CONSTANT: v = lr; break;
+    case SCHED_STEP:     /* divide by 10 at 50% and 75% of the run */
+        v = frac < 0.5 ? lr : frac < 0.75 ? lr * 0.1 : lr * 0.01;
+        if (v < lo) v = lo;
+        break;
+    case SCHED_COSINE:
+        v = lo + (lr - lo) * 0.5 * (1.0 + cos(3.14159265358979323846 * (frac > 1 ? 1 : frac)));
+        break;
+    case SCHED_ONECYCLE: { /* up for 30% of the run, then cosine down to lr-min */
+        double up = 0.3;
+        if (frac < up) v = lo + (lr - lo) * frac / up;
+        else v = lo + (lr - lo) * 0.5 * (1.0 + cos(3.14159265358979323846 * ((frac > 1 ? 1 : frac) - up) / (1 - up)));
+        break;
+    }
+    }
+    if (cfg->warmup > 0 && pos < cfg->warmup) v = lo + (v - lo) * (pos / cfg->warmup);
+    return v;
+}

@@ -1,0 +1,75 @@
+/* test_support.c: see support.h. */
+#include "support.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "rng.h"
+#include "util.h"
+
+void synthetic_dataset(dataset *d, size_t n, int side, uint64_t seed)
+{
+    size_t px = (size_t)side * (size_t)side;
+    d->n = n;
+    d->rows = d->cols = side;
+    d->classes = 10;
+    d->pixels = xmalloc(n * px, "test pixels");
+    d->labels = xmalloc(n, "test labels");
+    for (size_t i = 0; i < n * px; i++) {
+        uint32_t r = rng_below(seed, 7, i, 512);
+        d->pixels[i] = r < 256 ? 0 : (uint8_t)(r - 256);
+    }
+    for (size_t i = 0; i < n; i++) d->labels[i] = (uint8_t)rng_below(seed, 8, i, 10);
+}
+
+void mnist_load(dataset_pair *p)
+{
+    char err[DATASET_ERR_LEN];
+    if (dataset_load(mnist_dir(), 0, p, err, sizeof err) != 0)
+        ck_abort_msg("real MNIST is needed (make data): %s", err);
+}
+
+backend *test_cl_backend(gemm_kind gemm)
+{
+    const char *d = getenv("CLTRAIN_TEST_DEVICE");
+    backend_cl_options o = {.gemm = gemm, .profiling = false, .no_cache = false};
+    return backend_cl_create(d && *d ? atoi(d) : 0, &o);
+}
+
+double rel_err(const float *a, const float *b, size_t n)
+{
+    double num = 0.0, den = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= num)) num = d;   /* NaN propagates as a failure */
+        if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
+    }
+    return num / den;
+}
+
+/* An absolute form of a path taken from the environment (tests change folders). */
+static const char *absolute(const char *env, const char *fallback, char *buf, size_t len)
+{
+    const char *p = getenv(env);
+    if (!p || !*p) p = fallback;
+    if (p[0] == '/') return p;
+    char cwd[2048];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    snprintf(buf, len, "%s/%s", cwd, p);
+    return buf;
+}
+
+const char *cltrain_bin(void)
+{
+    static char buf[4096];
+    return absolute("CLTRAIN_BIN", "build/cltrain", buf, sizeof buf);
+}
+
+const char *mnist_dir(void)
+{
+    static char buf[4096];
+    return absolute("CLTRAIN_DATA", "data/mnist", buf, sizeof buf);
+}

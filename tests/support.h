@@ -1,0 +1,25 @@
+/* support.h: helpers shared by the suites: synthetic data, the real MNIST, back-ends. */
+#ifndef CLTRAIN_TEST_SUPPORT_H
+#define CLTRAIN_TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "dataset.h"
+
+/* n images of side x side random pixels (about half blank, as in MNIST) and random labels
+ * 0..9, from a fixed seed. */
+void synthetic_dataset(dataset *d, size_t n, int side, uint64_t seed);
+/* The real MNIST (CLTRAIN_DATA, default data/mnist); fails the test when it is missing. */
+void mnist_load(dataset_pair *p);
+/* The OpenCL back-end under test: device CLTRAIN_TEST_DEVICE (default 0). */
+backend *test_cl_backend(gemm_kind gemm);
+/* max |a - b| / max |b| over n floats (b the reference; 1e-30 floor on the denominator). */
+double rel_err(const float *a, const float *b, size_t n);
+/* Path of the real binary (CLTRAIN_BIN, default build/cltrain). */
+const char *cltrain_bin(void);
+/* Absolute path of the MNIST folder (CLTRAIN_DATA, default data/mnist). */
+const char *mnist_dir(void);
+
+#endif

@@ -1,0 +1,156 @@
+/* test_checkpoint.c: model files (round trip, corruption, versions) and the npy export. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "util.h"
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/cltrain-ckpt-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void sample_model(model_file *m, int n_state)
+{
+    memset(m, 0, sizeof *m);
+    int hidden[2] = {5, 3};
+    ck_assert_int_eq(model_arch_init(&m->arch, 12, hidden, 2, 10, ACT_SIGMOID), 0);
+    m->optimizer = OPT_ADAM;
+    m->lr = 0.01f; m->beta1 = 0.9f; m->beta2 = 0.999f; m->eps = 1e-8f;
+    m->batch = 64; m->seed = 1234567890123ULL; m->epochs_done = 7; m->step = 6000; m->n_train = 60000;
+    m->best_val = 0.5f;
+    m->params = xmalloc(m->arch.n_params * sizeof(float), "p");
+    for (size_t i = 0; i < m->arch.n_params; i++) m->params[i] = (float)i * 0.25f - 3.0f;
+    m->n_state = n_state;
+    for (int s = 0; s < n_state; s++) {
+        m->state[s] = xmalloc(m->arch.n_params * sizeof(float), "s");
+        for (size_t i = 0; i < m->arch.n_params; i++) m->state[s][i] = (float)(i + 1) * (s ? 1e-3f : -2.0f);
+    }
+}
+
+static char *path_in_dir(const char *name)
+{
+    static char p[128];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return p;
+}
+
+START_TEST(test_save_load_round_trip)
+{
+    make_dir();
+    model_file m, r;
+    sample_model(&m, 2);
+    char err[1024];
+    const char *p = path_in_dir("m.model");
+    ck_assert_int_eq(model_save(p, &m, err, sizeof err), 0);
+    ck_assert_int_eq(model_load(p, &r, err, sizeof err), 0);
+    ck_assert_int_eq(r.arch.n_layers, 3);
+    ck_assert_int_eq(r.arch.sizes[1], 5);
+    ck_assert_int_eq(r.arch.act, ACT_SIGMOID);
+    ck_assert_int_eq(r.optimizer, OPT_ADAM);
+    ck_assert(r.seed == m.seed && r.epochs_done == 7 && r.step == 6000 && r.batch == 64);
+    ck_assert_int_eq(r.n_state, 2);
+    ck_assert(memcmp(r.params, m.params, m.arch.n_params * sizeof(float)) == 0);
+    ck_assert(memcmp(r.state[1], m.state[1], m.arch.n_params * sizeof(float)) == 0);
+    model_file_free(&m);
+    model_file_free(&r);
+}
+END_TEST
+
+/* Every truncation and every single-bit flip is refused with a message naming the file. */
+START_TEST(test_corrupt_files_are_refused)
+{
+    make_dir();
+    model_file m, r;
+    sample_model(&m, 1);
+    char err[1024];
+    const char *p = path_in_dir("good.model");
+    ck_assert_int_eq(model_save(p, &m, err, sizeof err), 0);
+    size_t len;
+    unsigned char *good = read_file(p, &len);
+    ck_assert_ptr_nonnull(good);
+    const char *bad = path_in_dir("bad.model");
+    for (int k = 0; k < 16; k++) {
+        size_t cut = len * (size_t)k / 16;
+        ck_assert_int_eq(write_file_atomic(bad, good, cut), 0);
+        ck_assert_int_eq(model_load(bad, &r, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "bad.model") != NULL, "message does not name the file: %s", err);
+    }
+    for (size_t byte = 0; byte < len; byte += len / 40 + 1) {
+        unsigned char *copy = xmalloc(len, "copy");
+        memcpy(copy, good, len);
+        copy[byte] ^= 0x10;
+        ck_assert_int_eq(write_file_atomic(bad, copy, len), 0);
+        ck_assert_msg(model_load(bad, &r, err, sizeof err) == -1, "flip at byte %zu accepted", byte);
+        free(copy);
+    }
+    /* A future version is named as such, not as corruption. */
+    unsigned char *copy = xmalloc(len, "copy");
+    memcpy(copy, good, len);
+    copy[8] = 99;
+    ck_assert_int_eq(write_file_atomic(bad, copy, len), 0);
+    ck_assert_int_eq(model_load(bad, &r, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "version 99") != NULL, "%s", err);
+    ck_assert_int_eq(model_load(path_in_dir("missing.model"), &r, err, sizeof err), -1);
+    free(copy);
+    free(good);
+    model_file_free(&m);
+}
+END_TEST
+
+/* Parses an .npy header (format 1.0) and checks shape and data. */
+static void check_npy(const char *path, const char *shape, const float *expect, size_t n)
+{
+    size_t len;
+    unsigned char *b = read_file(path, &len);
+    ck_assert_msg(b != NULL, "%s missing", path);
+    ck_assert(memcmp(b, "\x93NUMPY\x01\x00", 8) == 0);
+    size_t hl = (size_t)b[8] | (size_t)b[9] << 8;
+    ck_assert_int_eq((10 + hl) % 64, 0);
+    char *header = strndup((char *)b + 10, hl);
+    ck_assert_msg(strstr(header, "'descr': '<f4'") && strstr(header, "'fortran_order': False"), "%s", header);
+    ck_assert_msg(strstr(header, shape) != NULL, "%s: want shape %s in %s", path, shape, header);
+    ck_assert_uint_eq(len, 10 + hl + n * 4);
+    ck_assert(memcmp(b + 10 + hl, expect, n * 4) == 0);   /* little-endian host */
+    free(header);
+    free(b);
+}
+
+START_TEST(test_npy_export_reads_back)
+{
+    make_dir();
+    model_file m;
+    sample_model(&m, 0);
+    char err[1024];
+    const char *out = path_in_dir("npy");
+    ck_assert_int_eq(export_npy(out, &m.arch, m.params, err, sizeof err), 0);
+    char p[160];
+    snprintf(p, sizeof p, "%s/W1.npy", out);
+    check_npy(p, "'shape': (5, 12)", m.params + m.arch.w_off[0], 60);
+    snprintf(p, sizeof p, "%s/b1.npy", out);
+    check_npy(p, "'shape': (5,)", m.params + m.arch.b_off[0], 5);
+    snprintf(p, sizeof p, "%s/W3.npy", out);
+    check_npy(p, "'shape': (10, 3)", m.params + m.arch.w_off[2], 30);
+    snprintf(p, sizeof p, "%s/b3.npy", out);
+    check_npy(p, "'shape': (10,)", m.params + m.arch.b_off[2], 10);
+    model_file_free(&m);
+}
+END_TEST
+
+Suite *checkpoint_suite(void)
+{
+    Suite *s = suite_create("checkpoint");
+    TCase *tc = tcase_create("files");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_save_load_round_trip);
+    tcase_add_test(tc, test_corrupt_files_are_refused);
+    tcase_add_test(tc, test_npy_export_reads_back);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,205 @@
+/* test_cli.c: the real binary: help, version, devices, flag errors, bad data, a whole small
+ * training run with its log, model and export, and --load. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+#include "util.h"
+
+static char dir[64];
+static char *out_text, *err_text;
+
+/* Runs `cltrain ARGS` through sh with stdout and stderr captured; returns the exit status. */
+static int run(const char *args)
+{
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/cltrain-cli-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+    }
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s >out.txt 2>err.txt", dir, cltrain_bin(), args);
+    int st = system(cmd);
+    ck_assert_msg(st != -1 && WIFEXITED(st), "command did not exit normally: %s", cmd);
+    char p[128];
+    size_t len;
+    free(out_text);
+    free(err_text);
+    snprintf(p, sizeof p, "%s/out.txt", dir);
+    out_text = (char *)read_file(p, &len);
+    snprintf(p, sizeof p, "%s/err.txt", dir);
+    err_text = (char *)read_file(p, &len);
+    ck_assert(out_text && err_text);
+    return WEXITSTATUS(st);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static const char *data_dir(void) { return mnist_dir(); }
+
+START_TEST(test_help_and_version)
+{
+    ck_assert_int_eq(run("--help"), 0);
+    ck_assert(strstr(out_text, "--epochs") && strstr(out_text, "--device") && strstr(out_text, "examples"));
+    ck_assert_int_eq(run("--version"), 0);
+    ck_assert(strncmp(out_text, "cltrain ", 8) == 0);
+}
+END_TEST
+
+START_TEST(test_list_devices_shows_pocl)
+{
+    ck_assert_int_eq(run("--list-devices"), 0);
+    ck_assert_msg(strstr(out_text, "Portable Computing Language") != NULL, "%s", out_text);
+}
+END_TEST
+
+/* Each bad invocation: exit 2, one line on stderr naming the problem and pointing at --help. */
+static const struct { const char *args, *needle; } bad_flags[] = {
+    {"--frobnicate", "unknown option '--frobnicate'"},
+    {"--lr abc", "--lr takes a number"},
+    {"--lr -1", "--lr value '-1' is out of range"},
+    {"--lr nan", "--lr takes a number"},
+    {"--epochs", "--epochs needs a value"},
+    {"--epochs 2.5", "--epochs takes a whole number"},
+    {"--hidden 0", "--hidden takes widths"},
+    {"--hidden 10,", "--hidden"},
+    {"--hidden 2000000", "--hidden takes widths"},
+    {"--activation tanh", "--activation must be one of"},
+    {"--device gpu", "--device takes a device index"},
+    {"--gemm fast", "--gemm must be builtin or clblast"},
+    {"--batch -3", "--batch value '-3' is out of range"},
+    {"--quiet=1", "--quiet takes no value"},
+    {"frobnicate", "unknown command 'frobnicate'"},
+};
+
+START_TEST(test_bad_flags_exit_2)
+{
+    ck_assert_int_eq(run(bad_flags[_i].args), 2);
+    ck_assert_msg(strstr(err_text, bad_flags[_i].needle) != NULL, "'%s': stderr was: %s",
+                  bad_flags[_i].args, err_text);
+    ck_assert_msg(strstr(err_text, "--help") != NULL, "no pointer to --help: %s", err_text);
+    ck_assert_int_eq(count_lines(err_text), 1);
+    ck_assert_int_eq(out_text[0], 0);
+}
+END_TEST
+
+START_TEST(test_missing_device_lists_devices)
+{
+    char args[512];
+    snprintf(args, sizeof args, "--data %s --device 99 --epochs 1", data_dir());
+    ck_assert_int_eq(run(args), 2);
+    ck_assert(strstr(err_text, "--device 99 does not exist") && strstr(err_text, "Portable Computing Language"));
+}
+END_TEST
+
+START_TEST(test_truncated_data_exits_2)
+{
+    ck_assert_int_eq(run("--version"), 0);   /* makes dir */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/trunc && cp %s/t10k-* %s/train-labels-idx1-ubyte %s/trunc/ && head -c 5000 %s/train-images-idx3-ubyte > %s/trunc/train-images-idx3-ubyte",
+             dir, data_dir(), data_dir(), dir, data_dir(), dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(run("--data trunc --epochs 1"), 2);
+    ck_assert_msg(strstr(err_text, "train-images-idx3-ubyte") != NULL, "%s", err_text);
+    ck_assert_int_eq(count_lines(err_text), 1);
+    ck_assert_int_eq(run("--data no-such-folder --epochs 1"), 2);
+    ck_assert_msg(strstr(err_text, "no-such-folder") != NULL, "%s", err_text);
+}
+END_TEST
+
+/* A small run end to end: table, CSV log with the exact header, model, npy export; then --load
+ * with --epochs 0 reports the same test accuracy. */
+START_TEST(test_train_log_save_load_export)
+{
+    char args[1024];
+    snprintf(args, sizeof args, "--data %s --train-limit 3000 --test-limit 700 --hidden 32 --epochs 4 "
+             "--batch 100 --init he --log run.csv --save run.model --export-npy npy", data_dir());
+    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
+    const char *final = strstr(out_text, "test accuracy: ");
+    ck_assert_msg(final != NULL, "%s", out_text);
+    double acc = atof(final + 15);
+    ck_assert_msg(acc > 0.8, "4 epochs on 3000 images reach only %.4f", acc);
+    char p[256];
+    size_t len;
+    snprintf(p, sizeof p, "%s/run.csv", dir);
+    char *csv = (char *)read_file(p, &len);
+    ck_assert_ptr_nonnull(csv);
+    ck_assert(strncmp(csv, "epoch,loss,mse,train_acc,test_acc,seconds\n", 42) == 0);
+    ck_assert_int_eq(count_lines(csv), 5);
+    /* The last row's test accuracy has at least 4 decimals and equals the final line's. */
+    char *last = strrchr(csv, '\n');
+    *last = 0;
+    last = strrchr(csv, '\n') + 1;
+    ck_assert(strncmp(last, "4,", 2) == 0);
+    double row_acc;
+    ck_assert_int_eq(sscanf(last, "%*[^,],%*[^,],%*[^,],%*[^,],%lf", &row_acc), 1);
+    ck_assert(row_acc > acc - 1e-4 && row_acc < acc + 1e-4);
+    free(csv);
+    snprintf(p, sizeof p, "%s/npy/W1.npy", dir);
+    ck_assert_int_eq(access(p, R_OK), 0);
+    snprintf(p, sizeof p, "%s/npy/b2.npy", dir);
+    ck_assert_int_eq(access(p, R_OK), 0);
+    snprintf(args, sizeof args, "--data %s --test-limit 700 --load run.model --epochs 0", data_dir());
+    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
+    final = strstr(out_text, "test accuracy: ");
+    ck_assert_ptr_nonnull(final);
+    ck_assert_msg(atof(final + 15) > acc - 1e-4 && atof(final + 15) < acc + 1e-4,
+                  "loaded model scores %s, trained %.4f", final, acc);
+}
+END_TEST
+
+START_TEST(test_host_device_runs)
+{
+    char args[512];
+    snprintf(args, sizeof args, "--data %s --device host --train-limit 500 --test-limit 100 --epochs 2", data_dir());
+    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
+    ck_assert(strstr(out_text, "host (plain C)") && strstr(out_text, "test accuracy: "));
+}
+END_TEST
+
+START_TEST(test_kaggle_csv_trains)
+{
+    ck_assert_int_eq(run("--version"), 0);
+    char p[128];
+    snprintf(p, sizeof p, "%s/train.csv", dir);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("label", f);
+    for (int i = 0; i < 784; i++) fprintf(f, ",pixel%d", i);
+    fputc('\n', f);
+    for (int r = 0; r < 60; r++) {
+        fprintf(f, "%d", r % 10);
+        for (int i = 0; i < 784; i++) fprintf(f, ",%d", (i * 7 + r * 13) % 256 * (i % 10 == r % 10));
+        fputc('\n', f);
+    }
+    fclose(f);
+    ck_assert_msg(run("--data train.csv --test-split 20 --epochs 3") == 0, "stderr: %s", err_text);
+    ck_assert_msg(strstr(out_text, "40 training, 20 test") != NULL, "%s", out_text);
+}
+END_TEST
+
+Suite *cli_suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("binary");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_help_and_version);
+    tcase_add_test(tc, test_list_devices_shows_pocl);
+    tcase_add_loop_test(tc, test_bad_flags_exit_2, 0, (int)(sizeof bad_flags / sizeof bad_flags[0]));
+    tcase_add_test(tc, test_missing_device_lists_devices);
+    tcase_add_test(tc, test_truncated_data_exits_2);
+    tcase_add_test(tc, test_train_log_save_load_export);
+    tcase_add_test(tc, test_host_device_runs);
+    tcase_add_test(tc, test_kaggle_csv_trains);
+    suite_add_tcase(s, tc);
+    return s;
+}
