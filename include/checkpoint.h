@@ -21,7 +21,8 @@ typedef struct {
     float lr, momentum, beta1, beta2, eps, weight_decay, dropout;
     uint64_t batch;
     uint64_t seed;            /* with the counter-based generator, (seed, epoch) is its state */
-    uint64_t epochs_done;
+    uint64_t epochs_done;     /* whole epochs done */
+    uint64_t next_step;       /* steps already done in epoch epochs_done + 1 (an interrupted run) */
     uint64_t step;            /* optimizer steps taken (Adam's bias correction) */
     uint64_t n_train;         /* training-set size the shuffles were drawn for */
     float best_val;           /* early stopping: best validation accuracy so far, -1 none */

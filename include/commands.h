@@ -4,6 +4,9 @@
 
 #include "options.h"
 
-int command_train(const options *o);
+int command_train(const options *o);      /* src/train_cmd.c */
+int command_predict(const options *o);    /* src/predict_cmd.c */
+int command_eval(const options *o);       /* src/eval_cmd.c */
+int command_plot(const options *o);       /* src/plot.c: `cltrain plot LOG.csv DIR` */
 
 #endif

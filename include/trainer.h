@@ -42,6 +42,20 @@ void trainer_destroy(trainer *t);
 /* One epoch (1-based number): steps over the training set (one for full batch, shuffled
  * mini-batches otherwise, the last partial batch included), then the evaluation. */
 void trainer_epoch(trainer *t, long epoch, epoch_metrics *out);
+
+/* Called between steps with the number of steps done and the epoch's total; returns nonzero
+ * to stop after the current step (a signal, say). */
+typedef int (*step_hook)(void *ctx, size_t done, size_t total);
+
+/* Steps of an epoch from step `first` on (a resumed checkpoint's position), calling hook after
+ * each one. Returns the number of steps done in the epoch; when that is the epoch's total, the
+ * evaluation has run and *out holds the metrics (train metrics cover the steps run here). */
+size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, void *ctx,
+                          epoch_metrics *out);
+/* Steps in one epoch. */
+size_t trainer_steps_per_epoch(const trainer *t);
+/* Waits for the queued work (progress display). */
+void trainer_sync(trainer *t);
 /* Evaluates the current parameters on every set without training (epoch 0's report). */
 void trainer_evaluate(trainer *t, epoch_metrics *out);
 

@@ -73,7 +73,7 @@ int model_save(const char *path, const model_file *m, char *err, size_t errlen)
     put_u32(&w, (uint32_t)m->optimizer);
     put_f32(&w, m->lr); put_f32(&w, m->momentum); put_f32(&w, m->beta1); put_f32(&w, m->beta2);
     put_f32(&w, m->eps); put_f32(&w, m->weight_decay); put_f32(&w, m->dropout);
-    put_u64(&w, m->batch); put_u64(&w, m->seed); put_u64(&w, m->epochs_done); put_u64(&w, m->step);
+    put_u64(&w, m->batch); put_u64(&w, m->seed); put_u64(&w, m->epochs_done); put_u64(&w, m->next_step); put_u64(&w, m->step);
     put_u64(&w, m->n_train); put_f32(&w, m->best_val); put_u64(&w, m->stale_epochs);
     put_u64(&w, (uint64_t)a->n_params);
     put_u32(&w, (uint32_t)m->n_state);
@@ -145,7 +145,7 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
     m->optimizer = (optimizer_kind)opt;
     m->lr = get_f32(&r); m->momentum = get_f32(&r); m->beta1 = get_f32(&r); m->beta2 = get_f32(&r);
     m->eps = get_f32(&r); m->weight_decay = get_f32(&r); m->dropout = get_f32(&r);
-    m->batch = get_u64(&r); m->seed = get_u64(&r); m->epochs_done = get_u64(&r); m->step = get_u64(&r);
+    m->batch = get_u64(&r); m->seed = get_u64(&r); m->epochs_done = get_u64(&r); m->next_step = get_u64(&r); m->step = get_u64(&r);
     m->n_train = get_u64(&r); m->best_val = get_f32(&r); m->stale_epochs = get_u64(&r);
     uint64_t n_params = get_u64(&r);
     uint32_t n_state = get_u32(&r);

@@ -943,8 +943,14 @@ clrt_buf *clrt_alloc(clrt_ctx *ctx, size_t bytes, const char *name)
     }
     /* Some drivers (PoCL) never refuse: the host would swap or be killed. Stay within the
      * memory the device reports. */
-    if (ctx->allocated + alloc > ctx->desc.global_mem)
-        alloc_failed(ctx, CL_MEM_OBJECT_ALLOCATION_FAILURE, "CL_DEVICE_GLOBAL_MEM_SIZE exceeded", name, alloc);
+    if (ctx->allocated + alloc > ctx->desc.global_mem) {
+        char h[32], used[32], total[32];
+        die(EXIT_RUNTIME, "out of device memory allocating buffer '%s' (%s) on %s: %s already "
+            "allocated of %s (CL_DEVICE_GLOBAL_MEM_SIZE); try a smaller --batch or --hidden", name,
+            human_bytes(alloc, h, sizeof h), ctx->desc.name,
+            human_bytes(ctx->allocated, used, sizeof used),
+            human_bytes(ctx->desc.global_mem, total, sizeof total));
+    }
     cl_int err;
     cl_mem mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, alloc, NULL, &err);
     if (err != CL_SUCCESS) alloc_failed(ctx, err, "clCreateBuffer", name, alloc);

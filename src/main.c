@@ -27,7 +27,9 @@ int main(int argc, char **argv)
     if (o.list_devices) return session_list_devices();
     switch (o.command) {
     case CMD_TRAIN: return command_train(&o);
-    default:
-        die(EXIT_USAGE, "this command is not available yet; see 'cltrain --help'");
+    case CMD_PREDICT: return command_predict(&o);
+    case CMD_EVAL: return command_eval(&o);
+    case CMD_PLOT: return command_plot(&o);
     }
+    return EXIT_USAGE;
 }

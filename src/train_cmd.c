@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -31,7 +32,7 @@ static void fill_model_file(model_file *mf, const options *o, const train_config
 
 /* Writes the current parameters (and the optimizer state, for checkpoints) to path. */
 static void save_model(trainer *t, const model_file *settings, const char *path,
-                       bool with_state, uint64_t epochs_done)
+                       bool with_state, uint64_t epochs_done, uint64_t next_step)
 {
     model_file mf = *settings;
     size_t n = mf.arch.n_params;
@@ -43,6 +44,7 @@ static void save_model(trainer *t, const model_file *settings, const char *path,
         trainer_read_state(t, s, mf.state[s]);
     }
     mf.epochs_done = epochs_done;
+    mf.next_step = next_step;
     mf.step = (uint64_t)trainer_step_count(t);
     char err[1024];
     int rc = model_save(path, &mf, err, sizeof err);
@@ -89,6 +91,75 @@ static void log_row(FILE *log, const epoch_metrics *m, bool with_lr)
     fflush(log);
 }
 
+/* SIGINT/SIGTERM: the first asks the loop to stop after the current step (and checkpoint);
+ * a second one exits at once, which is safe since every file is written by rename. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    if (stop_signal) _exit(128 + sig);
+    stop_signal = sig;
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The progress line on a terminal's stderr, redrawn in place. */
+typedef struct {
+    trainer *t;
+    bool tty;
+    long epoch, total, first_epoch;
+    double t_start, last_draw;
+    epoch_metrics last;      /* the latest finished epoch */
+} progress;
+
+static void format_duration(double s, char *buf, size_t len)
+{
+    long v = (long)(s + 0.5);
+    if (v >= 3600) snprintf(buf, len, "%ldh%02ldm", v / 3600, v / 60 % 60);
+    else if (v >= 60) snprintf(buf, len, "%ldm%02lds", v / 60, v % 60);
+    else snprintf(buf, len, "%lds", v);
+}
+
+static void draw_progress(progress *p, size_t step, size_t steps)
+{
+    double now = now_seconds(), elapsed = now - p->t_start;
+    double done = (double)(p->epoch - 1 - p->first_epoch) + (double)step / (double)steps;
+    double left = done > 0 ? elapsed / done * ((double)(p->total - p->first_epoch) - done) : 0;
+    char el[32], eta[32], batch[48] = "";
+    format_duration(elapsed, el, sizeof el);
+    format_duration(left, eta, sizeof eta);
+    if (steps > 1) snprintf(batch, sizeof batch, "  batch %zu/%zu", step, steps);
+    fprintf(stderr, "\r\033[Kepoch %ld/%ld%s", p->epoch, p->total, batch);
+    if (p->last.epoch > 0)
+        fprintf(stderr, "  loss %.4f  test %.4f", p->last.loss, p->last.test_acc);
+    fprintf(stderr, "  %s elapsed  ETA %s", el, done > 0 ? eta : "?");
+    fflush(stderr);
+    p->last_draw = now;
+}
+
+static void clear_progress(progress *p)
+{
+    if (p->tty) fputs("\r\033[K", stderr);
+}
+
+static int on_step(void *ctx, size_t done, size_t total)
+{
+    progress *p = ctx;
+    if (p->tty && now_seconds() - p->last_draw > 0.25) {
+        trainer_sync(p->t);   /* a wait a few times a second, so the line shows real progress */
+        draw_progress(p, done, total);
+    }
+    return stop_signal != 0;
+}
+
 /* Architecture and starting parameters: from --resume/--load, or fresh from the options. */
 static float *starting_point(const options *o, const dataset *train, train_config *cfg,
                              model_file *loaded, bool *have_loaded)
@@ -116,6 +187,25 @@ static float *starting_point(const options *o, const dataset *train, train_confi
     return p;
 }
 
+/* After a signal: checkpoint (when configured) at the exact step, say how to resume, exit
+ * 128 + the signal (130 for SIGINT, 143 for SIGTERM). */
+static void stop_run(trainer *t, const model_file *settings, const options *o, FILE *log,
+                     long epochs_done, size_t next_step)
+{
+    int sig = stop_signal;
+    if (log) fclose(log);
+    if (o->checkpoint) {
+        save_model(t, settings, o->checkpoint, true, (uint64_t)epochs_done, next_step);
+        fprintf(stderr, "cltrain: interrupted after epoch %ld%s; checkpoint written to %s\n"
+                "cltrain: to continue, rerun the same command with --resume %s\n",
+                epochs_done, next_step ? " and part of the next" : "", o->checkpoint, o->checkpoint);
+    } else {
+        fprintf(stderr, "cltrain: interrupted after epoch %ld; nothing saved (use --checkpoint FILE to be able to resume)\n",
+                epochs_done);
+    }
+    exit(128 + sig);
+}
+
 int command_train(const options *o)
 {
     session_data sd;
@@ -135,8 +225,10 @@ int command_train(const options *o)
     bool have_loaded;
     float *params = starting_point(o, train, &cfg, &loaded, &have_loaded);
     long start_epoch = 0;
+    uint64_t resume_step = 0;
     if (o->resume) {
         start_epoch = (long)loaded.epochs_done;
+        resume_step = loaded.next_step;
         if (start_epoch > cfg.total_epochs)
             die(EXIT_USAGE, "%s has %ld epochs done, more than --epochs %ld (the total, not the number to add)",
                 o->resume, start_epoch, cfg.total_epochs);
@@ -189,18 +281,32 @@ int command_train(const options *o)
     float *best = NULL;
     double best_val = -1.0;
     long stale = 0, done = start_epoch;
+    size_t first_step = o->resume ? (size_t)resume_step : 0;
+    progress prog = {.t = t, .tty = !o->quiet && isatty(STDERR_FILENO), .total = total,
+                     .first_epoch = start_epoch, .t_start = t_start};
+    install_signal_handlers();
     for (long e = start_epoch + 1; e <= total; e++) {
-        trainer_epoch(t, e, &m);
+        prog.epoch = e;
+        if (prog.tty) draw_progress(&prog, first_step, trainer_steps_per_epoch(t));
+        size_t steps = trainer_epoch_from(t, e, first_step, on_step, &prog, &m);
+        first_step = 0;
+        if (steps < trainer_steps_per_epoch(t)) {   /* stopped by a signal mid-epoch */
+            clear_progress(&prog);
+            stop_run(t, &settings, o, log, e - 1, steps);
+        }
         done = e;
+        clear_progress(&prog);
         if (!isfinite(m.loss)) {
             if (log) fclose(log);
             die(EXIT_RUNTIME, "the loss became %g at epoch %ld: training diverged; try a smaller --lr (now %g)%s",
                 m.loss, e, o->lr, o->checkpoint ? "; the last good checkpoint is kept" : "");
         }
+        prog.last = m;
         if (!o->quiet && (e % every == 0 || e == total || e == start_epoch + 1)) print_row(&m);
         log_row(log, &m, with_lr);
         if (o->checkpoint && (e % o->checkpoint_every == 0 || e == total))
-            save_model(t, &settings, o->checkpoint, true, (uint64_t)e);
+            save_model(t, &settings, o->checkpoint, true, (uint64_t)e, 0);
+        if (stop_signal) stop_run(t, &settings, o, log, e, 0);
         if (o->early_stop > 0 && m.has_val) {
             if (m.val_acc > best_val) {
                 best_val = m.val_acc;
@@ -224,7 +330,7 @@ int command_train(const options *o)
     printf("test accuracy: %.4f (%ld of %zu) after %ld epochs, %.2f s\n", m.test_acc,
            (long)lround(m.test_acc * (double)test->n), test->n, done, elapsed);
 
-    if (o->save) save_model(t, &settings, o->save, true, (uint64_t)done);
+    if (o->save) save_model(t, &settings, o->save, true, (uint64_t)done, 0);
     if (o->export_npy) {
         float *p = xmalloc(cfg.arch.n_params * sizeof(float), "parameters");
         trainer_read_params(t, p);

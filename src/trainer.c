@@ -115,7 +115,12 @@ trainer *trainer_create(backend *be, const train_config *cfg, const dataset *tra
         t->batch_x = op->alloc(be, DT_U8, train_rows * (size_t)t->in_dim, "mini-batch images");
         t->batch_y = op->alloc(be, DT_U8, train_rows, "mini-batch labels");
     }
-    t->train_stats = op->alloc(be, DT_F32, (t->train.n ? t->train.n : 1) * STATS_PER_ROW, "training statistics");
+    size_t stat_floats = (t->train.n ? t->train.n : 1) * STATS_PER_ROW;
+    t->train_stats = op->alloc(be, DT_F32, stat_floats, "training statistics");
+    /* Zeros, so that a resumed epoch's rows before its first step add nothing. */
+    float *zero_stats = xcalloc(stat_floats, sizeof(float), "training statistics");
+    op->write(be, t->train_stats, 0, stat_floats, zero_stats);
+    free(zero_stats);
     t->eval_stats = op->alloc(be, DT_F32, (eval_n ? eval_n : 1) * STATS_PER_ROW, "evaluation statistics");
     t->sums = op->alloc(be, DT_F32, SUM_COUNT, "metric sums");
     return t;
@@ -251,11 +256,11 @@ static void evaluate_set(trainer *t, const device_set *s, tensor *stats, int slo
 }
 
 /* Reads the sums (the epoch's only transfer to the host) into metrics. */
-static void read_metrics(trainer *t, epoch_metrics *out)
+static void read_metrics(trainer *t, size_t train_rows, epoch_metrics *out)
 {
     float s[SUM_COUNT] = {0};
     t->be->ops->read(t->be, t->sums, 0, SUM_COUNT, s);
-    double n = t->train.n ? (double)t->train.n : 1.0;
+    double n = train_rows ? (double)train_rows : 1.0;
     out->loss = s[SUM_TRAIN] / n;
     out->mse = s[SUM_TRAIN + 1] / (n * t->classes);
     out->train_acc = s[SUM_TRAIN + 2] / n;
@@ -276,44 +281,65 @@ void trainer_evaluate(trainer *t, epoch_metrics *out)
     memset(out, 0, sizeof *out);
     if (t->train.n) evaluate_set(t, &t->train, t->train_stats, SUM_TRAIN);
     evaluate_held_out(t);
-    read_metrics(t, out);
+    read_metrics(t, t->train.n, out);
     out->lr = schedule_lr(&t->cfg, 0.0);
     out->seconds = now_seconds() - t0;
 }
 
-void trainer_epoch(trainer *t, long epoch, epoch_metrics *out)
+size_t trainer_steps_per_epoch(const trainer *t)
+{
+    if (t->cfg.batch <= 0) return 1;
+    size_t B = (size_t)t->cfg.batch;
+    return (t->train.n + B - 1) / B;
+}
+
+void trainer_sync(trainer *t) { t->be->ops->finish(t->be); }
+
+size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, void *ctx,
+                          epoch_metrics *out)
 {
     double t0 = now_seconds();
     const backend_ops *op = t->be->ops;
     memset(out, 0, sizeof *out);
-    out->epoch = epoch;
     double pos = (double)(epoch - 1);
-    out->lr = schedule_lr(&t->cfg, pos);
-    size_t n = t->train.n;
+    double lr = schedule_lr(&t->cfg, pos);
+    size_t n = t->train.n, steps = trainer_steps_per_epoch(t), done = first;
     if (t->cfg.batch <= 0) {
-        compute_gradients(t, t->train.x, 0, t->train.y, 0, (int)n, 0);
-        update(t, (float)out->lr);
+        if (first == 0) {
+            compute_gradients(t, t->train.x, 0, t->train.y, 0, (int)n, 0);
+            update(t, (float)lr);
+            done = 1;
+        }
     } else {
-        size_t B = (size_t)t->cfg.batch, batches = (n + B - 1) / B;
+        size_t B = (size_t)t->cfg.batch;
+        /* The order is a function of (seed, epoch): a resumed epoch draws the same one. */
         rng_permutation(t->cfg.seed, RNG_STREAM_SHUFFLE + STREAM_STRIDE * (uint64_t)epoch,
                         t->perm_host, (uint32_t)n);
         op->write(t->be, t->perm, 0, n, t->perm_host);
-        for (size_t b = 0; b < batches; b++) {
+        for (size_t b = first; b < steps; b++) {
             size_t row0 = b * B;
             int m = (int)(n - row0 < B ? n - row0 : B);
             op->gather_rows(t->be, t->train.x, t->in_dim, t->perm, row0, m, t->batch_x);
             op->gather_rows(t->be, t->train.y, 1, t->perm, row0, m, t->batch_y);
             compute_gradients(t, t->batch_x, 0, t->batch_y, 0, m, row0);
-            update(t, (float)schedule_lr(&t->cfg, pos + (double)b / (double)batches));
+            update(t, (float)schedule_lr(&t->cfg, pos + (double)b / (double)steps));
+            done = b + 1;
+            if (hook && done < steps && hook(ctx, done, steps)) return done;
         }
     }
     op->reduce_stats(t->be, t->train_stats, n, t->sums, SUM_TRAIN);
     evaluate_held_out(t);
-    double lr = out->lr;
-    read_metrics(t, out);
+    size_t rows_run = t->cfg.batch > 0 ? n - (first * (size_t)t->cfg.batch < n ? first * (size_t)t->cfg.batch : n) : n;
+    read_metrics(t, rows_run, out);
     out->epoch = epoch;
     out->lr = lr;
     out->seconds = now_seconds() - t0;
+    return done;
+}
+
+void trainer_epoch(trainer *t, long epoch, epoch_metrics *out)
+{
+    trainer_epoch_from(t, epoch, 0, NULL, NULL, out);
 }
 
 void trainer_gradients(trainer *t, size_t row0, int m)

@@ -327,6 +327,7 @@ START_TEST(test_binary_cache)
     ck_assert_int_eq(cache_entries(dir, NULL, 0), 2);
     clrt_close(ctx);
 
+    unsetenv("XDG_CACHE_HOME");
     remove_tree(xdg);
     free(xdg);
 }
@@ -360,6 +361,7 @@ START_TEST(test_include)
     clrt_free(bx);
     clrt_free(by);
     clrt_close(ctx);
+    unsetenv("CLTRAIN_KERNEL_DIR");
     remove_tree(kdir);
     free(kdir);
 }
@@ -387,6 +389,7 @@ START_TEST(test_build_failure)
     ck_assert_msg(strstr(err, "undeclared_thing_42") != NULL, "no build log in: %s", err);
     ck_assert_msg(strstr(err, "bad.cl") != NULL, "stderr: %s", err);
     ck_assert_msg(strstr(err, "-DTS=16") != NULL, "stderr: %s", err);
+    unsetenv("CLTRAIN_KERNEL_DIR");
     remove_tree(kdir);
     free(kdir);
 }
