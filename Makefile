@@ -103,6 +103,11 @@ bench: deps data
 	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-bench
 	$(BUILD)/cltrain-bench
 
+# The seed report's experiments (results/seed/SUMMARY.md).
+reproduce: deps data
+	$(MAKE) --no-print-directory all
+	sh scripts/reproduce.sh
+
 install: $(BUILD)/cltrain
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/cltrain $(DESTDIR)$(PREFIX)/bin/cltrain
