@@ -7,7 +7,7 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
-PKGS    := OpenCL clblast zlib
+PKGS    := OpenCL clblast zlib stb
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Iinclude -I$(BUILD) \
@@ -24,7 +24,7 @@ BUILD   := build-sanitize
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lOpenCL -lclblast -lz)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lOpenCL -lclblast -lz -lstb)
 LIBS       = $(PKG_LIBS) -lm
 
 LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -37,7 +37,7 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 # Debian packages the build and the tests need; `make deps` installs whichever are missing.
 DEPS_PKGS := ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev check \
-             pkg-config zlib1g-dev
+             pkg-config zlib1g-dev libstb-dev gnuplot-nox
 BENCH_PKGS := python3-numpy libopenblas0-pthread
 
 .PHONY: all deps data data-fashion demo test check-run install clean bench reproduce records
@@ -70,8 +70,8 @@ $(BUILD)/tobj/%.o: tests/%.c $(wildcard include/*.h) $(wildcard tests/*.h) $(BUI
 $(BUILD)/cltrain-tests: $(TEST_OBJ) $(BUILD)/libcltrain.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) $(LIBS)
 
-$(BUILD)/cltrain-bench: $(BENCH_SRC) $(BUILD)/libcltrain.a
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/cltrain-bench: $(BENCH_SRC) $(wildcard bench/*.h) $(BUILD)/libcltrain.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -pthread $(LDFLAGS) -o $@ $(BENCH_SRC) $(BUILD)/libcltrain.a $(LIBS)
 
 # --- set-up: packages and data -------------------------------------------------------------
 deps:
@@ -98,10 +98,11 @@ check-run:
 	CLTRAIN_BIN=$(CURDIR)/$(BUILD)/cltrain CLTRAIN_DATA=$(CURDIR)/data/mnist \
 	    CLTRAIN_KERNEL_DIR= $(BUILD)/cltrain-tests
 
+# BENCH_ARGS passes flags through, e.g. make bench BENCH_ARGS=--quick (see bench/README.md).
 bench: deps data
 	@sh scripts/install_deps.sh $(BENCH_PKGS)
 	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-bench
-	$(BUILD)/cltrain-bench
+	$(BUILD)/cltrain-bench $(BENCH_ARGS)
 
 # The seed report's experiments (results/seed/SUMMARY.md).
 reproduce: deps data
@@ -111,6 +112,8 @@ reproduce: deps data
 install: $(BUILD)/cltrain
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/cltrain $(DESTDIR)$(PREFIX)/bin/cltrain
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 cltrain.1 $(DESTDIR)$(PREFIX)/share/man/man1/cltrain.1
 
 clean:
 	rm -rf build build-sanitize

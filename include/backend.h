@@ -98,6 +98,26 @@ typedef struct {
 
     void (*update)(backend *be, const update_args *u);
 
+    /* The three products of a fully-connected layer, fused with their neighbours (one launch
+     * each on a device). X's row r is row idx[idx_off + r] of x when idx is non-NULL (a
+     * shuffled mini-batch read in place), else row r of x starting at element x_off.
+     * x is DT_U8 (pixels: pass alpha = 1/255) or DT_F32.
+     * linear_forward:  out[m x n] = act(alpha X[m x k] W[n x k]^T + b[n])
+     * linear_weights:  dw[n x k] = alpha dZ[m x n]^T X[m x k],  db[n] = sum over rows of dZ
+     * linear_input:    da[m x k] = (dZ[m x n] W[n x k]) * g'(a_scale * a_prev[m x k]), the
+     *                  activation's derivative from its values (ACT_NONE: no factor); a_scale
+     *                  is 1 - p under inverted dropout (a_prev holds the scaled values). */
+    void (*linear_forward)(backend *be, const tensor *x, size_t x_off, const tensor *idx,
+                           size_t idx_off, int m, int k, float alpha, const tensor *w,
+                           size_t w_off, const tensor *b, size_t b_off, int n, activation act,
+                           tensor *out);
+    void (*linear_weights)(backend *be, const tensor *dz, int m, int n, const tensor *x,
+                           size_t x_off, const tensor *idx, size_t idx_off, int k, float alpha,
+                           tensor *dw, size_t dw_off, tensor *db, size_t db_off);
+    void (*linear_input)(backend *be, const tensor *dz, int m, int n, const tensor *w,
+                         size_t w_off, int k, const tensor *a_prev, activation act,
+                         float a_scale, tensor *da);
+
     /* Waits until everything enqueued has finished (timing, before reads of results). */
     void (*finish)(backend *be);
     void (*destroy)(backend *be);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cl_runtime.h"
 #include "util.h"
@@ -23,7 +24,16 @@ struct tensor {
     size_t count;
     uint64_t version;       /* bumped by every write into the tensor (write, gather_rows) */
     f32_shadow *shadow;     /* U8 tensors under GEMM_CLBLAST only */
+    struct pixel_csr *csr;  /* U8 tensors read by the fused layers: their nonzeros */
 };
+
+/* The nonzero pixels of a U8 tensor of images, as kernels/sparse.cl reads them. */
+typedef struct pixel_csr {
+    clrt_buf *row_ptr, *nz;
+    int k;                  /* pixels per image */
+    uint64_t version;       /* the tensor's version it was built from */
+    double density;         /* nonzeros / pixels */
+} pixel_csr;
 
 /* Tile shapes of the builtin gemm (the -D parameters of gemm.cl). */
 typedef struct {
@@ -91,6 +101,10 @@ typedef struct {
     kernel_slot kernels[K_COUNT];
     gemm_slot gemms[2][2][2][2];           /* [trans_a][trans_b][a is U8][b is U8] */
     clrt_buf *scratch;                     /* col_sum partial sums, grown as needed */
+    clrt_buf *layer_scratch;               /* fused layers: partial sums, transposed weights */
+    clrt_buf *dummy;                       /* bound where a kernel argument is unused */
+    bool cpu;                              /* work-items run as loops over SIMD lanes */
+    struct { char key[160]; clrt_kernel *k; } layer_kernels[64];
     uint64_t next_version;
 } cl_backend;
 
@@ -173,6 +187,11 @@ static void cl_release(backend *be, tensor *t)
 {
     (void)be;
     if (!t) return;
+    if (t->csr) {
+        clrt_free(t->csr->row_ptr);
+        clrt_free(t->csr->nz);
+        free(t->csr);
+    }
     if (t->shadow) clrt_free(t->shadow->buf);
     free(t->shadow);
     clrt_free(t->buf);
@@ -510,6 +529,252 @@ static void cl_update(backend *be, const update_args *u)
     }
 }
 
+/* ---- fused layers --------------------------------------------------------------------------
+ * The three products of a layer in one launch each (kernels/layers.cl), and for images with
+ * mostly blank pixels the first layer over their nonzeros only (kernels/sparse.cl). One program
+ * per layer shape, built on first use and cached by the runtime (and on disk). */
+
+/* Images whose share of nonzero pixels is at most this go through sparse.cl. */
+#define SPARSE_MAX_DENSITY 0.5
+/* Rows a slice of the weight gradient sums before the slices are added (full batches). */
+#define ROWS_PER_SLICE 4096
+
+static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *opts,
+                                 const char *name)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s|%s|%s", file, opts, name);
+    size_t n = sizeof b->layer_kernels / sizeof b->layer_kernels[0];
+    for (size_t i = 0; i < n; i++) {
+        if (!b->layer_kernels[i].k) {
+            snprintf(b->layer_kernels[i].key, sizeof b->layer_kernels[i].key, "%s", key);
+            b->layer_kernels[i].k = clrt_kernel_get(b->ctx, file, opts, name);
+            return b->layer_kernels[i].k;
+        }
+        if (strcmp(b->layer_kernels[i].key, key) == 0) return b->layer_kernels[i].k;
+    }
+    return clrt_kernel_get(b->ctx, file, opts, name);   /* the table is full: the runtime caches */
+}
+
+static clrt_buf *layer_scratch(cl_backend *b, size_t bytes)
+{
+    if (!b->layer_scratch || clrt_buf_size(b->layer_scratch) < bytes) {
+        clrt_free(b->layer_scratch);
+        b->layer_scratch = clrt_alloc(b->ctx, bytes, "layer scratch");
+    }
+    return b->layer_scratch;
+}
+
+static int vector_width(int k)
+{
+    static const int widths[] = {16, 8, 4, 2, 1};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+        if (k % widths[i] == 0) return widths[i];
+    return 1;
+}
+
+/* The nonzeros of x (rows of k pixels), rebuilt when x changed since. The one read-back of
+ * the images: at the first use after they were written. */
+static pixel_csr *csr_of(cl_backend *b, tensor *x, int k)
+{
+    pixel_csr *c = x->csr;
+    if (c && c->version == x->version && c->k == k) return c;
+    if (!c) c = x->csr = xcalloc(1, sizeof *c, "sparse images");
+    clrt_free(c->row_ptr);
+    clrt_free(c->nz);
+    size_t rows = x->count / (size_t)k;
+    uint8_t *px = xmalloc(x->count ? x->count : 1, "images");
+    if (x->count) clrt_read(b->ctx, x->buf, 0, x->count, px);
+    size_t nnz = 0;
+    for (size_t i = 0; i < rows * (size_t)k; i++) nnz += px[i] != 0;
+    uint32_t *row_ptr = xmalloc((rows + 1) * sizeof(uint32_t), "sparse images");
+    uint32_t *nz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
+    size_t e = 0;
+    for (size_t r = 0; r < rows; r++) {
+        row_ptr[r] = (uint32_t)e;
+        for (int p = 0; p < k; p++) {
+            uint8_t v = px[r * (size_t)k + (size_t)p];
+            if (v) nz[e++] = (uint32_t)p << 8 | v;
+        }
+    }
+    row_ptr[rows] = (uint32_t)e;
+    c->row_ptr = clrt_alloc(b->ctx, (rows + 1) * sizeof(uint32_t), "sparse image rows");
+    clrt_write(b->ctx, c->row_ptr, 0, (rows + 1) * sizeof(uint32_t), row_ptr);
+    c->nz = clrt_alloc(b->ctx, (nnz ? nnz : 1) * sizeof(uint32_t), "sparse image pixels");
+    if (nnz) clrt_write(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), nz);
+    c->k = k;
+    c->version = x->version;
+    c->density = rows ? (double)nnz / (double)(rows * (size_t)k) : 1.0;
+    free(px);
+    free(row_ptr);
+    free(nz);
+    return c;
+}
+
+/* The sparse path applies to U8 images stored whole (rows of k, from a row boundary) whose
+ * pixels are mostly blank; it needs fewer than 2^24 pixels per image (the nz packing). */
+static pixel_csr *sparse_input(cl_backend *b, const tensor *x, size_t x_off, int k)
+{
+    if (x->type != DT_U8 || k <= 0 || k >= (1 << 24) || x->count % (size_t)k != 0 ||
+        x_off % (size_t)k != 0 || x->count / (size_t)k >= UINT32_MAX)
+        return NULL;
+    pixel_csr *c = csr_of(b, (tensor *)x, k);
+    return c->density <= SPARSE_MAX_DENSITY ? c : NULL;
+}
+
+static void sparse_options(char *opts, size_t len, int k, int n, int cb, int rb)
+{
+    snprintf(opts, len, "-DK=%d -DN=%d -DCB=%d -DRB=%d", k, n, cb, rb);
+}
+
+/* 16-float vectors of outputs per work-item: all of them up to 8, else the largest divisor
+ * of their count up to 8 (register pressure). */
+static int sparse_cb(int n)
+{
+    int nv = (n + 15) / 16;
+    for (int cb = nv < 8 ? nv : 8; cb > 1; cb--)
+        if (nv % cb == 0) return cb;
+    return 1;
+}
+
+static void check_idx(const char *op, const tensor *idx, size_t idx_off, int m)
+{
+    if (idx) check_tensor(op, "idx", idx, DT_U32, idx_off, (size_t)m);
+}
+
+static void cl_linear_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
+                              size_t idx_off, int m, int k, float alpha, const tensor *w,
+                              size_t w_off, const tensor *bias, size_t b_off, int n,
+                              activation act, tensor *out)
+{
+    cl_backend *b = impl(be);
+    if (m < 0 || k < 1 || n < 1) bug("linear_forward", "bad dimensions");
+    if (m == 0) return;
+    check_tensor("linear_forward", "w", w, DT_F32, w_off, (size_t)n * (size_t)k);
+    check_tensor("linear_forward", "b", bias, DT_F32, b_off, (size_t)n);
+    check_tensor("linear_forward", "out", out, DT_F32, 0, (size_t)m * (size_t)n);
+    check_idx("linear_forward", idx, idx_off, m);
+    if (!idx) check_tensor("linear_forward", "x", x, x->type, x_off, (size_t)m * (size_t)k);
+    const clrt_buf *ib = idx ? idx->buf : b->dummy;
+    char opts[128];
+    pixel_csr *c = sparse_input(b, x, x_off, k);
+    if (c) {
+        int cb = sparse_cb(n), np = (n + 15) / 16 * 16, rb = b->cpu ? 16 : 1;
+        sparse_options(opts, sizeof opts, k, n, cb, rb);
+        clrt_buf *wt = layer_scratch(b, (size_t)k * (size_t)np * sizeof(float));
+        size_t tg[2] = {(size_t)np, (size_t)k};
+        clrt_arg targs[] = {clrt_arg_buf(w->buf), clrt_arg_ulong(w_off), clrt_arg_buf(wt)};
+        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "transpose_pad"), 2, tg, NULL, 3, targs);
+        size_t g[2] = {(size_t)(np / 16 / cb), ((size_t)m + (size_t)rb - 1) / (size_t)rb};
+        size_t l[2] = {1, 1};
+        clrt_arg args[] = {clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
+                           clrt_arg_ulong(idx_off), clrt_arg_int(idx != NULL),
+                           clrt_arg_uint((uint32_t)(x_off / (size_t)k)), clrt_arg_int(m),
+                           clrt_arg_float(alpha), clrt_arg_buf(wt), clrt_arg_buf(bias->buf),
+                           clrt_arg_ulong(b_off), clrt_arg_int((int)act), clrt_arg_buf(out->buf)};
+        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_forward"), 2, g,
+                    b->cpu ? l : NULL, 13, args);
+        return;
+    }
+    int rn = n <= 16 ? n : 4, rm = b->cpu ? (n <= 16 ? (n <= 5 ? 4 : 2) : 4) : 1;
+    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DXT=%s -DRM=%d -DRN=%d", k, n,
+             vector_width(k), x->type == DT_U8 ? "uchar" : "float", rm, rn);
+    size_t g[2] = {((size_t)n + (size_t)rn - 1) / (size_t)rn, ((size_t)m + (size_t)rm - 1) / (size_t)rm};
+    clrt_arg args[] = {clrt_arg_buf(x->buf), clrt_arg_ulong(x_off), clrt_arg_buf(ib),
+                       clrt_arg_ulong(idx_off), clrt_arg_int(idx != NULL), clrt_arg_int(m),
+                       clrt_arg_float(alpha), clrt_arg_buf(w->buf), clrt_arg_ulong(w_off),
+                       clrt_arg_buf(bias->buf), clrt_arg_ulong(b_off), clrt_arg_int((int)act),
+                       clrt_arg_buf(out->buf)};
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_forward"), 2, g, NULL, 13, args);
+}
+
+static void cl_linear_weights(backend *be, const tensor *dz, int m, int n, const tensor *x,
+                              size_t x_off, const tensor *idx, size_t idx_off, int k, float alpha,
+                              tensor *dw, size_t dw_off, tensor *db, size_t db_off)
+{
+    cl_backend *b = impl(be);
+    if (m < 0 || k < 1 || n < 1) bug("linear_weights", "bad dimensions");
+    check_tensor("linear_weights", "dz", dz, DT_F32, 0, (size_t)m * (size_t)n);
+    check_tensor("linear_weights", "dw", dw, DT_F32, dw_off, (size_t)n * (size_t)k);
+    check_tensor("linear_weights", "db", db, DT_F32, db_off, (size_t)n);
+    check_idx("linear_weights", idx, idx_off, m);
+    if (!idx) check_tensor("linear_weights", "x", x, x->type, x_off, (size_t)m * (size_t)k);
+    const clrt_buf *ib = idx ? idx->buf : b->dummy;
+    int slices = m > ROWS_PER_SLICE ? (m + ROWS_PER_SLICE - 1) / ROWS_PER_SLICE : 1;
+    int rows_per_slice = slices > 1 ? (m + slices - 1) / slices : (m > 0 ? m : 1);
+    char opts[128];
+    size_t nk = (size_t)n * (size_t)k + (size_t)n;
+    pixel_csr *c = sparse_input(b, x, x_off, k);
+    if (c) {
+        int cb = sparse_cb(n), np = (n + 15) / 16 * 16;
+        sparse_options(opts, sizeof opts, k, n, cb, 1);
+        if (!b->cpu && slices == 1 && m > 256) {   /* a GPU wants more work-items */
+            slices = (m + 255) / 256;
+            rows_per_slice = 256;
+        }
+        size_t part_floats = (size_t)slices * ((size_t)k + 1) * (size_t)np;
+        clrt_buf *part = layer_scratch(b, part_floats * sizeof(float));
+        size_t g[2] = {(size_t)(np / 16 / cb), (size_t)slices}, l[2] = {1, 1};
+        clrt_arg args[] = {clrt_arg_buf(dz->buf), clrt_arg_int(m), clrt_arg_int(rows_per_slice),
+                           clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
+                           clrt_arg_ulong(idx_off), clrt_arg_int(idx != NULL),
+                           clrt_arg_uint((uint32_t)(x_off / (size_t)k)), clrt_arg_buf(part)};
+        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights"), 2, g,
+                    b->cpu ? l : NULL, 10, args);
+        size_t gs = nk;
+        clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(alpha),
+                            clrt_arg_buf(dw->buf), clrt_arg_ulong(dw_off), clrt_arg_buf(db->buf),
+                            clrt_arg_ulong(db_off)};
+        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_sum"), 1, &gs,
+                    NULL, 7, sargs);
+        return;
+    }
+    int vw = vector_width(k), rn = n <= 8 ? n : 8, rv = 2;
+    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DXT=%s -DRN=%d -DRV=%d", k, n, vw,
+             x->type == DT_U8 ? "uchar" : "float", rn, rv);
+    clrt_buf *part = slices > 1 ? layer_scratch(b, (size_t)slices * nk * sizeof(float)) : b->dummy;
+    size_t kv = (size_t)(k / vw);
+    size_t g[3] = {(kv + (size_t)rv - 1) / (size_t)rv, ((size_t)n + (size_t)rn - 1) / (size_t)rn,
+                   (size_t)slices};
+    clrt_arg args[] = {clrt_arg_buf(dz->buf), clrt_arg_int(m), clrt_arg_int(rows_per_slice),
+                       clrt_arg_buf(x->buf), clrt_arg_ulong(x_off), clrt_arg_buf(ib),
+                       clrt_arg_ulong(idx_off), clrt_arg_int(idx != NULL), clrt_arg_float(alpha),
+                       clrt_arg_buf(dw->buf), clrt_arg_ulong(dw_off), clrt_arg_buf(db->buf),
+                       clrt_arg_ulong(db_off), clrt_arg_buf(part)};
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights"), 3, g, NULL, 14, args);
+    if (slices > 1) {
+        size_t gs = nk;
+        clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(alpha),
+                            clrt_arg_buf(dw->buf), clrt_arg_ulong(dw_off), clrt_arg_buf(db->buf),
+                            clrt_arg_ulong(db_off)};
+        clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights_sum"), 1, &gs,
+                    NULL, 7, sargs);
+    }
+}
+
+static void cl_linear_input(backend *be, const tensor *dz, int m, int n, const tensor *w,
+                            size_t w_off, int k, const tensor *a_prev, activation act,
+                            float a_scale, tensor *da)
+{
+    cl_backend *b = impl(be);
+    if (m < 0 || k < 1 || n < 1) bug("linear_input", "bad dimensions");
+    if (m == 0) return;
+    size_t mk = (size_t)m * (size_t)k;
+    check_tensor("linear_input", "dz", dz, DT_F32, 0, (size_t)m * (size_t)n);
+    check_tensor("linear_input", "w", w, DT_F32, w_off, (size_t)n * (size_t)k);
+    check_tensor("linear_input", "da", da, DT_F32, 0, mk);
+    if (act != ACT_NONE) check_tensor("linear_input", "a_prev", a_prev, DT_F32, 0, mk);
+    int vw = vector_width(k), rm = b->cpu ? 4 : 1, rv = 2;
+    char opts[128];
+    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DRM=%d -DRV=%d", k, n, vw, rm, rv);
+    size_t kv = (size_t)(k / vw);
+    size_t g[2] = {(kv + (size_t)rv - 1) / (size_t)rv, ((size_t)m + (size_t)rm - 1) / (size_t)rm};
+    clrt_arg args[] = {clrt_arg_buf(dz->buf), clrt_arg_int(m), clrt_arg_buf(w->buf),
+                       clrt_arg_ulong(w_off), clrt_arg_buf(act != ACT_NONE ? a_prev->buf : b->dummy),
+                       clrt_arg_int((int)act), clrt_arg_float(a_scale), clrt_arg_buf(da->buf)};
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_input"), 2, g, NULL, 8, args);
+}
+
 /* ---- the back-end ------------------------------------------------------------------------- */
 
 static void cl_finish(backend *be) { clrt_finish(impl(be)->ctx); }
@@ -518,6 +783,8 @@ static void cl_destroy(backend *be)
 {
     cl_backend *b = impl(be);
     clrt_free(b->scratch);
+    clrt_free(b->layer_scratch);
+    clrt_free(b->dummy);
     clrt_close(b->ctx);
     free(b);
     free(be);
@@ -538,6 +805,9 @@ static const backend_ops cl_ops = {
     .gather_rows = cl_gather_rows,
     .dropout = cl_dropout,
     .update = cl_update,
+    .linear_forward = cl_linear_forward,
+    .linear_weights = cl_linear_weights,
+    .linear_input = cl_linear_input,
     .finish = cl_finish,
     .destroy = cl_destroy,
 };
@@ -561,6 +831,8 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
     b->ctx = clrt_open(device_index, &copt);
     b->gemm = opt->gemm;
     b->tiles = clrt_device(b->ctx)->max_work_group >= 256 ? &tiles_big : &tiles_small;
+    b->cpu = strcmp(clrt_device(b->ctx)->type, "CPU") == 0;
+    b->dummy = clrt_alloc(b->ctx, 16, "unused argument");
     backend *be = xmalloc(sizeof *be, "OpenCL back-end");
     be->ops = &cl_ops;
     be->impl = b;

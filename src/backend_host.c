@@ -241,6 +241,89 @@ static void host_update(backend *be, const update_args *u)
     }
 }
 
+/* Pixel or float at element i of x. */
+static inline double xval(const tensor *x, size_t i)
+{
+    return x->type == DT_U8 ? (double)((const uint8_t *)x->data)[i] : (double)F(x, 0)[i];
+}
+
+/* Element offset of X's row r (through the index when there is one). */
+static inline size_t x_row_off(const tensor *idx, size_t idx_off, size_t x_off, int r, int k)
+{
+    size_t row = idx ? ((const uint32_t *)idx->data)[idx_off + (size_t)r] : (size_t)r;
+    return x_off + row * (size_t)k;
+}
+
+static void host_linear_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
+                                size_t idx_off, int m, int k, float alpha, const tensor *w,
+                                size_t w_off, const tensor *b, size_t b_off, int n,
+                                activation act, tensor *out)
+{
+    (void)be;
+    double *xr = xmalloc((size_t)k * sizeof(double), "row");
+    for (int r = 0; r < m; r++) {
+        size_t xo = x_row_off(idx, idx_off, x_off, r, k);
+        for (int p = 0; p < k; p++) xr[p] = xval(x, xo + (size_t)p);
+        for (int j = 0; j < n; j++) {
+            const float *wj = F(w, w_off + (size_t)j * (size_t)k);
+            double acc = 0.0;
+            for (int p = 0; p < k; p++) acc += xr[p] * (double)wj[p];
+            F(out, 0)[(size_t)r * (size_t)n + (size_t)j] =
+                activate((float)((double)alpha * acc + (double)F(b, b_off)[j]), act);
+        }
+    }
+    free(xr);
+}
+
+static void host_linear_weights(backend *be, const tensor *dz, int m, int n, const tensor *x,
+                                size_t x_off, const tensor *idx, size_t idx_off, int k,
+                                float alpha, tensor *dw, size_t dw_off, tensor *db, size_t db_off)
+{
+    (void)be;
+    size_t nk = (size_t)n * (size_t)k;
+    double *acc = xcalloc(nk, sizeof(double), "weight gradient"), *bacc = xcalloc((size_t)n, sizeof(double), "bias gradient");
+    for (int r = 0; r < m; r++) {
+        size_t xo = x_row_off(idx, idx_off, x_off, r, k);
+        for (int i = 0; i < n; i++) {
+            double d = (double)F(dz, 0)[(size_t)r * (size_t)n + (size_t)i];
+            bacc[i] += d;
+            if (d == 0.0) continue;
+            double *row = acc + (size_t)i * (size_t)k;
+            for (int p = 0; p < k; p++) row[p] += d * xval(x, xo + (size_t)p);
+        }
+    }
+    for (size_t e = 0; e < nk; e++) F(dw, dw_off)[e] = (float)((double)alpha * acc[e]);
+    for (int i = 0; i < n; i++) F(db, db_off)[i] = (float)bacc[i];
+    free(acc);
+    free(bacc);
+}
+
+static void host_linear_input(backend *be, const tensor *dz, int m, int n, const tensor *w,
+                              size_t w_off, int k, const tensor *a_prev, activation act,
+                              float a_scale, tensor *da)
+{
+    (void)be;
+    double *acc = xmalloc((size_t)k * sizeof(double), "row");
+    for (int r = 0; r < m; r++) {
+        memset(acc, 0, (size_t)k * sizeof(double));
+        for (int p = 0; p < n; p++) {
+            double d = (double)F(dz, 0)[(size_t)r * (size_t)n + (size_t)p];
+            const float *wp = F(w, w_off + (size_t)p * (size_t)k);
+            for (int c = 0; c < k; c++) acc[c] += d * (double)wp[c];
+        }
+        for (int c = 0; c < k; c++) {
+            size_t at = (size_t)r * (size_t)k + (size_t)c;
+            float g = (float)acc[c];
+            if (act != ACT_NONE) {
+                float a = a_scale * F(a_prev, 0)[at];
+                g = act == ACT_RELU ? (a > 0.0f ? g : 0.0f) : g * (a * (1.0f - a));
+            }
+            F(da, 0)[at] = g;
+        }
+    }
+    free(acc);
+}
+
 static void host_finish(backend *be) { (void)be; }
 
 static void host_destroy(backend *be) { free(be); }
@@ -260,6 +343,9 @@ static const backend_ops host_ops = {
     .gather_rows = host_gather_rows,
     .dropout = host_dropout,
     .update = host_update,
+    .linear_forward = host_linear_forward,
+    .linear_weights = host_linear_weights,
+    .linear_input = host_linear_input,
     .finish = host_finish,
     .destroy = host_destroy,
 };

@@ -1,9 +1,94 @@
-/* eval_cmd.c: placeholder until the eval command lands. */
+/* eval_cmd.c: `cltrain eval --load MODEL [--data DIR] [--device N]`: the test accuracy of a
+ * saved model, its confusion matrix (rows the true class, columns the predicted one) and each
+ * class's precision and recall. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "commands.h"
+#include "predict.h"
+#include "session.h"
 #include "util.h"
+
+/* Classes the tables are printed for; MNIST-style data sets have 10. */
+#define MAX_CLASSES 256
+
+static void print_confusion(const size_t *cm, int classes)
+{
+    printf("confusion matrix (rows: true class, columns: predicted class)\n");
+    printf("%10s", "true\\pred");
+    for (int k = 0; k < classes; k++) printf(" %6d", k);
+    printf(" %7s\n", "total");
+    size_t col_total[MAX_CLASSES] = {0}, all = 0;
+    for (int r = 0; r < classes; r++) {
+        size_t row = 0;
+        printf("%10d", r);
+        for (int k = 0; k < classes; k++) {
+            size_t v = cm[(size_t)r * (size_t)classes + (size_t)k];
+            printf(" %6zu", v);
+            row += v;
+            col_total[k] += v;
+        }
+        printf(" %7zu\n", row);
+        all += row;
+    }
+    printf("%10s", "total");
+    for (int k = 0; k < classes; k++) printf(" %6zu", col_total[k]);
+    printf(" %7zu\n", all);
+}
+
+/* Precision: right among those predicted as the class; recall: right among the class's own. */
+static void print_per_class(const size_t *cm, int classes)
+{
+    printf("%5s %10s %8s %8s\n", "class", "precision", "recall", "support");
+    for (int c = 0; c < classes; c++) {
+        size_t tp = cm[(size_t)c * (size_t)classes + (size_t)c], predicted = 0, actual = 0;
+        for (int k = 0; k < classes; k++) {
+            predicted += cm[(size_t)k * (size_t)classes + (size_t)c];
+            actual += cm[(size_t)c * (size_t)classes + (size_t)k];
+        }
+        printf("%5d", c);
+        if (predicted) printf(" %10.4f", (double)tp / (double)predicted);
+        else printf(" %10s", "-");
+        if (actual) printf(" %8.4f", (double)tp / (double)actual);
+        else printf(" %8s", "-");
+        printf(" %8zu\n", actual);
+    }
+}
 
 int command_eval(const options *o)
 {
-    (void)o;
-    die(EXIT_USAGE, "eval is not available yet");
+    if (o->n_positional > 0)
+        die(EXIT_USAGE, "eval takes no file arguments ('%s'); the test set comes from --data", o->positional[0]);
+    session_data sd;
+    session_load_data(o, &sd);
+    const dataset *te = &sd.data.test;
+    int classes = te->classes;
+    if (te->n == 0) die(EXIT_USAGE, "%s has no test images", sd.data.source);
+    if (classes < 1 || classes > MAX_CLASSES)
+        die(EXIT_USAGE, "%s has %d classes; eval prints tables for 1 to %d", sd.data.source, classes, MAX_CLASSES);
+    model_file m;
+    predict_load_model(o, te->rows * te->cols, classes, &m);
+    float *probs = predict_probabilities(o, &m, te);
+
+    size_t *cm = xcalloc((size_t)classes * (size_t)classes, sizeof(size_t), "confusion matrix");
+    size_t right = 0;
+    for (size_t i = 0; i < te->n; i++) {
+        int p = predict_argmax(probs + i * (size_t)classes, classes), t = te->labels[i];
+        cm[(size_t)t * (size_t)classes + (size_t)p]++;
+        right += p == t;
+    }
+    char arch[256];
+    model_describe(&m.arch, arch, sizeof arch);
+    printf("model: %s (%s)\n", arch, o->load);
+    printf("data: %zu test images from %s\n", te->n, sd.data.source);
+    printf("test accuracy: %.4f (%zu of %zu)\n\n", (double)right / (double)te->n, right, te->n);
+    print_confusion(cm, classes);
+    printf("\n");
+    print_per_class(cm, classes);
+
+    free(cm);
+    free(probs);
+    model_file_free(&m);
+    session_free_data(&sd);
+    return EXIT_OK;
 }

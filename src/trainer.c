@@ -34,7 +34,7 @@ struct trainer {
     device_set train, test, val;
     tensor *params, *grads, *state[2];
     int n_state;
-    tensor *perm, *batch_x, *batch_y;  /* mini-batch only */
+    tensor *perm, *batch_y;            /* mini-batch only */
     uint32_t *perm_host;
     tensor *act[MODEL_MAX_LAYERS];
     tensor *delta[2];
@@ -112,7 +112,6 @@ trainer *trainer_create(backend *be, const train_config *cfg, const dataset *tra
     if (cfg->batch > 0 && t->train.n > 0) {
         t->perm = op->alloc(be, DT_U32, t->train.n, "shuffle order");
         t->perm_host = xmalloc(t->train.n * sizeof(uint32_t), "shuffle order");
-        t->batch_x = op->alloc(be, DT_U8, train_rows * (size_t)t->in_dim, "mini-batch images");
         t->batch_y = op->alloc(be, DT_U8, train_rows, "mini-batch labels");
     }
     size_t stat_floats = (t->train.n ? t->train.n : 1) * STATS_PER_ROW;
@@ -131,8 +130,7 @@ void trainer_destroy(trainer *t)
     if (!t) return;
     backend *be = t->be;
     tensor *all[] = {t->train.x, t->train.y, t->test.x, t->test.y, t->val.x, t->val.y,
-                     t->params, t->grads, t->state[0], t->state[1], t->perm, t->batch_x,
-                     t->batch_y, t->delta[0], t->delta[1], t->train_stats, t->eval_stats, t->sums};
+                     t->params, t->grads, t->state[0], t->state[1], t->perm, t->batch_y, t->delta[0], t->delta[1], t->train_stats, t->eval_stats, t->sums};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]) be->ops->release(be, all[i]);
     for (int l = 0; l < t->L; l++) be->ops->release(be, t->act[l]);
@@ -140,46 +138,55 @@ void trainer_destroy(trainer *t)
     free(t);
 }
 
+/* The rows a pass reads: a block of a set's images, or (idx non-NULL) the shuffled rows
+ * idx[idx_off ..] of the training images, read in place. */
+typedef struct {
+    const tensor *x;
+    size_t row0;
+    const tensor *idx;
+    size_t idx_off;
+} batch_rows;
+
 /* The input of layer l: the pixels for l = 0 (alpha folds in the 1/255), else A_{l-1}. */
-static void layer_input(trainer *t, int l, const tensor *x, size_t x_row0, const tensor **in,
-                        size_t *in_off, float *alpha)
+static void layer_input(trainer *t, int l, const batch_rows *rows, const tensor **in,
+                        size_t *in_off, const tensor **idx, size_t *idx_off, float *alpha)
 {
     if (l == 0) {
-        *in = x;
-        *in_off = x_row0 * (size_t)t->in_dim;
+        *in = rows->x;
+        *in_off = rows->idx ? 0 : rows->row0 * (size_t)t->in_dim;
+        *idx = rows->idx;
+        *idx_off = rows->idx_off;
         *alpha = 1.0f / 255.0f;
     } else {
         *in = t->act[l - 1];
         *in_off = 0;
+        *idx = NULL;
+        *idx_off = 0;
         *alpha = 1.0f;
     }
 }
+
+static bool training_dropout(const trainer *t) { return t->cfg.dropout > 0.0f; }
 
 static uint64_t dropout_stream(const trainer *t, int layer)
 {
     return RNG_STREAM_DROPOUT + STREAM_STRIDE * ((uint64_t)t->step * MODEL_MAX_LAYERS + (uint64_t)layer);
 }
 
-/* Forward pass of m rows of x starting at x_row0; leaves logits in act[L-1]. */
-static void forward(trainer *t, const tensor *x, size_t x_row0, int m, bool training)
+/* Forward pass of m rows; leaves the logits in act[L-1]. */
+static void forward(trainer *t, const batch_rows *rows, int m, bool training)
 {
     const backend_ops *op = t->be->ops;
     const model_arch *a = &t->cfg.arch;
     for (int l = 0; l < t->L; l++) {
-        gemm_args g = {0};
-        layer_input(t, l, x, x_row0, &g.a, &g.a_off, &g.alpha);
-        g.trans_b = true;
-        g.m = m;
-        g.n = a->sizes[l + 1];
-        g.k = a->sizes[l];
-        g.lda = a->sizes[l];
-        g.b = t->params; g.b_off = a->w_off[l]; g.ldb = a->sizes[l];
-        g.c = t->act[l]; g.c_off = 0; g.ldc = a->sizes[l + 1];
-        g.beta = 0.0f;
-        op->gemm(t->be, &g);
+        const tensor *in, *idx;
+        size_t in_off, idx_off;
+        float alpha;
+        layer_input(t, l, rows, &in, &in_off, &idx, &idx_off, &alpha);
         bool hidden = l < t->L - 1;
-        op->bias_act(t->be, t->act[l], 0, t->params, a->b_off[l], m, a->sizes[l + 1],
-                     hidden ? a->act : ACT_NONE);
+        op->linear_forward(t->be, in, in_off, idx, idx_off, m, a->sizes[l], alpha, t->params,
+                           a->w_off[l], t->params, a->b_off[l], a->sizes[l + 1],
+                           hidden ? a->act : ACT_NONE, t->act[l]);
         if (hidden && training && t->cfg.dropout > 0.0f)
             op->dropout(t->be, t->act[l], 0, (size_t)m * (size_t)a->sizes[l + 1], t->cfg.dropout,
                         t->cfg.seed, dropout_stream(t, l));
@@ -187,35 +194,28 @@ static void forward(trainer *t, const tensor *x, size_t x_row0, int m, bool trai
 }
 
 /* Backward pass from dZ in act[L-1] down to the gradients of every layer. */
-static void backward(trainer *t, const tensor *x, size_t x_row0, int m)
+static void backward(trainer *t, const batch_rows *rows, int m)
 {
     const backend_ops *op = t->be->ops;
     const model_arch *a = &t->cfg.arch;
-    tensor *dz = t->act[t->L - 1];
+    const tensor *dz = t->act[t->L - 1];
+    bool dropout = training_dropout(t);
     for (int l = t->L - 1; l >= 0; l--) {
         int out = a->sizes[l + 1], in_w = a->sizes[l];
-        gemm_args g = {0};   /* dW_l = dZ_l^T A_{l-1} */
-        layer_input(t, l, x, x_row0, &g.b, &g.b_off, &g.alpha);
-        g.trans_a = true;
-        g.m = out; g.n = in_w; g.k = m;
-        g.a = dz; g.a_off = 0; g.lda = out;
-        g.ldb = in_w;
-        g.c = t->grads; g.c_off = a->w_off[l]; g.ldc = in_w;
-        op->gemm(t->be, &g);
-        op->col_sum(t->be, dz, 0, m, out, 1.0f, t->grads, a->b_off[l]);
+        const tensor *in, *idx;
+        size_t in_off, idx_off;
+        float alpha;
+        layer_input(t, l, rows, &in, &in_off, &idx, &idx_off, &alpha);
+        op->linear_weights(t->be, dz, m, out, in, in_off, idx, idx_off, in_w, alpha, t->grads,
+                           a->w_off[l], t->grads, a->b_off[l]);
         if (l == 0) break;
         tensor *da = t->delta[l % 2];   /* never the buffer dz lives in */
-        gemm_args h = {0};   /* dA_{l-1} = dZ_l W_l */
-        h.m = m; h.n = in_w; h.k = out;
-        h.alpha = 1.0f;
-        h.a = dz; h.lda = out;
-        h.b = t->params; h.b_off = a->w_off[l]; h.ldb = in_w;
-        h.c = da; h.ldc = in_w;
-        op->gemm(t->be, &h);
-        size_t count = (size_t)m * (size_t)in_w;
-        if (t->cfg.dropout > 0.0f)
-            op->dropout(t->be, da, 0, count, t->cfg.dropout, t->cfg.seed, dropout_stream(t, l - 1));
-        op->act_backward(t->be, da, 0, t->act[l - 1], 0, count, a->act);
+        /* With inverted dropout act[l-1] holds A / (1 - p) where kept: a_scale undoes that. */
+        op->linear_input(t->be, dz, m, out, t->params, a->w_off[l], in_w, t->act[l - 1], a->act,
+                         dropout ? 1.0f - t->cfg.dropout : 1.0f, da);
+        if (dropout)
+            op->dropout(t->be, da, 0, (size_t)m * (size_t)in_w, t->cfg.dropout, t->cfg.seed,
+                        dropout_stream(t, l - 1));
         dz = da;
     }
 }
@@ -233,13 +233,13 @@ static void update(trainer *t, float lr)
 }
 
 /* One step on m rows: forward, loss and its gradient (stats at stat_row0), backward. */
-static void compute_gradients(trainer *t, const tensor *x, size_t x_row0, const tensor *y,
+static void compute_gradients(trainer *t, const batch_rows *rows, const tensor *y,
                               size_t y_off, int m, size_t stat_row0)
 {
-    forward(t, x, x_row0, m, true);
+    forward(t, rows, m, true);
     t->be->ops->softmax_xent(t->be, t->act[t->L - 1], 0, m, t->classes, y, y_off,
                              1.0f / (float)m, t->train_stats, stat_row0, true);
-    backward(t, x, x_row0, m);
+    backward(t, rows, m);
 }
 
 /* Loss statistics of a whole set, in chunks, into sums[slot..slot+2]. */
@@ -248,7 +248,8 @@ static void evaluate_set(trainer *t, const device_set *s, tensor *stats, int slo
     for (size_t row0 = 0; row0 < s->n; row0 += t->rows_cap) {
         size_t left = s->n - row0;
         int m = (int)(left < t->rows_cap ? left : t->rows_cap);
-        forward(t, s->x, row0, m, false);
+        batch_rows rows = {s->x, row0, NULL, 0};
+        forward(t, &rows, m, false);
         t->be->ops->softmax_xent(t->be, t->act[t->L - 1], 0, m, t->classes, s->y, row0, 1.0f,
                                  stats, row0, false);
     }
@@ -306,7 +307,8 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
     size_t n = t->train.n, steps = trainer_steps_per_epoch(t), done = first;
     if (t->cfg.batch <= 0) {
         if (first == 0) {
-            compute_gradients(t, t->train.x, 0, t->train.y, 0, (int)n, 0);
+            batch_rows rows = {t->train.x, 0, NULL, 0};
+            compute_gradients(t, &rows, t->train.y, 0, (int)n, 0);
             update(t, (float)lr);
             done = 1;
         }
@@ -319,9 +321,9 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
         for (size_t b = first; b < steps; b++) {
             size_t row0 = b * B;
             int m = (int)(n - row0 < B ? n - row0 : B);
-            op->gather_rows(t->be, t->train.x, t->in_dim, t->perm, row0, m, t->batch_x);
             op->gather_rows(t->be, t->train.y, 1, t->perm, row0, m, t->batch_y);
-            compute_gradients(t, t->batch_x, 0, t->batch_y, 0, m, row0);
+            batch_rows rows = {t->train.x, 0, t->perm, row0};
+            compute_gradients(t, &rows, t->batch_y, 0, m, row0);
             update(t, (float)schedule_lr(&t->cfg, pos + (double)b / (double)steps));
             done = b + 1;
             if (hook && done < steps && hook(ctx, done, steps)) return done;
@@ -345,7 +347,8 @@ void trainer_epoch(trainer *t, long epoch, epoch_metrics *out)
 void trainer_gradients(trainer *t, size_t row0, int m)
 {
     if ((size_t)m > t->rows_cap) die(EXIT_RUNTIME, "BUG: trainer_gradients on %d rows, capacity %zu", m, t->rows_cap);
-    compute_gradients(t, t->train.x, row0, t->train.y, row0, m, row0);
+    batch_rows rows = {t->train.x, row0, NULL, 0};
+    compute_gradients(t, &rows, t->train.y, row0, m, row0);
     t->be->ops->finish(t->be);
 }
 
@@ -387,7 +390,8 @@ void trainer_logits(trainer *t, const uint8_t *pixels, size_t n, float *out)
     for (size_t row0 = 0; row0 < n; row0 += chunk) {
         int m = (int)(n - row0 < chunk ? n - row0 : chunk);
         op->write(t->be, x, 0, (size_t)m * (size_t)t->in_dim, pixels + row0 * (size_t)t->in_dim);
-        forward(t, x, 0, m, false);
+        batch_rows rows = {x, 0, NULL, 0};
+        forward(t, &rows, m, false);
         op->read(t->be, t->act[t->L - 1], 0, (size_t)m * (size_t)t->classes, out + row0 * (size_t)t->classes);
     }
     op->release(t->be, x);

@@ -32,6 +32,10 @@ static train_config sgd_config(const model_arch *a, long batch, float lr)
     c.seed = 1;
     c.optimizer = OPT_SGD;
     c.lr = lr;
+    c.momentum = 0.9f;
+    c.beta1 = 0.9f;
+    c.beta2 = 0.999f;
+    c.eps = 1e-8f;
     c.schedule = SCHED_CONSTANT;
     c.total_epochs = 10;
     return c;
@@ -64,14 +68,15 @@ START_TEST(test_reference_matches_finite_differences)
         p[i] = keep;
         if (pp != base_pattern || pm != base_pattern) continue;
         double fd = (lp - lm) / (2 * h);
-        /* Central differences err by O(h^2 f''') + O(eps/h) ~ 1e-10 here; 1e-6 of the scale
-         * leaves room while a wrong formula (off by a factor, a sign, a transposition) fails. */
-        double err = fabs(fd - g[i]) / fmax(fabs(fd) + fabs(g[i]), 1e-4);
+        /* Central differences err by O(h^2 f''') + O(eps |f| / h) ~ 1e-10 in absolute terms
+         * here, so gradients below 1e-3 are judged against that floor; 1e-5 relative leaves
+         * room for both while a wrong formula (a factor, a sign, a transposition) errs by O(1). */
+        double err = fabs(fd - g[i]) / fmax(fabs(fd) + fabs(g[i]), 1e-3);
         if (err > worst) worst = err;
         checked++;
     }
     ck_assert_msg(checked > (int)a.n_params / 4, "only %d points checked", checked);
-    ck_assert_msg(worst < 1e-6, "finite differences disagree: worst relative error %g", worst);
+    ck_assert_msg(worst < 1e-5, "finite differences disagree: worst relative error %g", worst);
     free(p); free(g); free(p32); dataset_free(&d);
 }
 END_TEST
@@ -195,8 +200,8 @@ START_TEST(test_same_seed_same_weights)
     int hidden[2] = {40, 20};
     ck_assert_int_eq(model_arch_init(&a, 784, hidden, 2, 10, ACT_RELU), 0);
     backend *b1 = test_cl_backend(GEMM_BUILTIN);
-    float *p1 = train_on(b1, &a, 50, 2, 700, 0.1f, OPT_ADAM);
-    float *p2 = train_on(b1, &a, 50, 2, 700, 0.1f, OPT_ADAM);
+    float *p1 = train_on(b1, &a, 50, 2, 700, 0.001f, OPT_ADAM);
+    float *p2 = train_on(b1, &a, 50, 2, 700, 0.001f, OPT_ADAM);
     ck_assert_msg(memcmp(p1, p2, a.n_params * sizeof(float)) == 0, "two runs with one seed differ");
     free(p1); free(p2);
     backend_destroy(b1);

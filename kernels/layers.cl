@@ -1,0 +1,214 @@
+/* layers.cl: the three products of a fully-connected layer, each fused with what surrounds it
+ * in the training loop, written for devices that run work-items as loops over wide SIMD lanes
+ * (CPUs under PoCL): no local memory, no barriers, explicit VW-wide vectors along the
+ * contiguous dimension and a register block of outputs per work-item.
+ *
+ * Compile-time shape (the host builds one program per layer shape, cached):
+ *   K       inputs of the layer (row length of X and of W)
+ *   N       outputs of the layer
+ *   VW      vector width, a divisor of K (16, 8, 4, 2 or 1)
+ *   XT      element type of X: uchar (pixels, scaled through alpha) or float
+ *   RM, RN  register block: rows x outputs per work-item (forward), outputs per work-item
+ *           (weights); RV vectors of VW columns per work-item (weights, input gradient)
+ *
+ * linear_forward: NDRange (ceil(N / RN), ceil(m / RM))
+ *   reads  X rows (row r is x[x_off + idx[idx_off + r] * K .. + K] when use_idx, else row
+ *          x_off / K + r), W[N x K] at w + w_off, b[N] at b + b_off
+ *   writes out[m x N] = act(alpha * X W^T + b), act 0 none, 1 relu, 2 sigmoid
+ * linear_weights: NDRange (ceil(K / (VW * RV)), ceil(N / RN), slices)
+ *   reads  dZ[m x N], X rows as above
+ *   writes slice s of the rows [s * rows_per_slice, ...): its partial
+ *          dW[N x K] = alpha * dZ^T X and db[N] = sum over rows of dZ, either straight into
+ *          dw/db (one slice) or into part[s] (N x K + N floats) for linear_weights_sum
+ * linear_weights_sum: NDRange (N * K + N)
+ *   writes dw[i] / db[i] = the sum over slices of part[s][i], in slice order (deterministic)
+ * linear_input: NDRange (ceil(K / (VW * RV)), ceil(m / RM))
+ *   reads  dZ[m x N], W[N x K], a_prev[m x K] (activated values of the layer below)
+ *   writes da[m x K] = (dZ W) * g'(a_scale * a_prev), g' of relu: a > 0, sigmoid: a (1 - a),
+ *          none: 1 (a_scale undoes inverted dropout's scaling for sigmoid)
+ * Accumulation is float, in a fixed order: results do not depend on the NDRange split. */
+
+#ifndef K
+#error "build with -DK=<inputs>"
+#endif
+#ifndef N
+#error "build with -DN=<outputs>"
+#endif
+#ifndef VW
+#define VW 1
+#endif
+#ifndef XT
+#define XT float
+#endif
+#ifndef RM
+#define RM 2
+#endif
+#ifndef RN
+#define RN 4
+#endif
+#ifndef RV
+#define RV 2
+#endif
+
+#if K % VW != 0
+#error "VW must divide K"
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+
+#if VW == 1
+typedef float floatv;
+#define LOADF(i, p) ((p)[i])
+#define LOADX(i, p) ((float)(p)[i])
+#define STOREF(v, i, p) ((p)[i] = (v))
+#define HSUM(v) (v)
+#else
+typedef CAT(float, VW) floatv;
+#define LOADF(i, p) CAT(vload, VW)(i, p)
+#define LOADX(i, p) CAT(convert_float, VW)(CAT(vload, VW)(i, p))
+#define STOREF(v, i, p) CAT(vstore, VW)(v, i, p)
+#endif
+
+#if VW == 2
+#define HSUM(v) ((v).s0 + (v).s1)
+#elif VW == 4
+#define HSUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
+#elif VW == 8
+#define HSUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
+#elif VW == 16
+#define HSUM(v) HSUM8((v).lo + (v).hi)
+#define HSUM8(w) ((((w).s0 + (w).s1) + ((w).s2 + (w).s3)) + (((w).s4 + (w).s5) + ((w).s6 + (w).s7)))
+#endif
+
+#define KV (K / VW)   /* vectors per row */
+
+/* Start of row r of X. */
+inline __global const XT *x_row(__global const XT *x, const ulong x_off,
+                                __global const uint *idx, const ulong idx_off, const int use_idx,
+                                const int r)
+{
+    const ulong row = use_idx ? (ulong)idx[idx_off + r] : (ulong)r;
+    return x + x_off + row * (ulong)K;
+}
+
+inline float activate(const float z, const int act)
+{
+    if (act == 1) return fmax(z, 0.0f);
+    if (act == 2) return 1.0f / (1.0f + exp(-z));
+    return z;
+}
+
+__kernel void linear_forward(__global const XT *x, const ulong x_off, __global const uint *idx,
+                             const ulong idx_off, const int use_idx, const int m,
+                             const float alpha, __global const float *w, const ulong w_off,
+                             __global const float *b, const ulong b_off, const int act,
+                             __global float *out)
+{
+    const int j0 = get_global_id(0) * RN, r0 = get_global_id(1) * RM;
+    if (j0 >= N || r0 >= m) return;
+    __global const XT *xr[RM];
+    __global const float *wr[RN];
+    for (int i = 0; i < RM; i++) xr[i] = x_row(x, x_off, idx, idx_off, use_idx, min(r0 + i, m - 1));
+    for (int j = 0; j < RN; j++) wr[j] = w + w_off + (ulong)min(j0 + j, N - 1) * K;
+    floatv acc[RM][RN];
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) acc[i][j] = (floatv)0.0f;
+    for (int v = 0; v < KV; v++) {
+        floatv xv[RM];
+        for (int i = 0; i < RM; i++) xv[i] = LOADX(v, xr[i]);
+        for (int j = 0; j < RN; j++) {
+            const floatv wv = LOADF(v, wr[j]);
+            for (int i = 0; i < RM; i++) acc[i][j] = fma(xv[i], wv, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < RM; i++) {
+        if (r0 + i >= m) break;
+        for (int j = 0; j < RN; j++) {
+            if (j0 + j >= N) break;
+            out[(ulong)(r0 + i) * N + j0 + j] = activate(alpha * HSUM(acc[i][j]) + b[b_off + j0 + j], act);
+        }
+    }
+}
+
+__kernel void linear_weights(__global const float *dz, const int m, const int rows_per_slice,
+                             __global const XT *x, const ulong x_off, __global const uint *idx,
+                             const ulong idx_off, const int use_idx, const float alpha,
+                             __global float *dw, const ulong dw_off, __global float *db,
+                             const ulong db_off, __global float *part)
+{
+    const int c0 = get_global_id(0) * RV, i0 = get_global_id(1) * RN, s = get_global_id(2);
+    if (c0 >= KV || i0 >= N) return;
+    const int r_begin = s * rows_per_slice, r_end = min(m, r_begin + rows_per_slice);
+    floatv acc[RN][RV];
+    float bacc[RN];
+    for (int i = 0; i < RN; i++) {
+        bacc[i] = 0.0f;
+        for (int v = 0; v < RV; v++) acc[i][v] = (floatv)0.0f;
+    }
+    for (int r = r_begin; r < r_end; r++) {
+        __global const XT *xr = x_row(x, x_off, idx, idx_off, use_idx, r);
+        floatv xv[RV];
+        for (int v = 0; v < RV; v++) xv[v] = LOADX(min(c0 + v, KV - 1), xr);
+        for (int i = 0; i < RN; i++) {
+            const float d = dz[(ulong)r * N + min(i0 + i, N - 1)];
+            bacc[i] += d;
+            for (int v = 0; v < RV; v++) acc[i][v] = fma((floatv)d, xv[v], acc[i][v]);
+        }
+    }
+    const int sliced = get_global_size(2) > 1;
+    __global float *wdst = sliced ? part + (ulong)s * (N * K + N) : dw + dw_off;
+    __global float *bdst = sliced ? part + (ulong)s * (N * K + N) + N * K : db + db_off;
+    const float scale = sliced ? 1.0f : alpha;
+    for (int i = 0; i < RN; i++) {
+        if (i0 + i >= N) break;
+        for (int v = 0; v < RV; v++)
+            if (c0 + v < KV) STOREF(scale * acc[i][v], (ulong)(i0 + i) * KV + c0 + v, wdst);
+        if (c0 == 0) bdst[i0 + i] = bacc[i];
+    }
+}
+
+__kernel void linear_weights_sum(__global const float *part, const int slices, const float alpha,
+                                 __global float *dw, const ulong dw_off, __global float *db,
+                                 const ulong db_off)
+{
+    const int e = get_global_id(0);
+    if (e >= N * K + N) return;
+    float acc = 0.0f;
+    for (int s = 0; s < slices; s++) acc += part[(ulong)s * (N * K + N) + e];
+    if (e < N * K) dw[dw_off + e] = alpha * acc;
+    else db[db_off + e - N * K] = acc;
+}
+
+__kernel void linear_input(__global const float *dz, const int m, __global const float *w,
+                           const ulong w_off, __global const float *a_prev, const int act,
+                           const float a_scale, __global float *da)
+{
+    const int c0 = get_global_id(0) * RV, r0 = get_global_id(1) * RM;
+    if (c0 >= KV || r0 >= m) return;
+    floatv acc[RM][RV];
+    for (int i = 0; i < RM; i++)
+        for (int v = 0; v < RV; v++) acc[i][v] = (floatv)0.0f;
+    for (int p = 0; p < N; p++) {
+        __global const float *wr = w + w_off + (ulong)p * K;
+        floatv wv[RV];
+        for (int v = 0; v < RV; v++) wv[v] = LOADF(min(c0 + v, KV - 1), wr);
+        for (int i = 0; i < RM; i++) {
+            const float d = dz[(ulong)min(r0 + i, m - 1) * N + p];
+            for (int v = 0; v < RV; v++) acc[i][v] = fma((floatv)d, wv[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < RM; i++) {
+        if (r0 + i >= m) break;
+        for (int v = 0; v < RV; v++) {
+            if (c0 + v >= KV) break;
+            const ulong at = (ulong)(r0 + i) * KV + c0 + v;
+            floatv g = acc[i][v];
+            if (act != 0) {
+                const floatv a = a_scale * LOADF(at, a_prev);
+                g = act == 1 ? select((floatv)0.0f, g, a > 0.0f) : g * (a * (1.0f - a));
+            }
+            STOREF(g, at, da);
+        }
+    }
+}

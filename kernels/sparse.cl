@@ -1,0 +1,134 @@
+/* sparse.cl: the first layer's two products over images stored sparsely. Four pixels in five
+ * of MNIST are blank; skipping them skips exact zeros (the sums are the same up to the order
+ * of rounding) and reads a third of the bytes. The images are kept as CSR:
+ *   row_ptr[n + 1] (uint): the nonzeros of image r are nz[row_ptr[r] .. row_ptr[r + 1])
+ *   nz[] (uint): (pixel index << 8) | pixel value
+ * An image's row r of a batch is image idx[idx_off + r] when use_idx, else image r0 + r.
+ *
+ * Compile-time shape: K inputs (pixels), N outputs, NP = N rounded up to a multiple of 16,
+ * CB = 16-float vectors of outputs per work-item (NP / 16 divisible into blocks of CB).
+ *
+ * transpose_pad: NDRange (NP, K)
+ *   reads W[N x K] at w + w_off; writes wt[K x NP] = W^T, zero in columns N..NP-1
+ * sparse_forward: NDRange (NP / 16 / CB, ceil(m / RB))
+ *   reads the images, wt[K x NP], b[N] at b + b_off
+ *   writes out[m x N] = act(alpha * X W^T + b), act 0 none, 1 relu, 2 sigmoid
+ * sparse_weights: NDRange (NP / 16 / CB, slices)
+ *   reads dZ[m x N] and the images of rows [s * rows_per_slice, ...) of slice s
+ *   writes part[s][K + 1][NP]: rows 0..K-1 the slice's dZ^T X transposed (X^T dZ), row K its
+ *          column sums of dZ (the bias gradient), all of it (zeros where nothing adds)
+ * sparse_weights_sum: NDRange (N * K + N)
+ *   writes dw[j * K + k] = alpha * sum_s part[s][k][j], db[j] = sum_s part[s][K][j], slices in
+ *          order (deterministic) */
+
+#ifndef K
+#error "build with -DK=<inputs>"
+#endif
+#ifndef N
+#error "build with -DN=<outputs>"
+#endif
+#define NP ((N + 15) / 16 * 16)
+#define NV (NP / 16)
+#ifndef CB
+#define CB 1
+#endif
+#ifndef RB
+#define RB 16
+#endif
+
+inline float activate(const float z, const int act)
+{
+    if (act == 1) return fmax(z, 0.0f);
+    if (act == 2) return 1.0f / (1.0f + exp(-z));
+    return z;
+}
+
+inline uint image_of(__global const uint *idx, const ulong idx_off, const int use_idx,
+                     const uint r0, const int r)
+{
+    return use_idx ? idx[idx_off + r] : r0 + (uint)r;
+}
+
+__kernel void transpose_pad(__global const float *w, const ulong w_off, __global float *wt)
+{
+    const int j = get_global_id(0), k = get_global_id(1);
+    if (j >= NP || k >= K) return;
+    wt[(ulong)k * NP + j] = j < N ? w[w_off + (ulong)j * K + k] : 0.0f;
+}
+
+__kernel void sparse_forward(__global const uint *row_ptr, __global const uint *nz,
+                             __global const uint *idx, const ulong idx_off, const int use_idx,
+                             const uint r0, const int m, const float alpha,
+                             __global const float *wt, __global const float *b,
+                             const ulong b_off, const int act, __global float *out)
+{
+    const int c0 = get_global_id(0) * CB, rb = get_global_id(1) * RB;
+    if (c0 >= NV) return;
+    for (int r = rb; r < min(m, rb + RB); r++) {
+        const uint img = image_of(idx, idx_off, use_idx, r0, r);
+        float16 acc[CB];
+        for (int c = 0; c < CB; c++) acc[c] = (float16)0.0f;
+        const uint end = row_ptr[img + 1];
+        for (uint e = row_ptr[img]; e < end; e++) {
+            const uint p = nz[e];
+            const float v = (float)(p & 255u);
+            __global const float *w = wt + (ulong)(p >> 8) * NP;
+            for (int c = 0; c < CB; c++) acc[c] = fma((float16)v, vload16(c0 + c, w), acc[c]);
+        }
+        for (int c = 0; c < CB; c++) {
+            float vals[16];
+            vstore16(acc[c], 0, vals);
+            for (int l = 0; l < 16; l++) {
+                const int j = (c0 + c) * 16 + l;
+                if (j < N) out[(ulong)r * N + j] = activate(alpha * vals[l] + b[b_off + j], act);
+            }
+        }
+    }
+}
+
+__kernel void sparse_weights(__global const float *dz, const int m, const int rows_per_slice,
+                             __global const uint *row_ptr, __global const uint *nz,
+                             __global const uint *idx, const ulong idx_off, const int use_idx,
+                             const uint r0, __global float *part)
+{
+    const int c0 = get_global_id(0) * CB, s = get_global_id(1);
+    if (c0 >= NV) return;
+    __global float *acc = part + (ulong)s * (K + 1) * NP;
+    for (int k = 0; k <= K; k++)
+        for (int c = 0; c < CB; c++) vstore16((float16)0.0f, 0, acc + (ulong)k * NP + (c0 + c) * 16);
+    const int r_end = min(m, (s + 1) * rows_per_slice);
+    for (int r = s * rows_per_slice; r < r_end; r++) {
+        float16 d[CB];
+        for (int c = 0; c < CB; c++) {
+            float vals[16];
+            for (int l = 0; l < 16; l++) {
+                const int j = (c0 + c) * 16 + l;
+                vals[l] = j < N ? dz[(ulong)r * N + j] : 0.0f;
+            }
+            d[c] = vload16(0, vals);
+            __global float *brow = acc + (ulong)K * NP + (c0 + c) * 16;
+            vstore16(vload16(0, brow) + d[c], 0, brow);
+        }
+        const uint img = image_of(idx, idx_off, use_idx, r0, r);
+        const uint end = row_ptr[img + 1];
+        for (uint e = row_ptr[img]; e < end; e++) {
+            const uint p = nz[e];
+            const float v = (float)(p & 255u);
+            __global float *row = acc + (ulong)(p >> 8) * NP + c0 * 16;
+            for (int c = 0; c < CB; c++) vstore16(fma((float16)v, d[c], vload16(c, row)), c, row);
+        }
+    }
+}
+
+__kernel void sparse_weights_sum(__global const float *part, const int slices, const float alpha,
+                                 __global float *dw, const ulong dw_off, __global float *db,
+                                 const ulong db_off)
+{
+    const int e = get_global_id(0);
+    if (e >= N * K + N) return;
+    const int j = e < N * K ? e / K : e - N * K, k = e < N * K ? e % K : K;
+    float acc = 0.0f;
+    for (int s = 0; s < slices; s++) acc += part[((ulong)s * (K + 1) + k) * NP + j];
+    if (e < N * K) dw[dw_off + e] = alpha * acc;
+    else db[db_off + j] = acc;
+}

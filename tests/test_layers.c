@@ -1,0 +1,240 @@
+/* test_layers.c: the fused layer products (linear_forward, linear_weights, linear_input) of
+ * both back-ends against float64 sums computed here, on awkward shapes, dense and sparse
+ * images, read in order or through a row index, outputs poisoned with NaN first. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+#include "support.h"
+#include "util.h"
+
+/* m rows, k inputs, n outputs; density of nonzero pixels (1 = dense, 0.2 = MNIST-like). */
+typedef struct { int m, k, n; double density; bool use_idx; activation act; } shape;
+static const shape shapes[] = {
+    {1, 1, 1, 0.2, false, ACT_RELU},      {3, 17, 10, 0.2, true, ACT_SIGMOID},
+    {17, 784, 10, 0.2, false, ACT_RELU},  {255, 25, 3, 1.0, true, ACT_NONE},
+    {1000, 784, 33, 0.2, true, ACT_RELU}, {70, 1000, 17, 0.9, false, ACT_SIGMOID},
+    {5000, 49, 7, 0.3, false, ACT_RELU},  {66000, 3, 2, 0.5, true, ACT_RELU},
+};
+#define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+typedef struct {
+    uint8_t *px;          /* rows_total x k */
+    float *xf, *w, *b, *dz, *aprev;
+    uint32_t *idx;
+    int rows_total;
+} inputs;
+
+static void make_inputs(const shape *s, inputs *in, int seed)
+{
+    in->rows_total = s->m + 5;
+    size_t px = (size_t)in->rows_total * (size_t)s->k;
+    in->px = xmalloc(px, "px");
+    in->xf = xmalloc(px * sizeof(float), "xf");
+    for (size_t i = 0; i < px; i++) {
+        bool on = rng_uniform((uint64_t)seed, 1, i) < s->density;
+        in->px[i] = on ? (uint8_t)(1 + rng_below((uint64_t)seed, 2, i, 255)) : 0;
+        in->xf[i] = rng_uniform((uint64_t)seed, 3, i) * 2.0f - 1.0f;
+    }
+    size_t nk = (size_t)s->n * (size_t)s->k, mn = (size_t)s->m * (size_t)s->n, mk = (size_t)s->m * (size_t)s->k;
+    in->w = xmalloc(nk * sizeof(float), "w");
+    for (size_t i = 0; i < nk; i++) in->w[i] = rng_uniform((uint64_t)seed, 4, i) - 0.5f;
+    in->b = xmalloc((size_t)s->n * sizeof(float), "b");
+    for (int i = 0; i < s->n; i++) in->b[i] = rng_uniform((uint64_t)seed, 5, (uint64_t)i) - 0.5f;
+    in->dz = xmalloc(mn * sizeof(float), "dz");
+    for (size_t i = 0; i < mn; i++) in->dz[i] = rng_uniform((uint64_t)seed, 6, i) - 0.5f;
+    in->aprev = xmalloc(mk * sizeof(float), "aprev");
+    for (size_t i = 0; i < mk; i++) {
+        float u = rng_uniform((uint64_t)seed, 7, i);
+        in->aprev[i] = s->act == ACT_SIGMOID ? u : u - 0.5f;   /* relu: half the units off */
+    }
+    in->idx = xmalloc((size_t)s->m * sizeof(uint32_t), "idx");
+    for (int r = 0; r < s->m; r++) in->idx[r] = rng_below((uint64_t)seed, 8, (uint64_t)r, (uint32_t)in->rows_total);
+}
+
+static void free_inputs(inputs *in)
+{
+    free(in->px); free(in->xf); free(in->w); free(in->b); free(in->dz); free(in->aprev); free(in->idx);
+}
+
+static tensor *upload(backend *be, dtype t, size_t n, const void *src)
+{
+    tensor *x = be->ops->alloc(be, t, n, "test");
+    be->ops->write(be, x, 0, n, src);
+    return x;
+}
+
+static tensor *poisoned(backend *be, size_t n)
+{
+    float *nan = xmalloc(n * sizeof(float), "nan");
+    for (size_t i = 0; i < n; i++) nan[i] = NAN;
+    tensor *t = upload(be, DT_F32, n, nan);
+    free(nan);
+    return t;
+}
+
+static float *download(backend *be, tensor *t, size_t n)
+{
+    float *out = xmalloc(n * sizeof(float), "out");
+    be->ops->read(be, t, 0, n, out);
+    return out;
+}
+
+/* |got - want| <= tol * scale elementwise, scale the sum of |terms| of each output (float32
+ * accumulation over k terms errs by at most ~k * 6e-8 of it; 1e-5 covers k up to ~150 with a
+ * margin, and for longer sums the error grows like sqrt(k) in practice). */
+static void check_close(const char *what, const float *got, const double *want, const double *scale,
+                        size_t n, double tol)
+{
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - want[i]);
+        ck_assert_msg(err <= tol * (scale[i] + 1e-6), "%s[%zu]: %.9g, want %.9g (scale %.3g)", what, i,
+                      (double)got[i], want[i], scale[i]);
+    }
+}
+
+static double act_of(double z, activation a)
+{
+    return a == ACT_RELU ? (z > 0 ? z : 0) : a == ACT_SIGMOID ? 1.0 / (1.0 + exp(-z)) : z;
+}
+
+/* Runs the three products on one back-end for shape s, with pixels (u8) or floats as X. */
+static void check_backend(backend *be, const shape *s, bool pixels)
+{
+    inputs in;
+    make_inputs(s, &in, 11 + s->m);
+    const int m = s->m, k = s->k, n = s->n;
+    size_t px = (size_t)in.rows_total * (size_t)k;
+    tensor *x = pixels ? upload(be, DT_U8, px, in.px) : upload(be, DT_F32, px, in.xf);
+    tensor *w = upload(be, DT_F32, (size_t)n * (size_t)k, in.w), *b = upload(be, DT_F32, (size_t)n, in.b);
+    tensor *idx = upload(be, DT_U32, (size_t)m, in.idx);
+    tensor *dz = upload(be, DT_F32, (size_t)m * (size_t)n, in.dz);
+    tensor *ap = upload(be, DT_F32, (size_t)m * (size_t)k, in.aprev);
+    const size_t row_off = 2;   /* without the index, rows start at row 2 of x */
+    float alpha = pixels ? 1.0f / 255.0f : 1.0f;
+    double *want = xmalloc(sizeof(double) * (size_t)(m > n ? m : n) * (size_t)(k > n ? k : n), "want");
+    double *scale = xmalloc(sizeof(double) * (size_t)(m > n ? m : n) * (size_t)(k > n ? k : n), "scale");
+
+    /* forward */
+    tensor *out = poisoned(be, (size_t)m * (size_t)n);
+    be->ops->linear_forward(be, x, s->use_idx ? 0 : row_off * (size_t)k, s->use_idx ? idx : NULL, 0,
+                            m, k, alpha, w, 0, b, 0, n, s->act, out);
+    float *got = download(be, out, (size_t)m * (size_t)n);
+    for (int r = 0; r < m; r++) {
+        size_t row = s->use_idx ? in.idx[r] : row_off + (size_t)r;
+        for (int j = 0; j < n; j++) {
+            double acc = 0, mag = 0;
+            for (int p = 0; p < k; p++) {
+                double xv = pixels ? in.px[row * (size_t)k + (size_t)p] * (double)alpha : in.xf[row * (size_t)k + (size_t)p];
+                acc += xv * in.w[(size_t)j * (size_t)k + (size_t)p];
+                mag += fabs(xv * in.w[(size_t)j * (size_t)k + (size_t)p]);
+            }
+            want[(size_t)r * (size_t)n + (size_t)j] = act_of(acc + in.b[j], s->act);
+            scale[(size_t)r * (size_t)n + (size_t)j] = mag + fabs(in.b[j]);
+        }
+    }
+    check_close("forward", got, want, scale, (size_t)m * (size_t)n, 1e-5);
+    free(got);
+    be->ops->release(be, out);
+
+    /* weight and bias gradients */
+    tensor *dw = poisoned(be, (size_t)n * (size_t)k), *db = poisoned(be, (size_t)n + 3);
+    be->ops->linear_weights(be, dz, m, n, x, s->use_idx ? 0 : row_off * (size_t)k, s->use_idx ? idx : NULL, 0,
+                            k, alpha, dw, 0, db, 3);
+    got = download(be, dw, (size_t)n * (size_t)k);
+    for (int j = 0; j < n; j++)
+        for (int p = 0; p < k; p++) {
+            double acc = 0, mag = 0;
+            for (int r = 0; r < m; r++) {
+                size_t row = s->use_idx ? in.idx[r] : row_off + (size_t)r;
+                double xv = pixels ? in.px[row * (size_t)k + (size_t)p] * (double)alpha : in.xf[row * (size_t)k + (size_t)p];
+                acc += in.dz[(size_t)r * (size_t)n + (size_t)j] * xv;
+                mag += fabs(in.dz[(size_t)r * (size_t)n + (size_t)j] * xv);
+            }
+            want[(size_t)j * (size_t)k + (size_t)p] = acc;
+            scale[(size_t)j * (size_t)k + (size_t)p] = mag;
+        }
+    check_close("dW", got, want, scale, (size_t)n * (size_t)k, 1e-5);
+    free(got);
+    float *gb = download(be, db, (size_t)n + 3);
+    for (int j = 0; j < n; j++) {
+        double acc = 0, mag = 0;
+        for (int r = 0; r < m; r++) {
+            acc += in.dz[(size_t)r * (size_t)n + (size_t)j];
+            mag += fabs(in.dz[(size_t)r * (size_t)n + (size_t)j]);
+        }
+        want[j] = acc;
+        scale[j] = mag;
+    }
+    check_close("db", gb + 3, want, scale, (size_t)n, 1e-5);
+    ck_assert_msg(isnan(gb[0]) && isnan(gb[2]), "db wrote before its offset");
+    free(gb);
+    be->ops->release(be, dw);
+    be->ops->release(be, db);
+
+    /* input gradient, with and without dropout's scale */
+    float a_scale = s->act == ACT_SIGMOID ? 0.75f : 1.0f;
+    tensor *da = poisoned(be, (size_t)m * (size_t)k);
+    be->ops->linear_input(be, dz, m, n, w, 0, k, ap, s->act, a_scale, da);
+    got = download(be, da, (size_t)m * (size_t)k);
+    for (int r = 0; r < m; r++)
+        for (int p = 0; p < k; p++) {
+            double acc = 0, mag = 0;
+            for (int j = 0; j < n; j++) {
+                acc += (double)in.dz[(size_t)r * (size_t)n + (size_t)j] * in.w[(size_t)j * (size_t)k + (size_t)p];
+                mag += fabs((double)in.dz[(size_t)r * (size_t)n + (size_t)j] * in.w[(size_t)j * (size_t)k + (size_t)p]);
+            }
+            double a = (double)(a_scale * in.aprev[(size_t)r * (size_t)k + (size_t)p]);
+            double g = s->act == ACT_RELU ? (a > 0 ? 1.0 : 0.0) : s->act == ACT_SIGMOID ? a * (1 - a) : 1.0;
+            want[(size_t)r * (size_t)k + (size_t)p] = acc * g;
+            scale[(size_t)r * (size_t)k + (size_t)p] = mag * fabs(g);
+        }
+    check_close("dA", got, want, scale, (size_t)m * (size_t)k, 1e-5);
+    free(got);
+    be->ops->release(be, da);
+
+    tensor *all[] = {x, w, b, idx, dz, ap};
+    for (size_t i = 0; i < 6; i++) be->ops->release(be, all[i]);
+    free(want);
+    free(scale);
+    free_inputs(&in);
+}
+
+START_TEST(test_device_layers_pixels)
+{
+    backend *be = test_cl_backend(GEMM_BUILTIN);
+    check_backend(be, &shapes[_i], true);
+    backend_destroy(be);
+}
+END_TEST
+
+START_TEST(test_device_layers_floats)
+{
+    backend *be = test_cl_backend(GEMM_BUILTIN);
+    check_backend(be, &shapes[_i], false);
+    backend_destroy(be);
+}
+END_TEST
+
+START_TEST(test_host_layers)
+{
+    backend *be = backend_host_create();
+    check_backend(be, &shapes[_i], true);
+    check_backend(be, &shapes[_i], false);
+    backend_destroy(be);
+}
+END_TEST
+
+Suite *layers_suite(void)
+{
+    Suite *s = suite_create("layers");
+    TCase *tc = tcase_create("fused");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_device_layers_pixels, 0, N_SHAPES);
+    tcase_add_loop_test(tc, test_device_layers_floats, 0, N_SHAPES);
+    tcase_add_loop_test(tc, test_host_layers, 0, N_SHAPES);
+    suite_add_tcase(s, tc);
+    return s;
+}
