@@ -65,7 +65,7 @@ $(BUILD)/test_suites.h: $(SUITE_SRC) scripts/suites.sh | $(BUILD)/tobj
 	sh scripts/suites.sh $@ $(SUITE_SRC)
 
 $(BUILD)/tobj/%.o: tests/%.c $(wildcard include/*.h) $(wildcard tests/*.h) $(BUILD)/test_suites.h | $(BUILD)/tobj
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check 2>/dev/null) -Itests -c $< -o $@
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check 2>/dev/null) -Itests -include $(BUILD)/test_suites.h -c $< -o $@
 
 $(BUILD)/cltrain-tests: $(TEST_OBJ) $(BUILD)/libcltrain.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) $(LIBS)

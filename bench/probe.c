@@ -199,10 +199,11 @@ __attribute__((target("avx2,fma"))) static float fma_avx2(long iters, float a, f
     __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3)),
                              _mm256_add_ps(_mm256_add_ps(x4, x5), _mm256_add_ps(x6, x7)));
     s = _mm256_add_ps(s, _mm256_add_ps(x8, x9));
-    float lanes[8];
+    float lanes[8], sum = 0;
     _mm256_storeu_ps(lanes, s);
+    for (int i = 0; i < 8; i++) sum += lanes[i];   /* every lane, or one could be dropped */
     *flop_per_iter = 10 * 8 * 2;
-    return lanes[0] + lanes[3] + lanes[7];
+    return sum;
 }
 
 __attribute__((target("avx512f"))) static float fma_avx512(long iters, float a, float b,
@@ -223,10 +224,11 @@ __attribute__((target("avx512f"))) static float fma_avx512(long iters, float a, 
     __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(x0, x1), _mm512_add_ps(x2, x3)),
                              _mm512_add_ps(_mm512_add_ps(x4, x5), _mm512_add_ps(x6, x7)));
     s = _mm512_add_ps(s, _mm512_add_ps(x8, x9));
-    float lanes[16];
+    float lanes[16], sum = 0;
     _mm512_storeu_ps(lanes, s);
+    for (int i = 0; i < 16; i++) sum += lanes[i];  /* every lane, or one could be dropped */
     *flop_per_iter = 10 * 16 * 2;
-    return lanes[0] + lanes[5] + lanes[15];
+    return sum;
 }
 #endif
 

@@ -64,6 +64,8 @@ void options_defaults(options *o);
 /* Parses argv (argv[0] is the program). On a usage error prints one line and a pointer to
  * --help on stderr and returns -1 (the caller exits 2). */
 int options_parse(options *o, int argc, char **argv);
+/* Releases what options_parse allocated. */
+void options_free(options *o);
 /* Prints --help. */
 void options_print_help(FILE *f);
 

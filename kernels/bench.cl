@@ -73,6 +73,10 @@ __kernel void peak_mad16(__global float *out, int iters, float a, float b)
         x0 = mad(x0, a, b); x1 = mad(x1, a, b); x2 = mad(x2, a, b); x3 = mad(x3, a, b);
         x4 = mad(x4, a, b); x5 = mad(x5, a, b); x6 = mad(x6, a, b); x7 = mad(x7, a, b);
     }
+    /* Every lane reaches the output: a lane left out would be dead code, and a compiler drops
+     * it (the probe would count FLOP that never ran). */
     float16 t = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7));
-    out[get_global_id(0)] = t.s0 + t.s5 + t.sa + t.sf;
+    float8 h = t.lo + t.hi;
+    float4 q = h.lo + h.hi;
+    out[get_global_id(0)] = q.x + q.y + q.z + q.w;
 }

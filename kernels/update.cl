@@ -3,7 +3,8 @@
  * update_sgd:      reads p, g;        writes p        g' = g + wd p; p -= lr g'
  * update_momentum: reads p, g, v;     writes p, v     v = mu v + g'; p -= lr v
  * update_nesterov: reads p, g, v;     writes p, v     v = mu v + g'; p -= lr (g' + mu v)
- * update_adam:     reads p, g, m, v;  writes p, m, v  m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
+ * update_adam:     reads p, g, m, v;  writes p, m, v  m = b1 m + (1 - b1) g';
+ *                                                     v = b2 v + (1 - b2) g'^2;
  *                                                     p -= lr (m / bc1) / (sqrt(v / bc2) + eps)
  * update_adamw:    as adam with g' = g, then p -= lr wd p_old (decoupled weight decay)
  * p, g, v, m: n floats each. bc1 = 1 - b1^t and bc2 = 1 - b2^t come from the host (computed in

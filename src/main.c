@@ -11,11 +11,9 @@
 #define CLTRAIN_VERSION "0.1.0"
 #endif
 
-int main(int argc, char **argv)
+static int run(const options *op)
 {
-    options o;
-    options_defaults(&o);
-    if (options_parse(&o, argc, argv) != 0) return EXIT_USAGE;
+    const options o = *op;
     if (o.help) {
         options_print_help(stdout);
         return EXIT_OK;
@@ -32,4 +30,17 @@ int main(int argc, char **argv)
     case CMD_PLOT: return command_plot(&o);
     }
     return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    options_defaults(&o);
+    if (options_parse(&o, argc, argv) != 0) {
+        options_free(&o);
+        return EXIT_USAGE;
+    }
+    int status = run(&o);
+    options_free(&o);
+    return status;
 }

@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,10 +95,14 @@ void options_defaults(options *o)
     o->checkpoint_every = 1;
 }
 
-static int usage_error(const char *fmt, const char *a, const char *b)
+static int usage_error(const char *fmt, ...) CLT_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fputs("cltrain: ", stderr);
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputs("; see 'cltrain --help'\n", stderr);
     return -1;
 }
@@ -244,6 +249,12 @@ int options_parse(options *o, int argc, char **argv)
     if (o->command == CMD_TRAIN && o->n_positional > 0)
         return usage_error("unexpected argument '%s'%s", o->positional[0], "");
     return 0;
+}
+
+void options_free(options *o)
+{
+    free(o->positional);
+    o->positional = NULL;
 }
 
 void options_print_help(FILE *f)

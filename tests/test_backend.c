@@ -104,7 +104,7 @@ static void check_untouched(const char *what, const float *v, size_t count, size
     for (size_t i = 0; i < count; i++) {
         if (i >= off && i < off + len) continue;
         expect(isnan(v[i]), "%s (%s): element %zu outside the output was written (%g)",
-                      what, be_name, i, (double)v[i]);
+               what, be_name, i, (double)v[i]);
     }
 }
 
@@ -179,7 +179,8 @@ static void run_gemm(gemm_shape s, bool ta, bool tb, bool a_u8, bool b_u8, float
                 abs_acc += fabs(t);
             }
             size_t o = (size_t)i * (size_t)n + (size_t)j;
-            double cv = beta != 0.0f ? (double)beta * (double)c0[c_off + (size_t)i * (size_t)ldc + (size_t)j] : 0.0;
+            const size_t ci = c_off + (size_t)i * (size_t)ldc + (size_t)j;
+            double cv = beta != 0.0f ? (double)beta * (double)c0[ci] : 0.0;
             ref[o] = (double)alpha * acc + cv;
             mag[o] = fabs((double)alpha) * abs_acc + fabs(cv);
         }
@@ -201,18 +202,18 @@ static void run_gemm(gemm_shape s, bool ta, bool tb, bool a_u8, bool b_u8, float
                           (i - c_off) % (size_t)ldc < (size_t)n;
             if (!inside) {
                 expect(isnan(c[i]), "gemm %s%s %dx%dx%d (%s): element %zu outside C "
-                              "written", ta ? "T" : "N", tb ? "T" : "N", m, n, k,
-                              be->ops->name, i);
+                       "written", ta ? "T" : "N", tb ? "T" : "N", m, n, k,
+                       be->ops->name, i);
                 continue;
             }
             size_t r = (i - c_off) / (size_t)ldc, col = (i - c_off) % (size_t)ldc;
             size_t o = r * (size_t)n + col;
             double err = fabs((double)c[i] - ref[o]);
             expect(err <= tol * mag[o] + 1e-30,
-                          "gemm %s%s %c%c %dx%dx%d beta %g pad %d (%s): C[%zu][%zu] = %.9g, "
-                          "reference %.9g, error %.3g > %.3g", ta ? "T" : "N", tb ? "T" : "N",
-                          a_u8 ? 'u' : 'f', b_u8 ? 'u' : 'f', m, n, k, (double)beta, pad,
-                          be->ops->name, r, col, (double)c[i], ref[o], err, tol * mag[o]);
+                   "gemm %s%s %c%c %dx%dx%d beta %g pad %d (%s): C[%zu][%zu] = %.9g, "
+                   "reference %.9g, error %.3g > %.3g", ta ? "T" : "N", tb ? "T" : "N",
+                   a_u8 ? 'u' : 'f', b_u8 ? 'u' : 'f', m, n, k, (double)beta, pad,
+                   be->ops->name, r, col, (double)c[i], ref[o], err, tol * mag[o]);
         }
         free(c);
         be->ops->release(be, ta_);
@@ -331,14 +332,14 @@ START_TEST(test_bias_act)
                     /* |error| <= 1e-6 on values in (0, 1): exp and the division, a few ulp. */
                     double ref = 1.0 / (1.0 + exp(-(double)v));
                     expect(fabs(out[z_off + i] - ref) <= 1e-6,
-                                  "bias_act sigmoid %dx%d (%s): [%zu] = %.9g, reference %.9g",
-                                  rows, cols, be->ops->name, i, (double)out[z_off + i], ref);
+                           "bias_act sigmoid %dx%d (%s): [%zu] = %.9g, reference %.9g",
+                           rows, cols, be->ops->name, i, (double)out[z_off + i], ref);
                 } else {
                     /* None and ReLU are exact. */
                     float ref = act == ACT_RELU && !(v > 0.0f) ? 0.0f : v;
                     expect(out[z_off + i] == ref,
-                                  "bias_act %dx%d (%s): [%zu] = %.9g, expected %.9g", rows, cols,
-                                  be->ops->name, i, (double)out[z_off + i], (double)ref);
+                           "bias_act %dx%d (%s): [%zu] = %.9g, expected %.9g", rows, cols,
+                           be->ops->name, i, (double)out[z_off + i], (double)ref);
                 }
             }
             free(out);
@@ -381,12 +382,12 @@ START_TEST(test_act_backward)
                     /* d a (1 - a): three roundings, |error| <= 1e-6 |d|. */
                     double ref = (double)dv * (double)av * (1.0 - (double)av);
                     expect(fabs(x - ref) <= 1e-6 * fabs(dv),
-                                  "act_backward sigmoid %zu (%s): [%zu] = %.9g, reference %.9g",
-                                  count, be->ops->name, i, (double)x, ref);
+                           "act_backward sigmoid %zu (%s): [%zu] = %.9g, reference %.9g",
+                           count, be->ops->name, i, (double)x, ref);
                 } else {
                     float ref = act == ACT_RELU && !(av > 0.0f) ? 0.0f : dv;
                     expect(x == ref, "act_backward %zu (%s): [%zu] = %.9g, expected %.9g",
-                                  count, be->ops->name, i, (double)x, (double)ref);
+                           count, be->ops->name, i, (double)x, (double)ref);
                 }
             }
             free(out);
@@ -406,7 +407,8 @@ START_TEST(test_dropout)
     for (int s = 0; s < N_COUNTS; s++) {
         for (int pi = 0; pi < 4; pi++) {
             const size_t count = counts[s], off = 3, total = off + count + 2;
-            const uint64_t seed = 1234 + (uint64_t)s, stream = RNG_STREAM_DROPOUT + 16 * (uint64_t)pi;
+            const uint64_t seed = 1234 + (uint64_t)s;
+            const uint64_t stream = RNG_STREAM_DROPOUT + 16 * (uint64_t)pi;
             /* The last p is the uniform of the last element exactly: u >= p keeps it. */
             const float p = ps[pi] >= 0.0f ? ps[pi] : rng_uniform(seed, stream, count - 1);
             float *x = nan_floats(total);
@@ -425,25 +427,25 @@ START_TEST(test_dropout)
                     const bool keep = rng_uniform(seed, stream, i) >= p;
                     const float v = outs[bi][off + i];
                     expect(keep ? v != 0.0f : v == 0.0f,
-                                  "dropout %zu p %g (%s): element %zu %s", count, (double)p,
-                                  be->ops->name, i, keep ? "dropped" : "kept");
+                           "dropout %zu p %g (%s): element %zu %s", count, (double)p,
+                           be->ops->name, i, keep ? "dropped" : "kept");
                     /* Kept: x / (1 - p), one or two roundings. */
                     double ref = keep ? (double)r[i] / (1.0 - (double)p) : 0.0;
                     expect(fabs(v - ref) <= 1e-6 * fabs(ref),
-                                  "dropout %zu p %g (%s): [%zu] = %.9g, reference %.9g", count,
-                                  (double)p, be->ops->name, i, (double)v, ref);
+                           "dropout %zu p %g (%s): [%zu] = %.9g, reference %.9g", count,
+                           (double)p, be->ops->name, i, (double)v, ref);
                     kept += keep;
                 }
                 if (count == 70000 && ps[pi] >= 0.0f) {
                     double frac = (double)kept / (double)count;
                     expect(fabs(frac - (1.0 - p)) < 0.01, "dropout kept %.4f, expected %.2f",
-                                  frac, 1.0 - (double)p);
+                           frac, 1.0 - (double)p);
                 }
                 be->ops->release(be, t);
             }
             /* The same mask and values on both back-ends. */
             expect(memcmp(outs[0] + off, outs[1] + off, count * sizeof(float)) == 0,
-                          "dropout %zu p %g: back-ends differ", count, (double)p);
+                   "dropout %zu p %g: back-ends differ", count, (double)p);
             free(outs[0]);
             free(outs[1]);
             free(x);
@@ -472,7 +474,8 @@ START_TEST(test_softmax_xent)
             float *r = random_floats(count, -8.0f, 8.0f, seed);
             /* Every seventh row has logits up to +-800: exp would overflow without the max. */
             for (int i = 0; i < rows; i += 7)
-                for (int j = 0; j < classes; j++) r[(size_t)i * (size_t)classes + (size_t)j] *= 100.0f;
+                for (int j = 0; j < classes; j++)
+                    r[(size_t)i * (size_t)classes + (size_t)j] *= 100.0f;
             uint8_t *labels = random_bytes(l_off + (size_t)rows, (uint32_t)classes, seed + 1);
             /* Every fifth row has its maximum twice, first and last: the first one wins, and
              * the label is one or the other. */
@@ -516,9 +519,9 @@ START_TEST(test_softmax_xent)
                         if (want_grad) {
                             /* p - y from exp, a sum and a division: 1e-6 absolute, scaled. */
                             expect(fabs(g - d * (double)scale) <= 1e-6 * (double)scale,
-                                          "softmax grad %dx%d (%s): [%d][%d] = %.9g, reference %.9g",
-                                          rows, classes, be->ops->name, i, j, (double)g,
-                                          d * (double)scale);
+                                   "softmax grad %dx%d (%s): [%d][%d] = %.9g, reference %.9g",
+                                   rows, classes, be->ops->name, i, j, (double)g,
+                                   d * (double)scale);
                         } else {
                             expect(g == zr[j], "softmax_xent without grad changed z");
                         }
@@ -526,14 +529,14 @@ START_TEST(test_softmax_xent)
                     /* Loss: logsumexp - z[label], rounding relative to its size (1e-5). */
                     const double loss = lse - (double)zr[y];
                     expect(fabs(sr[0] - loss) <= 1e-5 * (1.0 + loss),
-                                  "softmax loss %dx%d (%s): row %d = %.9g, reference %.9g", rows,
-                                  classes, be->ops->name, i, (double)sr[0], loss);
+                           "softmax loss %dx%d (%s): row %d = %.9g, reference %.9g", rows,
+                           classes, be->ops->name, i, (double)sr[0], loss);
                     expect(fabs(sr[1] - sq) <= 1e-5,
-                                  "softmax squared error %dx%d (%s): row %d = %.9g, reference %.9g",
-                                  rows, classes, be->ops->name, i, (double)sr[1], sq);
+                           "softmax squared error %dx%d (%s): row %d = %.9g, reference %.9g",
+                           rows, classes, be->ops->name, i, (double)sr[1], sq);
                     expect(sr[2] == (arg == y ? 1.0f : 0.0f),
-                                  "softmax correct %dx%d (%s): row %d = %g, argmax %d label %d",
-                                  rows, classes, be->ops->name, i, (double)sr[2], arg, y);
+                           "softmax correct %dx%d (%s): row %d = %g, argmax %d label %d",
+                           rows, classes, be->ops->name, i, (double)sr[2], arg, y);
                 }
                 free(zo);
                 stats_out[bi] = st;
@@ -544,7 +547,7 @@ START_TEST(test_softmax_xent)
             for (int i = 0; i < rows; i++) {
                 size_t o = (stat_row0 + (size_t)i) * STATS_PER_ROW + 2;
                 expect(stats_out[0][o] == stats_out[1][o],
-                              "softmax correct differs between back-ends in row %d", i);
+                       "softmax correct differs between back-ends in row %d", i);
             }
             free(stats_out[0]);
             free(stats_out[1]);
@@ -589,8 +592,8 @@ START_TEST(test_col_sum)
                 }
                 double ref = (double)alpha * acc, bound = tol_sum(rows) * (double)alpha * mag;
                 expect(fabs(db[db_off + (size_t)j] - ref) <= bound + 1e-30,
-                              "col_sum %dx%d (%s): [%d] = %.9g, reference %.9g, bound %.3g", rows,
-                              cols, be->ops->name, j, (double)db[db_off + (size_t)j], ref, bound);
+                       "col_sum %dx%d (%s): [%d] = %.9g, reference %.9g, bound %.3g", rows,
+                       cols, be->ops->name, j, (double)db[db_off + (size_t)j], ref, bound);
             }
             free(db);
             be->ops->release(be, tdz);
@@ -623,8 +626,8 @@ START_TEST(test_reduce_stats)
                 /* Non-negative terms: sum |x| = sum x. Counts of correct rows are exact. */
                 double bound = c == 2 ? 0.0 : tol_sum((double)n) * acc;
                 expect(fabs(out[out_off + (size_t)c] - acc) <= bound,
-                              "reduce_stats n %zu (%s): column %d = %.9g, reference %.9g", n,
-                              be->ops->name, c, (double)out[out_off + (size_t)c], acc);
+                       "reduce_stats n %zu (%s): column %d = %.9g, reference %.9g", n,
+                       be->ops->name, c, (double)out[out_off + (size_t)c], acc);
             }
             outs[bi] = out;
             be->ops->release(be, ts);
@@ -667,8 +670,8 @@ START_TEST(test_gather_rows)
                     expect(memcmp(dst + (size_t)i * (size_t)rowlen,
                                          src + (size_t)idx[idx_off + (size_t)i] * (size_t)rowlen,
                                          (size_t)rowlen) == 0,
-                                  "gather_rows rowlen %d m %d (%s): row %d differs", rowlen, m,
-                                  be->ops->name, i);
+                           "gather_rows rowlen %d m %d (%s): row %d differs", rowlen, m,
+                           be->ops->name, i);
                 free(dst);
                 be->ops->release(be, ts);
                 be->ops->release(be, ti);
@@ -716,8 +719,8 @@ static void check_close(const char *what, const float *x, const double *ref, siz
 {
     for (size_t i = 0; i < n; i++)
         expect(fabs(x[i] - ref[i]) <= 1e-5 * (1.0 + fabs(ref[i])),
-                      "%s (%s) after step %d: [%zu] = %.9g, reference %.9g", what, be_name, step,
-                      i, (double)x[i], ref[i]);
+               "%s (%s) after step %d: [%zu] = %.9g, reference %.9g", what, be_name, step,
+               i, (double)x[i], ref[i]);
 }
 
 START_TEST(test_update)
@@ -732,7 +735,8 @@ START_TEST(test_update)
         float *p0 = random_floats(n, -1.0f, 1.0f, (uint64_t)s + 200);
         float *zeros = xcalloc(n, sizeof(float), "zeros");
         float *grads[3];
-        for (int t = 0; t < 3; t++) grads[t] = random_floats(n, -1.0f, 1.0f, (uint64_t)(s * 3 + t) + 300);
+        for (int t = 0; t < 3; t++)
+            grads[t] = random_floats(n, -1.0f, 1.0f, (uint64_t)(s * 3 + t) + 300);
         double *p = xmalloc(n * sizeof *p, "p"), *s1 = xcalloc(n, sizeof *s1, "s1");
         double *s2 = xcalloc(n, sizeof *s2, "s2");
         for (size_t i = 0; i < n; i++) p[i] = p0[i];
@@ -777,8 +781,8 @@ START_TEST(test_update)
         /* The two back-ends against each other, to the same tolerance. */
         for (size_t i = 0; i < n; i++)
             expect(fabs(finals[0][i] - finals[1][i]) <= 1e-5 * (1.0 + fabs(p[i])),
-                          "%s: host %.9g, OpenCL %.9g at %zu", names[_i / 2],
-                          (double)finals[0][i], (double)finals[1][i], i);
+                   "%s: host %.9g, OpenCL %.9g at %zu", names[_i / 2],
+                   (double)finals[0][i], (double)finals[1][i], i);
         for (int bi = 0; bi < N_BACKENDS; bi++) {
             backend *be = backend_at(bi);
             be->ops->release(be, tp[bi]);
