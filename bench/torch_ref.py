@@ -48,12 +48,12 @@ def run(workload, threads, params_path, data, args):
 
     def epoch():
         if batch == 0:
-            return float(step(X, Y))
+            return float(step(X, Y).detach())
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for i in range(0, n, batch):
             idx = perm[i:i + batch]
-            total += float(step(X[idx], Y[idx])) * len(idx)
+            total += float(step(X[idx], Y[idx]).detach()) * len(idx)
         return total / n
 
     warm_ms = []

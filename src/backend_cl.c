@@ -647,6 +647,52 @@ static void check_idx(const char *op, const tensor *idx, size_t idx_off, int m)
     if (idx) check_tensor(op, "idx", idx, DT_U32, idx_off, (size_t)m);
 }
 
+/* The layer products as a gemm (CLBlast's, or the tiled gemm.cl on GPUs) followed by the
+ * element-wise kernels: the path of --gemm clblast, and of devices that are not CPUs. */
+static bool composite_path(const cl_backend *b) { return b->gemm == GEMM_CLBLAST || !b->cpu; }
+
+/* x's rows through idx, gathered into a scratch tensor (the gemm reads contiguous rows).
+ * gather_rows moves bytes: float rows through an index stay on the fused kernels. */
+static const tensor *gathered(backend *be, const tensor *x, const tensor *idx, size_t idx_off,
+                              int m, int k, tensor **scratch_out)
+{
+    if (!idx) return x;
+    if (x->type != DT_U8) bug("linear", "a row index over float rows");
+    tensor *g = cl_alloc(be, DT_U8, (size_t)m * (size_t)k, "gathered rows");
+    cl_gather_rows(be, x, k, idx, idx_off, m, g);
+    *scratch_out = g;
+    return g;
+}
+
+static void composite_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
+                              size_t idx_off, int m, int k, float alpha, const tensor *w,
+                              size_t w_off, const tensor *bias, size_t b_off, int n,
+                              activation act, tensor *out)
+{
+    tensor *scratch_x = NULL;
+    const tensor *xr = gathered(be, x, idx, idx_off, m, k, &scratch_x);
+    gemm_args g = {.trans_b = true, .m = m, .n = n, .k = k, .alpha = alpha, .beta = 0.0f,
+                   .a = xr, .a_off = idx ? 0 : x_off, .lda = k, .b = w, .b_off = w_off, .ldb = k,
+                   .c = out, .c_off = 0, .ldc = n};
+    cl_gemm(be, &g);
+    cl_bias_act(be, out, 0, bias, b_off, m, n, act);
+    cl_release(be, scratch_x);
+}
+
+static void composite_weights(backend *be, const tensor *dz, int m, int n, const tensor *x,
+                              size_t x_off, const tensor *idx, size_t idx_off, int k, float alpha,
+                              tensor *dw, size_t dw_off, tensor *db, size_t db_off)
+{
+    tensor *scratch_x = NULL;
+    const tensor *xr = gathered(be, x, idx, idx_off, m, k, &scratch_x);
+    gemm_args g = {.trans_a = true, .m = n, .n = k, .k = m, .alpha = alpha, .beta = 0.0f,
+                   .a = dz, .a_off = 0, .lda = n, .b = xr, .b_off = idx ? 0 : x_off, .ldb = k,
+                   .c = dw, .c_off = dw_off, .ldc = k};
+    cl_gemm(be, &g);
+    cl_col_sum(be, dz, 0, m, n, 1.0f, db, db_off);
+    cl_release(be, scratch_x);
+}
+
 static void cl_linear_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
                               size_t idx_off, int m, int k, float alpha, const tensor *w,
                               size_t w_off, const tensor *bias, size_t b_off, int n,
@@ -660,6 +706,10 @@ static void cl_linear_forward(backend *be, const tensor *x, size_t x_off, const 
     check_tensor("linear_forward", "out", out, DT_F32, 0, (size_t)m * (size_t)n);
     check_idx("linear_forward", idx, idx_off, m);
     if (!idx) check_tensor("linear_forward", "x", x, x->type, x_off, (size_t)m * (size_t)k);
+    if (composite_path(b) && !(idx && x->type != DT_U8)) {
+        composite_forward(be, x, x_off, idx, idx_off, m, k, alpha, w, w_off, bias, b_off, n, act, out);
+        return;
+    }
     const clrt_buf *ib = idx ? idx->buf : b->dummy;
     char opts[128];
     pixel_csr *c = sparse_input(b, x, x_off, k);
@@ -704,6 +754,10 @@ static void cl_linear_weights(backend *be, const tensor *dz, int m, int n, const
     check_tensor("linear_weights", "db", db, DT_F32, db_off, (size_t)n);
     check_idx("linear_weights", idx, idx_off, m);
     if (!idx) check_tensor("linear_weights", "x", x, x->type, x_off, (size_t)m * (size_t)k);
+    if (composite_path(b) && !(idx && x->type != DT_U8)) {
+        composite_weights(be, dz, m, n, x, x_off, idx, idx_off, k, alpha, dw, dw_off, db, db_off);
+        return;
+    }
     const clrt_buf *ib = idx ? idx->buf : b->dummy;
     int slices = m > ROWS_PER_SLICE ? (m + ROWS_PER_SLICE - 1) / ROWS_PER_SLICE : 1;
     int rows_per_slice = slices > 1 ? (m + slices - 1) / slices : (m > 0 ? m : 1);
@@ -769,6 +823,14 @@ static void cl_linear_input(backend *be, const tensor *dz, int m, int n, const t
     check_tensor("linear_input", "w", w, DT_F32, w_off, (size_t)n * (size_t)k);
     check_tensor("linear_input", "da", da, DT_F32, 0, mk);
     if (act != ACT_NONE) check_tensor("linear_input", "a_prev", a_prev, DT_F32, 0, mk);
+    /* The element-wise sigmoid_backward has no scale: dropout under sigmoid stays fused. */
+    if (composite_path(b) && !(act == ACT_SIGMOID && a_scale != 1.0f)) {
+        gemm_args g = {.m = m, .n = k, .k = n, .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = n,
+                       .b = w, .b_off = w_off, .ldb = k, .c = da, .ldc = k};
+        cl_gemm(be, &g);
+        cl_act_backward(be, da, 0, a_prev, 0, mk, act);
+        return;
+    }
     int vw = vector_width(k), rm = b->cpu ? 4 : 1, rv = 2;
     char opts[128];
     snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DRM=%d -DRV=%d", k, n, vw, rm, rv);

@@ -218,6 +218,17 @@ START_TEST(test_device_layers_floats)
 }
 END_TEST
 
+/* --gemm clblast: CLBlast's SGEMM with the element-wise kernels around it (also the path of
+ * GPUs with the builtin gemm). */
+START_TEST(test_device_layers_clblast)
+{
+    backend *be = test_cl_backend(GEMM_CLBLAST);
+    check_backend(be, &shapes[_i], true);
+    check_backend(be, &shapes[_i], false);
+    backend_destroy(be);
+}
+END_TEST
+
 START_TEST(test_host_layers)
 {
     backend *be = backend_host_create();
@@ -234,6 +245,7 @@ Suite *layers_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_device_layers_pixels, 0, N_SHAPES);
     tcase_add_loop_test(tc, test_device_layers_floats, 0, N_SHAPES);
+    tcase_add_loop_test(tc, test_device_layers_clblast, 0, N_SHAPES);
     tcase_add_loop_test(tc, test_host_layers, 0, N_SHAPES);
     suite_add_tcase(s, tc);
     return s;
