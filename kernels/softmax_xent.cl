@@ -46,3 +46,47 @@ void softmax_xent_row(__global float *z, const int classes, const uint label, co
 
 SOFTMAX_XENT_KERNEL(softmax_xent_grad, 1)
 SOFTMAX_XENT_KERNEL(softmax_xent_eval, 0)
+
+/* softmax_xent_rows: the same per row, for CPUs: RB rows per work-item and CLASSES known at
+ * build time (-DCLASSES=10), so the per-row loops unroll. NDRange (ceil(rows / RB)). */
+#ifdef CLASSES
+#ifndef RB
+#define RB 64
+#endif
+/* One row with the exponentials computed once (exp dominates: PoCL's is a precise libm). */
+inline void softmax_xent_row_fixed(__global float *z, const uint label, const float scale,
+                                   __global float *st, const int want_grad)
+{
+    float e[CLASSES];
+    float zmax = z[0];
+    int arg = 0;
+    for (int j = 1; j < CLASSES; j++)
+        if (z[j] > zmax) { zmax = z[j]; arg = j; }
+    float sum = 0.0f;
+    for (int j = 0; j < CLASSES; j++) {
+        e[j] = exp(z[j] - zmax);
+        sum += e[j];
+    }
+    const float zl = label < (uint)CLASSES ? z[label] : NAN;
+    const float inv = 1.0f / sum;
+    float sq = 0.0f;
+    for (int j = 0; j < CLASSES; j++) {
+        const float d = e[j] * inv - ((uint)j == label ? 1.0f : 0.0f);
+        sq += d * d;
+        if (want_grad) z[j] = d * scale;
+    }
+    st[0] = (zmax - zl) + log(sum);
+    st[1] = sq;
+    st[2] = (uint)arg == label ? 1.0f : 0.0f;
+}
+
+__kernel void softmax_xent_rows(__global float *z, const ulong z_off, const int rows,
+                                __global const uchar *labels, const ulong l_off, const float scale,
+                                __global float *stats, const ulong stat_row0, const int want_grad)
+{
+    const int r0 = get_global_id(0) * RB;
+    for (int i = r0; i < min(rows, r0 + RB); i++)
+        softmax_xent_row_fixed(z + z_off + (size_t)i * CLASSES, labels[l_off + i], scale,
+                               stats + (stat_row0 + i) * 3, want_grad);
+}
+#endif

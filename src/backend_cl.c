@@ -107,12 +107,17 @@ typedef struct {
     clrt_buf *scratch;                     /* col_sum partial sums, grown as needed */
     clrt_buf *layer_scratch;               /* fused layers: partial sums, transposed weights */
     clrt_buf *dummy;                       /* bound where a kernel argument is unused */
+    tensor *gather_scratch;                /* composite layers: rows gathered through an index */
     bool cpu;                              /* work-items run as loops over SIMD lanes */
     struct { char key[160]; clrt_kernel *k; } layer_kernels[64];
     uint64_t next_version;
 } cl_backend;
 
 static const backend_ops cl_ops;
+static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *opts,
+                                 const char *name);
+/* Rows one work-item of softmax_xent_rows takes on a CPU. */
+#define SOFTMAX_ROWS_PER_ITEM 64
 
 CLT_NORETURN static void bug(const char *op, const char *what)
 {
@@ -406,6 +411,18 @@ static void cl_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, int 
                        clrt_arg_int(classes), clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off),
                        clrt_arg_float(scale), clrt_arg_buf(stats->buf),
                        clrt_arg_ulong(stat_row0)};
+    if (b->cpu) {   /* rows in blocks, the class count built in: the loops unroll */
+        char opts[64];
+        snprintf(opts, sizeof opts, "-DCLASSES=%d -DRB=%d", classes, SOFTMAX_ROWS_PER_ITEM);
+        size_t g = ((size_t)rows + SOFTMAX_ROWS_PER_ITEM - 1) / SOFTMAX_ROWS_PER_ITEM, l = 1;
+        clrt_arg rargs[] = {clrt_arg_buf(z->buf), clrt_arg_ulong(z_off), clrt_arg_int(rows),
+                            clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off), clrt_arg_float(scale),
+                            clrt_arg_buf(stats->buf), clrt_arg_ulong(stat_row0),
+                            clrt_arg_int(want_grad)};
+        clrt_launch(b->ctx, layer_kernel(b, "softmax_xent.cl", opts, "softmax_xent_rows"), 1, &g,
+                    &l, 9, rargs);
+        return;
+    }
     launch_1d(b, want_grad ? K_SOFTMAX_XENT_GRAD : K_SOFTMAX_XENT_EVAL, (size_t)rows, 9, args);
 }
 
@@ -654,14 +671,18 @@ static bool composite_path(const cl_backend *b) { return b->gemm == GEMM_CLBLAST
 /* x's rows through idx, gathered into a scratch tensor (the gemm reads contiguous rows).
  * gather_rows moves bytes: float rows through an index stay on the fused kernels. */
 static const tensor *gathered(backend *be, const tensor *x, const tensor *idx, size_t idx_off,
-                              int m, int k, tensor **scratch_out)
+                              int m, int k)
 {
     if (!idx) return x;
     if (x->type != DT_U8) bug("linear", "a row index over float rows");
-    tensor *g = cl_alloc(be, DT_U8, (size_t)m * (size_t)k, "gathered rows");
-    cl_gather_rows(be, x, k, idx, idx_off, m, g);
-    *scratch_out = g;
-    return g;
+    cl_backend *b = impl(be);
+    size_t need = (size_t)m * (size_t)k;
+    if (!b->gather_scratch || b->gather_scratch->count < need) {
+        cl_release(be, b->gather_scratch);   /* OpenCL keeps it while queued work uses it */
+        b->gather_scratch = cl_alloc(be, DT_U8, need, "gathered rows");
+    }
+    cl_gather_rows(be, x, k, idx, idx_off, m, b->gather_scratch);
+    return b->gather_scratch;
 }
 
 static void composite_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
@@ -669,28 +690,24 @@ static void composite_forward(backend *be, const tensor *x, size_t x_off, const 
                               size_t w_off, const tensor *bias, size_t b_off, int n,
                               activation act, tensor *out)
 {
-    tensor *scratch_x = NULL;
-    const tensor *xr = gathered(be, x, idx, idx_off, m, k, &scratch_x);
+    const tensor *xr = gathered(be, x, idx, idx_off, m, k);
     gemm_args g = {.trans_b = true, .m = m, .n = n, .k = k, .alpha = alpha, .beta = 0.0f,
                    .a = xr, .a_off = idx ? 0 : x_off, .lda = k, .b = w, .b_off = w_off, .ldb = k,
                    .c = out, .c_off = 0, .ldc = n};
     cl_gemm(be, &g);
     cl_bias_act(be, out, 0, bias, b_off, m, n, act);
-    cl_release(be, scratch_x);
 }
 
 static void composite_weights(backend *be, const tensor *dz, int m, int n, const tensor *x,
                               size_t x_off, const tensor *idx, size_t idx_off, int k, float alpha,
                               tensor *dw, size_t dw_off, tensor *db, size_t db_off)
 {
-    tensor *scratch_x = NULL;
-    const tensor *xr = gathered(be, x, idx, idx_off, m, k, &scratch_x);
+    const tensor *xr = gathered(be, x, idx, idx_off, m, k);
     gemm_args g = {.trans_a = true, .m = n, .n = k, .k = m, .alpha = alpha, .beta = 0.0f,
                    .a = dz, .a_off = 0, .lda = n, .b = xr, .b_off = idx ? 0 : x_off, .ldb = k,
                    .c = dw, .c_off = dw_off, .ldc = k};
     cl_gemm(be, &g);
     cl_col_sum(be, dz, 0, m, n, 1.0f, db, db_off);
-    cl_release(be, scratch_x);
 }
 
 static void cl_linear_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
@@ -852,6 +869,7 @@ static void cl_destroy(backend *be)
     clrt_free(b->scratch);
     clrt_free(b->layer_scratch);
     clrt_free(b->dummy);
+    cl_release(be, b->gather_scratch);
     clrt_close(b->ctx);
     free(b);
     free(be);
