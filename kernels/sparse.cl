@@ -8,7 +8,7 @@
  * Compile-time shape: K inputs (pixels), N outputs, NP = N rounded up to a multiple of 16,
  * CB = 16-float vectors of outputs per work-item (NP / 16 divisible into blocks of CB).
  *
- * transpose_pad: NDRange (NP, K)
+ * transpose_pad: NDRange (K): one row of wt per work-item
  *   reads W[N x K] at w + w_off; writes wt[K x NP] = W^T, zero in columns N..NP-1
  * sparse_forward: NDRange (NP / 16 / CB, ceil(m / RB))
  *   reads the images, wt[K x NP], b[N] at b + b_off
@@ -17,7 +17,7 @@
  *   reads dZ[m x N] and the images of rows [s * rows_per_slice, ...) of slice s
  *   writes part[s][K + 1][NP]: rows 0..K-1 the slice's dZ^T X transposed (X^T dZ), row K its
  *          column sums of dZ (the bias gradient), all of it (zeros where nothing adds)
- * sparse_weights_sum: NDRange (N * K + N)
+ * sparse_weights_sum: NDRange (K + 1): one pixel (or, for k = K, the bias) per work-item
  *   writes dw[j * K + k] = alpha * sum_s part[s][k][j], db[j] = sum_s part[s][K][j], slices in
  *          order (deterministic) */
 
@@ -51,9 +51,11 @@ inline uint image_of(__global const uint *idx, const ulong idx_off, const int us
 
 __kernel void transpose_pad(__global const float *w, const ulong w_off, __global float *wt)
 {
-    const int j = get_global_id(0), k = get_global_id(1);
-    if (j >= NP || k >= K) return;
-    wt[(ulong)k * NP + j] = j < N ? w[w_off + (ulong)j * K + k] : 0.0f;
+    const int k = get_global_id(0);
+    if (k >= K) return;
+    __global float *row = wt + (ulong)k * NP;
+    for (int j = 0; j < N; j++) row[j] = w[w_off + (ulong)j * K + k];
+    for (int j = N; j < NP; j++) row[j] = 0.0f;
 }
 
 __kernel void sparse_forward(__global const uint *row_ptr, __global const uint *nz,
@@ -124,11 +126,18 @@ __kernel void sparse_weights_sum(__global const float *part, const int slices, c
                                  __global float *dw, const ulong dw_off, __global float *db,
                                  const ulong db_off)
 {
-    const int e = get_global_id(0);
-    if (e >= N * K + N) return;
-    const int j = e < N * K ? e / K : e - N * K, k = e < N * K ? e % K : K;
-    float acc = 0.0f;
-    for (int s = 0; s < slices; s++) acc += part[((ulong)s * (K + 1) + k) * NP + j];
-    if (e < N * K) dw[dw_off + e] = alpha * acc;
-    else db[db_off + j] = acc;
+    const int k = get_global_id(0);
+    if (k > K) return;
+    for (int v = 0; v < NV; v++) {
+        float16 acc = vload16(0, part + (ulong)k * NP + v * 16);
+        for (int s = 1; s < slices; s++) acc += vload16(0, part + ((ulong)s * (K + 1) + k) * NP + v * 16);
+        float vals[16];
+        vstore16(acc, 0, vals);
+        for (int l = 0; l < 16; l++) {
+            const int j = v * 16 + l;
+            if (j >= N) break;
+            if (k < K) dw[dw_off + (ulong)j * K + k] = alpha * vals[l];
+            else db[db_off + j] = vals[l];
+        }
+    }
 }

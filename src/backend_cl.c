@@ -734,9 +734,9 @@ static void cl_linear_forward(backend *be, const tensor *x, size_t x_off, const 
         int cb = sparse_cb(n), np = (n + 15) / 16 * 16, rb = b->cpu ? 16 : 1;
         sparse_options(opts, sizeof opts, k, n, cb, rb);
         clrt_buf *wt = layer_scratch(b, (size_t)k * (size_t)np * sizeof(float));
-        size_t tg[2] = {(size_t)np, (size_t)k};
+        size_t tg = (size_t)k;
         clrt_arg targs[] = {clrt_arg_buf(w->buf), clrt_arg_ulong(w_off), clrt_arg_buf(wt)};
-        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "transpose_pad"), 2, tg, NULL, 3, targs);
+        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "transpose_pad"), 1, &tg, NULL, 3, targs);
         size_t g[2] = {(size_t)(np / 16 / cb), ((size_t)m + (size_t)rb - 1) / (size_t)rb};
         size_t l[2] = {1, 1};
         clrt_arg args[] = {clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
@@ -797,7 +797,7 @@ static void cl_linear_weights(backend *be, const tensor *dz, int m, int n, const
                            clrt_arg_uint((uint32_t)(x_off / (size_t)k)), clrt_arg_buf(part)};
         clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights"), 2, g,
                     b->cpu ? l : NULL, 10, args);
-        size_t gs = nk;
+        size_t gs = (size_t)k + 1;
         clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(alpha),
                             clrt_arg_buf(dw->buf), clrt_arg_ulong(dw_off), clrt_arg_buf(db->buf),
                             clrt_arg_ulong(db_off)};
