@@ -434,14 +434,14 @@ static void run_row(bench *b, backend *be, const workload *w, row *r, bool *eval
     trainer_destroy(t);
 
     /* The evaluation `cltrain` adds to each epoch, on its own: a trainer holding the trained
-     * parameters, one training image (it must have one) and the whole test set. On a back-end
-     * that has not evaluated yet, a first evaluation builds the kernels, untimed. */
+     * parameters, one training image (it must have one) and the whole test set. On an OpenCL
+     * back-end a first evaluation, untimed, builds whatever kernels this shape needs. */
     train_config ec = row_config(&a, w, 1);
     ec.batch = 0;
     dataset one = *train;
     one.n = 1;
     trainer *te = trainer_create(be, &ec, &one, &b->data.test, NULL, params);
-    if (!*eval_built) trainer_evaluate(te, &m);
+    if (!*eval_built || r->kind == ROW_OPENCL) trainer_evaluate(te, &m);
     *eval_built = true;
     trainer_evaluate(te, &m);
     r->eval_ms = m.seconds * 1e3;
@@ -543,6 +543,10 @@ static double reported_seconds(const char *out)
 static void measure_startup(bench *b)
 {
     startup_entry *s = &b->startup;
+    if (access(b->opt.cltrain, X_OK) != 0) {
+        fprintf(stderr, "bench: %s not found: no start-up figures (--cltrain PATH names it)\n", b->opt.cltrain);
+        return;
+    }
     char cache[600], limit[32];
     make_temp_dir("cache", cache, sizeof cache);
     char *argv[12];
@@ -603,6 +607,7 @@ static void peer_row(bench *b, const char *line)
     char peer[32] = "", dev[160] = "", blas[160] = "", note[200] = "";
     json_string(line, "peer", peer, sizeof peer);
     row *r = new_row(b, strcmp(peer, "torch") == 0 ? ROW_TORCH : ROW_NUMPY, (int)w, 0);
+    r->loss = NAN;            /* a null or missing loss fails the check */
     json_string(line, "device", dev, sizeof dev);
     json_string(line, "blas", blas, sizeof blas);
     json_string(line, "note", note, sizeof note);
@@ -764,7 +769,8 @@ static void derive(bench *b)
         bool cpu = r->cl_index >= 0 && strcmp(b->devs[r->cl_index].type, "CPU") == 0;
         double bw = cpu && h->read_gbs > f->read_gbs ? h->read_gbs : f->read_gbs;
         double peak = cpu && h->peak > f->peak ? h->peak : f->peak;
-        double fflop = floor_flop(&a, r->n_train, b->nnz_prefix[r->n_train]);
+        size_t n_img = r->n_train < b->data.train.n ? r->n_train : b->data.train.n;
+        double fflop = floor_flop(&a, r->n_train, b->nnz_prefix[n_img]);
         r->floor_gflop = fflop / 1e9;
         double t_read = bw > 0 ? bytes / (bw * 1e9) : 0;
         double t_flop = peak > 0 ? fflop / (peak * 1e9) : 0;

@@ -24,6 +24,7 @@ import ctypes
 import gzip
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -131,6 +132,11 @@ def blas_summary(desc):
     return f"numpy {desc['numpy']}, BLAS {', '.join(desc['libraries']) or 'unknown'}"
 
 
+def finite_or_none(x):
+    """A float for JSON: NaN and infinities become null (json.dumps would write NaN, not JSON)."""
+    return x if isinstance(x, float) and math.isfinite(x) else None
+
+
 def budget_epochs(epoch_s, warmup, epochs, budget):
     """Timed epochs that fit the budget (the same rule as cltrain-bench: at least 3)."""
     least = min(epochs, 3)
@@ -232,8 +238,8 @@ def main():
         "peer": "numpy", "workload": 1, "threads": desc.get("openblas_threads", 0),
         "device": "host CPU, numpy", "blas": blas_summary(desc), "n_train": m,
         "warmup": args.warmup, "epochs": timed, "timed_ms": timed_ms, "median_ms": median,
-        "min_ms": s[0], "max_ms": s[-1], "eval_ms": eval_ms, "test_acc": acc,
-        "train_loss": loss, "init": init, "lr": args.lr, "note": note, "blas_detail": desc,
+        "min_ms": s[0], "max_ms": s[-1], "eval_ms": eval_ms, "test_acc": finite_or_none(acc),
+        "train_loss": finite_or_none(loss), "init": init, "lr": args.lr, "note": note, "blas_detail": desc,
     }
     print(f"numpy_ref: {blas_summary(desc)}; median {median:.1f} ms/epoch, test accuracy {acc:.4f}",
           file=sys.stderr)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from numpy_ref import budget_epochs, load_mnist, read_params  # noqa: E402
+from numpy_ref import budget_epochs, finite_or_none, load_mnist, read_params  # noqa: E402
 
 
 def run(workload, threads, params_path, data, args):
@@ -86,7 +86,8 @@ def run(workload, threads, params_path, data, args):
         "peer": "torch", "workload": workload, "threads": threads,
         "device": f"host CPU, PyTorch {torch.__version__}", "n_train": n, "warmup": warmup,
         "epochs": timed, "timed_ms": timed_ms, "median_ms": median, "min_ms": s[0],
-        "max_ms": s[-1], "eval_ms": eval_ms, "test_acc": acc, "train_loss": loss,
+        "max_ms": s[-1], "eval_ms": eval_ms, "test_acc": finite_or_none(acc),
+        "train_loss": finite_or_none(loss),
         "note": note, "torch_config": torch.__config__.parallel_info(),
     }
 

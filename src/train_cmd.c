@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "plot.h"
 #include "commands.h"
 #include "session.h"
 #include "trainer.h"
@@ -257,10 +259,19 @@ int command_train(const options *o)
     }
     FILE *log = NULL;
     bool with_lr = o->schedule != SCHED_CONSTANT || o->warmup > 0;
-    if (o->log) {
-        bool append = o->resume && access(o->log, F_OK) == 0;
-        log = fopen(o->log, append ? "a" : "w");
-        if (!log) die(EXIT_USAGE, "--log %s: cannot write there: %s", o->log, strerror(errno));
+    /* --plot draws from the log: without --log, the log goes to DIR/log.csv. */
+    char plot_log_path[4096] = "";
+    const char *log_path = o->log;
+    if (o->plot && !o->log) {
+        if (mkdir(o->plot, 0755) != 0 && errno != EEXIST)
+            die(EXIT_USAGE, "--plot %s: cannot create the folder: %s", o->plot, strerror(errno));
+        snprintf(plot_log_path, sizeof plot_log_path, "%s/log.csv", o->plot);
+        log_path = plot_log_path;
+    }
+    if (log_path) {
+        bool append = o->resume && access(log_path, F_OK) == 0;
+        log = fopen(log_path, append ? "a" : "w");
+        if (!log) die(EXIT_USAGE, "--log %s: cannot write there: %s", log_path, strerror(errno));
         if (!append)
             fprintf(log, "epoch,loss,mse,train_acc,test_acc%s,seconds%s\n", sd.val.n ? ",val_acc" : "",
                     with_lr ? ",lr" : "");
@@ -337,6 +348,13 @@ int command_train(const options *o)
         char err[1024];
         if (export_npy(o->export_npy, &cfg.arch, p, err, sizeof err) != 0) die(EXIT_RUNTIME, "%s", err);
         free(p);
+    }
+    if (o->plot) {
+        char title[320], err[1024];
+        snprintf(title, sizeof title, "%s, %s, lr %g", arch, optimizer_name(cfg.optimizer), o->lr);
+        int rc = plot_log(log_path, o->plot, title, err, sizeof err);
+        if (rc != 0) die(rc, "%s", err);
+        if (!o->quiet) printf("charts: %s/accuracy.png, %s/mse.png\n", o->plot, o->plot);
     }
     if (o->profile) backend_cl_print_profile(be, stdout);
     trainer_destroy(t);

@@ -157,6 +157,25 @@ START_TEST(test_train_log_save_load_export)
 }
 END_TEST
 
+/* --plot without --log: the log goes to DIR/log.csv and both charts are PNG files. */
+START_TEST(test_plot_flag_draws_charts)
+{
+    char args[512];
+    snprintf(args, sizeof args, "--data %s --train-limit 800 --test-limit 200 --hidden 16 --epochs 3 --plot charts", data_dir());
+    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
+    const char *names[] = {"charts/log.csv", "charts/accuracy.png", "charts/mse.png"};
+    for (int i = 0; i < 3; i++) {
+        char p[256];
+        size_t len;
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unsigned char *b = read_file(p, &len);
+        ck_assert_msg(b != NULL, "%s missing", p);
+        if (i > 0) ck_assert_msg(len > 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", p);
+        free(b);
+    }
+}
+END_TEST
+
 START_TEST(test_host_device_runs)
 {
     char args[512];
@@ -199,6 +218,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_truncated_data_exits_2);
     tcase_add_test(tc, test_train_log_save_load_export);
     tcase_add_test(tc, test_host_device_runs);
+    tcase_add_test(tc, test_plot_flag_draws_charts);
     tcase_add_test(tc, test_kaggle_csv_trains);
     suite_add_tcase(s, tc);
     return s;
