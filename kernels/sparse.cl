@@ -68,15 +68,26 @@ __kernel void sparse_forward(__global const uint *row_ptr, __global const uint *
     if (c0 >= NV) return;
     for (int r = rb; r < min(m, rb + RB); r++) {
         const uint img = image_of(idx, idx_off, use_idx, r0, r);
-        float16 acc[CB];
-        for (int c = 0; c < CB; c++) acc[c] = (float16)0.0f;
-        const uint end = row_ptr[img + 1];
-        for (uint e = row_ptr[img]; e < end; e++) {
-            const uint p = nz[e];
-            const float v = (float)(p & 255u);
+        /* Two halves of the row's nonzeros in two accumulators: two independent chains of
+         * fused multiply-adds hide their latency. */
+        float16 acc[CB], acc2[CB];
+        for (int c = 0; c < CB; c++) acc[c] = acc2[c] = (float16)0.0f;
+        const uint begin = row_ptr[img], end = row_ptr[img + 1], n_half = (end - begin) / 2;
+        for (uint e = begin; e < begin + n_half; e++) {
+            const uint p = nz[e], q = nz[e + n_half];
             __global const float *w = wt + (ulong)(p >> 8) * NP;
-            for (int c = 0; c < CB; c++) acc[c] = fma((float16)v, vload16(c0 + c, w), acc[c]);
+            __global const float *w2 = wt + (ulong)(q >> 8) * NP;
+            for (int c = 0; c < CB; c++) {
+                acc[c] = fma((float16)(float)(p & 255u), vload16(c0 + c, w), acc[c]);
+                acc2[c] = fma((float16)(float)(q & 255u), vload16(c0 + c, w2), acc2[c]);
+            }
         }
+        if ((end - begin) % 2) {
+            const uint p = nz[end - 1];
+            __global const float *w = wt + (ulong)(p >> 8) * NP;
+            for (int c = 0; c < CB; c++) acc[c] = fma((float16)(float)(p & 255u), vload16(c0 + c, w), acc[c]);
+        }
+        for (int c = 0; c < CB; c++) acc[c] += acc2[c];
         for (int c = 0; c < CB; c++) {
             float vals[16];
             vstore16(acc[c], 0, vals);
