@@ -91,6 +91,21 @@ START_TEST(test_bad_flags_exit_2)
 }
 END_TEST
 
+/* No OpenCL platform at all (an empty vendors folder for the ICD loader): say how to install
+ * one, exit 1. */
+START_TEST(test_no_platform_says_how_to_install)
+{
+    ck_assert_int_eq(run("--version"), 0);   /* makes dir */
+    char args[256];
+    snprintf(args, sizeof args, "--list-devices");
+    ck_assert_int_eq(setenv("OCL_ICD_VENDORS", dir, 1), 0);   /* a folder with no .icd file */
+    int rc = run(args);
+    unsetenv("OCL_ICD_VENDORS");
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err_text, "apt-get install pocl-opencl-icd") != NULL, "%s", err_text);
+}
+END_TEST
+
 START_TEST(test_missing_device_lists_devices)
 {
     char args[512];
@@ -215,6 +230,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_list_devices_shows_pocl);
     tcase_add_loop_test(tc, test_bad_flags_exit_2, 0, (int)(sizeof bad_flags / sizeof bad_flags[0]));
     tcase_add_test(tc, test_missing_device_lists_devices);
+    tcase_add_test(tc, test_no_platform_says_how_to_install);
     tcase_add_test(tc, test_truncated_data_exits_2);
     tcase_add_test(tc, test_train_log_save_load_export);
     tcase_add_test(tc, test_host_device_runs);
