@@ -21,6 +21,9 @@ ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD   := build-sanitize
+# Leaks inside the OpenCL driver are not ours (tests/lsan.supp); without this every run that
+# compiles a kernel would fail the leak check.
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -98,6 +101,61 @@ check-run:
 	CLTRAIN_BIN=$(CURDIR)/$(BUILD)/cltrain CLTRAIN_DATA=$(CURDIR)/data/mnist \
 	    CLTRAIN_KERNEL_DIR= $(BUILD)/cltrain-tests
 
+# --- sanitizers and fuzzing ------------------------------------------------------------------
+# test-sanitize: the suites built with AddressSanitizer and UndefinedBehaviorSanitizer in
+# build-sanitize/, one CK_RUN_SUITE at a time. A chosen subset: every suite but trainer, whose
+# convergence runs take 3 of the 6 minutes the whole suite needs sanitized on 2 cores, which
+# CI's 15 minutes cannot spare (`make test SANITIZE=address,undefined` runs all of it). Leaks
+# inside the OpenCL driver (PoCL, LLVM) are suppressed by tests/lsan.supp; none of our own code.
+SANITIZE_SUITES := dataset checkpoint cli malformed cl_runtime layers backend predict resume \
+                   plot optim
+SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1 \
+               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: test-sanitize fuzz
+test-sanitize: deps data
+	$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=build-sanitize \
+	    build-sanitize/cltrain build-sanitize/cltrain-tests
+	@rc=0; for s in $(SANITIZE_SUITES); do \
+	    $(SANITIZE_ENV) CK_RUN_SUITE=$$s CLTRAIN_BIN=$(CURDIR)/build-sanitize/cltrain \
+	    CLTRAIN_DATA=$(CURDIR)/data/mnist CLTRAIN_KERNEL_DIR= build-sanitize/cltrain-tests || rc=1; \
+	done; exit $$rc
+
+# fuzz: libFuzzer targets (clang) for the IDX reader, the CSV reader and the model loader
+# (tests/fuzz/README.md), each run for FUZZ_SECONDS from its seed corpus in tests/fuzz/corpus_*;
+# what they find goes to build/fuzz/. A crash stops with the input in build/fuzz/crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ_PKGS    := clang libclang-rt-14-dev
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build/fuzz
+FUZZ_SRC     := src/dataset.c src/util.c src/checkpoint.c src/model.c src/rng.c
+FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Iinclude -Itests/fuzz \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+ifeq ($(DEVELOPER),1)
+FUZZ_CFLAGS  += -Werror
+endif
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) $(wildcard include/*.h)
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -lz -lm
+
+fuzz:
+	@sh scripts/install_deps.sh $(FUZZ_PKGS)
+	$(MAKE) --no-print-directory $(FUZZ_DIR)/fuzz_idx $(FUZZ_DIR)/fuzz_csv $(FUZZ_DIR)/fuzz_model
+	@for t in idx csv model; do \
+	    mkdir -p $(FUZZ_DIR)/corpus_$$t; \
+	    if ! $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$t- $(FUZZ_DIR)/corpus_$$t tests/fuzz/corpus_$$t \
+	        >$(FUZZ_DIR)/fuzz_$$t.log 2>&1; then \
+	        tail -n 40 $(FUZZ_DIR)/fuzz_$$t.log; \
+	        echo "fuzz_$$t: FAILED; the input is $(FUZZ_DIR)/crash-$$t-* (copy it to tests/fuzz/regress/$$t-WHAT)"; \
+	        exit 1; \
+	    fi; \
+	    echo "fuzz_$$t: $$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_DIR)/fuzz_$$t.log) executions in $(FUZZ_SECONDS) s, $$(ls $(FUZZ_DIR)/corpus_$$t | wc -l) inputs in its corpus"; \
+	done
+
 # BENCH_ARGS passes flags through, e.g. make bench BENCH_ARGS=--quick (see bench/README.md).
 bench: deps data
 	@sh scripts/install_deps.sh $(BENCH_PKGS)
@@ -108,6 +166,11 @@ bench: deps data
 reproduce: deps data
 	$(MAKE) --no-print-directory all
 	sh scripts/reproduce.sh
+
+# The accuracy records (results/records/SUMMARY.md; docs/RECORDS.md holds the measured table).
+records: deps data data-fashion
+	$(MAKE) --no-print-directory $(BUILD)/cltrain
+	CLTRAIN=$(BUILD)/cltrain sh scripts/records.sh
 
 install: $(BUILD)/cltrain
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -48,8 +48,40 @@ static bool ends_with_marker(const unsigned char *data, size_t len, const char *
 
 /* stb_image decodes what it has of a cut-off file; its end marker says whether it is whole:
  * IEND for PNG, EOI (FF D9) for JPEG, allowing for a little trailing junk. */
+/* Binary PGM/PPM (P5/P6): the pixel bytes its header promises, or 0 when the header does not
+ * parse. stb_image does not check the length of the pixel data, so a short file would give
+ * uninitialised pixels. Header: magic, width, height, maxval, each after white space or
+ * '#' comments, then one white-space byte. */
+static size_t pnm_payload(const unsigned char *d, size_t len, size_t *data_start)
+{
+    if (len < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6')) return 0;
+    size_t pos = 2;
+    unsigned long v[3];
+    for (int t = 0; t < 3; t++) {
+        for (;;) {
+            while (pos < len && (d[pos] == ' ' || d[pos] == '\t' || d[pos] == '\r' || d[pos] == '\n')) pos++;
+            if (pos < len && d[pos] == '#') {
+                while (pos < len && d[pos] != '\n') pos++;
+                continue;
+            }
+            break;
+        }
+        if (pos >= len || d[pos] < '0' || d[pos] > '9') return 0;
+        v[t] = 0;
+        while (pos < len && d[pos] >= '0' && d[pos] <= '9') {
+            if (v[t] > 100000000UL) return 0;
+            v[t] = v[t] * 10 + (unsigned long)(d[pos++] - '0');
+        }
+    }
+    pos++;   /* the single white-space byte before the pixels */
+    *data_start = pos;
+    return (size_t)v[0] * (size_t)v[1] * (d[1] == '6' ? 3u : 1u) * (v[2] > 255 ? 2u : 1u);
+}
+
 static bool looks_truncated(const unsigned char *data, size_t len)
 {
+    size_t start = 0, need = pnm_payload(data, len, &start);
+    if (need) return start > len || len - start < need;
     if (len >= 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0)
         return !ends_with_marker(data, len, "IEND", 4, 4096);
     if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)

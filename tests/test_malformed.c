@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "checkpoint.h"
+#include "fuzz/fuzz.h"
 #include "image_io.h"
 #include "support.h"
 #include "util.h"
@@ -893,12 +894,27 @@ START_TEST(test_predict_bad_images)
     refuse_image("text.jpg", "not a PNG, JPEG or PGM", "a text file");
     put_file("huge.pgm", "P5 100000 100000 255\n\0\0\0\0", 25);
     refuse_image("huge.pgm", "too large|truncated|damaged", "PGM header of 10^10 pixels");
-    put_file("short.pgm", "P5 28 28 255\n\0\0\0\0", 17);
-    refuse_image("short.pgm", "truncated|damaged", "PGM with 4 of its 784 pixels");
     sh("mkdir folder.png");
     refuse_image("folder.png", "Is a directory", "a directory");
     refuse_image("missing.png", "No such file", "a missing file");
     free(png);
+}
+END_TEST
+
+/* A binary PGM shorter than its header says. stb_image 2.27 ignores the short read and returns
+ * the rest of the pixels uninitialised, so this must be caught before stb decodes it. */
+START_TEST(test_predict_truncated_pgm)
+{
+    size_t len;
+    unsigned char *m = model_bytes(SIDE * SIDE, 10, &len);
+    put_file("good.model", m, len);
+    free(m);
+    put_file("short.pgm", "P5 28 28 255\n\0\0\0\0", 17);
+    assert_refused(run("predict --load good.model short.pgm --grid grid.png"),
+                   "PGM with 4 of its 784 pixels", "short.pgm", "truncated|damaged");
+    put_file("short.pgm", "P5 28 28 255\n", 13);
+    assert_refused(run("predict --load good.model short.pgm --grid grid.png"),
+                   "PGM with no pixels", "short.pgm", "truncated|damaged");
 }
 END_TEST
 
@@ -996,6 +1012,46 @@ START_TEST(test_out_of_memory_is_reported)
 }
 END_TEST
 
+/* ---- fuzz inputs ---------------------------------------------------------------------- */
+
+/* Replays every file of tests/fuzz/corpus_KIND/ and every tests/fuzz/regress/KIND-* (inputs
+ * that once crashed a reader) through the fuzz harness, in-process: a broken promise or a
+ * sanitizer report fails the test. Run from the repository root, as `make test` does. */
+static int replay(const char *folder, const char *prefix, int (*one)(const uint8_t *, size_t))
+{
+    DIR *d = opendir(folder);
+    ck_assert_msg(d != NULL, "%s: missing (run the tests from the repository root)", folder);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.' || strncmp(e->d_name, prefix, strlen(prefix)) != 0) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", folder, e->d_name);
+        size_t len;
+        unsigned char *b = read_file(path, &len);
+        ck_assert_msg(b != NULL, "cannot read %s", path);
+        if (*prefix) fprintf(stderr, "replaying %s\n", path);   /* names the culprit of a crash */
+        one(b, len);
+        free(b);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static const struct { const char *kind; int (*one)(const uint8_t *, size_t); } harness[] = {
+    {"idx", fuzz_idx_one}, {"csv", fuzz_csv_one}, {"model", fuzz_model_one},
+};
+
+START_TEST(test_fuzz_corpus_and_regressions)
+{
+    char folder[64], prefix[16];
+    snprintf(folder, sizeof folder, "tests/fuzz/corpus_%s", harness[_i].kind);
+    ck_assert_int_gt(replay(folder, "", harness[_i].one), 0);
+    snprintf(prefix, sizeof prefix, "%s-", harness[_i].kind);
+    replay("tests/fuzz/regress", prefix, harness[_i].one);
+}
+END_TEST
+
 Suite *malformed_suite(void)
 {
     Suite *s = suite_create("malformed");
@@ -1030,6 +1086,7 @@ Suite *malformed_suite(void)
     tcase_add_test(tm, test_model_architecture_disagrees);
     tcase_add_test(tm, test_model_corrupt_in_every_command);
     tcase_add_test(tm, test_predict_bad_images);
+    tcase_add_test(tm, test_predict_truncated_pgm);
     suite_add_tcase(s, tm);
 
     TCase *tf = tcase_create("flags and runtime faults");
@@ -1039,5 +1096,11 @@ Suite *malformed_suite(void)
     tcase_add_test(tf, test_divergence_keeps_last_checkpoint);
     tcase_add_test(tf, test_out_of_memory_is_reported);
     suite_add_tcase(s, tf);
+
+    TCase *tz = tcase_create("fuzz inputs");
+    tcase_set_timeout(tz, 60);
+    tcase_add_loop_test(tz, test_fuzz_corpus_and_regressions, 0,
+                        (int)(sizeof harness / sizeof harness[0]));
+    suite_add_tcase(s, tz);
     return s;
 }
