@@ -73,3 +73,23 @@ const char *mnist_dir(void)
     static char buf[4096];
     return absolute("CLTRAIN_DATA", "data/mnist", buf, sizeof buf);
 }
+
+int run_cltrain(const char *dir, const char *env, const char *args, char **out, char **err)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && %s exec %s %s >out.txt 2>err.txt", dir, env ? env : "",
+             cltrain_bin(), args);
+    int st = system(cmd);
+    ck_assert_msg(st != -1 && WIFEXITED(st), "cltrain %s: killed by signal %d", args,
+                  WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+    char p[4096];
+    size_t len;
+    free(*out);
+    free(*err);
+    snprintf(p, sizeof p, "%s/out.txt", dir);
+    *out = (char *)read_file(p, &len);
+    snprintf(p, sizeof p, "%s/err.txt", dir);
+    *err = (char *)read_file(p, &len);
+    ck_assert(*out && *err);
+    return WEXITSTATUS(st);
+}

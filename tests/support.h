@@ -22,4 +22,9 @@ const char *cltrain_bin(void);
 /* Absolute path of the MNIST folder (CLTRAIN_DATA, default data/mnist). */
 const char *mnist_dir(void);
 
+/* Runs `ENV cltrain ARGS` through sh in dir (ENV: assignments or "" / NULL), stdout and stderr
+ * captured into *out and *err (freed and replaced); returns the exit status. Fails the test
+ * when the binary dies from a signal (a crash, or a sanitizer's abort). */
+int run_cltrain(const char *dir, const char *env, const char *args, char **out, char **err);
+
 #endif

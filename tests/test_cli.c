@@ -13,27 +13,14 @@
 static char dir[64];
 static char *out_text, *err_text;
 
-/* Runs `cltrain ARGS` through sh with stdout and stderr captured; returns the exit status. */
+/* Runs `cltrain ARGS` in a fresh folder with stdout and stderr captured; returns the status. */
 static int run(const char *args)
 {
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/cltrain-cli-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(dir));
     }
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s >out.txt 2>err.txt", dir, cltrain_bin(), args);
-    int st = system(cmd);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "command did not exit normally: %s", cmd);
-    char p[128];
-    size_t len;
-    free(out_text);
-    free(err_text);
-    snprintf(p, sizeof p, "%s/out.txt", dir);
-    out_text = (char *)read_file(p, &len);
-    snprintf(p, sizeof p, "%s/err.txt", dir);
-    err_text = (char *)read_file(p, &len);
-    ck_assert(out_text && err_text);
-    return WEXITSTATUS(st);
+    return run_cltrain(dir, NULL, args, &out_text, &err_text);
 }
 
 static int count_lines(const char *s)

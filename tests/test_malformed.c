@@ -177,23 +177,13 @@ static int entries_before;
 static int run(const char *fmt, ...) CLT_PRINTF(1, 2);
 static int run(const char *fmt, ...)
 {
-    char args[2048], cmd[4096];
+    char args[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     entries_before = count_entries();
-    snprintf(cmd, sizeof cmd, "cd %s && exec %s %s >out.txt 2>err.txt", dir, cltrain_bin(), args);
-    int st = system(cmd);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "cltrain %s: killed by signal %d", args,
-                  WIFSIGNALED(st) ? WTERMSIG(st) : -1);
-    size_t len;
-    free(out_text);
-    free(err_text);
-    out_text = (char *)read_file(in_dir("out.txt"), &len);
-    err_text = (char *)read_file(in_dir("err.txt"), &len);
-    ck_assert(out_text && err_text);
-    return WEXITSTATUS(st);
+    return run_cltrain(dir, NULL, args, &out_text, &err_text);
 }
 
 static int count_lines(const char *s)

@@ -46,20 +46,7 @@ static void path_in(char *buf, size_t len, const char *name)
 /* Runs `[ENV] cltrain ARGS` in dir with stdout and stderr captured; returns the exit status. */
 static int run_env(const char *env, const char *args)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s %s >out.txt 2>err.txt", dir, env, cltrain_bin(), args);
-    int st = system(cmd);
-    ck_assert_msg(st != -1 && WIFEXITED(st), "command did not exit normally: %s", cmd);
-    char p[128];
-    size_t len;
-    free(out_text);
-    free(err_text);
-    path_in(p, sizeof p, "out.txt");
-    out_text = (char *)read_file(p, &len);
-    path_in(p, sizeof p, "err.txt");
-    err_text = (char *)read_file(p, &len);
-    ck_assert(out_text && err_text);
-    return WEXITSTATUS(st);
+    return run_cltrain(dir, env, args, &out_text, &err_text);
 }
 
 static int run(const char *args) { return run_env("", args); }
