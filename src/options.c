@@ -246,6 +246,8 @@ int options_parse(options *o, int argc, char **argv)
         }
         if (set_flag(o, f, value) != 0) return -1;
     }
+    if (o->early_stop > 0 && o->val == 0)
+        return usage_error("--early-stop needs --val N (the validation set it watches)");
     if (o->command == CMD_TRAIN && o->n_positional > 0)
         return usage_error("unexpected argument '%s'%s", o->positional[0], "");
     return 0;

@@ -243,6 +243,15 @@ int command_train(const options *o)
             for (int s = 0; s < loaded.n_state; s++) trainer_write_state(t, s, loaded.state[s]);
         trainer_set_step_count(t, (int64_t)loaded.step);
     }
+    double resumed_best_val = -1.0;
+    long resumed_stale = 0;
+    if (o->resume && o->early_stop > 0 && loaded.best_val >= 0.0f) {
+        resumed_best_val = loaded.best_val;
+        resumed_stale = (long)loaded.stale_epochs;
+        fprintf(stderr, "cltrain: early stopping resumes from the best validation accuracy %.4f; the "
+                "parameters of that epoch are not in the checkpoint, so those kept will be the best "
+                "after the resume\n", resumed_best_val);
+    }
     if (have_loaded) model_file_free(&loaded);
 
     char arch[256];
@@ -290,8 +299,8 @@ int command_train(const options *o)
         log_row(log, &m, with_lr);
     }
     float *best = NULL;
-    double best_val = -1.0;
-    long stale = 0, done = start_epoch;
+    double best_val = resumed_best_val;
+    long stale = resumed_stale, done = start_epoch;
     size_t first_step = o->resume ? (size_t)resume_step : 0;
     progress prog = {.t = t, .tty = !o->quiet && isatty(STDERR_FILENO), .total = total,
                      .first_epoch = start_epoch, .t_start = t_start};
@@ -315,9 +324,7 @@ int command_train(const options *o)
         prog.last = m;
         if (!o->quiet && (e % every == 0 || e == total || e == start_epoch + 1)) print_row(&m);
         log_row(log, &m, with_lr);
-        if (o->checkpoint && (e % o->checkpoint_every == 0 || e == total))
-            save_model(t, &settings, o->checkpoint, true, (uint64_t)e, 0);
-        if (stop_signal) stop_run(t, &settings, o, log, e, 0);
+        bool stop_early = false;
         if (o->early_stop > 0 && m.has_val) {
             if (m.val_acc > best_val) {
                 best_val = m.val_acc;
@@ -325,9 +332,20 @@ int command_train(const options *o)
                 if (!best) best = xmalloc(cfg.arch.n_params * sizeof(float), "best parameters");
                 trainer_read_params(t, best);
             } else if (++stale >= o->early_stop) {
-                if (!o->quiet) printf("early stop: no better validation accuracy for %ld epochs\n", stale);
-                break;
+                stop_early = true;
             }
+            /* Checkpoints carry the early-stopping state, so a resumed run stops where the
+             * uninterrupted one would. */
+            settings.best_val = (float)best_val;
+            settings.stale_epochs = (uint64_t)stale;
+        }
+        if (o->checkpoint && (e % o->checkpoint_every == 0 || e == total || stop_early))
+            save_model(t, &settings, o->checkpoint, true, (uint64_t)e, 0);
+        if (stop_signal) stop_run(t, &settings, o, log, e, 0);
+        if (stop_early) {
+            if (!o->quiet)
+                printf("early stop: no better validation accuracy for %ld epoch%s\n", stale, stale == 1 ? "" : "s");
+            break;
         }
     }
     double elapsed = now_seconds() - t_start;

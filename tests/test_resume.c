@@ -126,6 +126,38 @@ START_TEST(test_sigint_checkpoints_mid_epoch_then_resume)
 }
 END_TEST
 
+/* A checkpoint carries the early-stopping state: a run stopped at epoch 7 and resumed stops at
+ * the same epoch as the uninterrupted run (epoch 8 with this recipe). */
+START_TEST(test_early_stopping_state_survives_resume)
+{
+    snprintf(dir, sizeof dir, "/tmp/cltrain-resume-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char *out = NULL, *err = NULL, args[1024];
+    const char *recipe = "--train-limit 2000 --test-limit 500 --val 500 --hidden 32 --batch 50 "
+                         "--lr 0.2 --init he --early-stop 2";
+    snprintf(args, sizeof args, "--data %s %s --epochs 30", mnist_dir(), recipe);
+    ck_assert_int_eq(run_cltrain(dir, NULL, args, &out, &err), 0);
+    const char *stop = strstr(out, "early stop:");
+    ck_assert_msg(stop != NULL, "the recipe no longer stops early: %s", out);
+    const char *after = strstr(stop, "after ");
+    ck_assert_ptr_nonnull(after);
+    long uninterrupted = strtol(after + 6, NULL, 10);
+    ck_assert_int_lt(uninterrupted, 30);
+    snprintf(args, sizeof args, "--data %s %s --epochs %ld --checkpoint ck.model", mnist_dir(), recipe,
+             uninterrupted - 1);
+    ck_assert_int_eq(run_cltrain(dir, NULL, args, &out, &err), 0);
+    snprintf(args, sizeof args, "--data %s %s --epochs 30 --checkpoint ck.model --resume ck.model",
+             mnist_dir(), recipe);
+    ck_assert_int_eq(run_cltrain(dir, NULL, args, &out, &err), 0);
+    stop = strstr(out, "early stop:");
+    ck_assert_msg(stop != NULL, "the resumed run did not stop early: %s", out);
+    after = strstr(stop, "after ");
+    ck_assert_int_eq(strtol(after + 6, NULL, 10), uninterrupted);
+    free(out);
+    free(err);
+}
+END_TEST
+
 Suite *resume_suite(void)
 {
     Suite *s = suite_create("resume");
@@ -133,6 +165,7 @@ Suite *resume_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_kill_between_checkpoints_then_resume);
     tcase_add_test(tc, test_sigint_checkpoints_mid_epoch_then_resume);
+    tcase_add_test(tc, test_early_stopping_state_survives_resume);
     suite_add_tcase(s, tc);
     return s;
 }
