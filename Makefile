@@ -90,7 +90,7 @@ data-fashion: deps
 demo: deps data
 	$(MAKE) --no-print-directory all
 	$(BUILD)/cltrain --list-devices
-	$(BUILD)/cltrain --device 0 --epochs 100
+	$(BUILD)/cltrain --device 0
 
 test: deps data
 	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-tests
