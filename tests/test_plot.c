@@ -22,17 +22,11 @@
 static char dir[64];
 static char *out_text, *err_text;
 
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/cltrain-plot-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void make_dir(void) { work_dir_make(dir, sizeof dir, "plot"); }
 
 static void remove_dir(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    work_dir_remove(dir);
     free(out_text);
     free(err_text);
     out_text = err_text = NULL;

@@ -29,17 +29,11 @@
 static char dir[64];
 static char *out_text, *err_text;
 
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/cltrain-predict-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void make_dir(void) { work_dir_make(dir, sizeof dir, "predict"); }
 
 static void remove_dir(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    work_dir_remove(dir);
 }
 
 static void path_in(char *buf, size_t len, const char *name)
