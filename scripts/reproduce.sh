@@ -61,8 +61,8 @@ figure_rows() { # first-figure layers act epochs lr...
     for f_r in "$@"; do f_logs="$f_logs	h$f_l-$f_a-e$f_e-lr$f_r.csv	α = $f_r"; done
     f_rates=$(echo "$@" | sed 's/ / and /')
     f_what="$(arch "$f_l") $(act_name "$f_a"), $f_e full-batch epochs, α = $f_rates"
-    printf '%s\taccuracy\th%s-e%s\taccuracy per epoch, train and test: %s%s\n' "$f_f" "$f_l" "$f_e" "$f_what" "$f_logs" >> "$list"
-    printf '%s\tmse\th%s-e%s\tmean squared error per epoch (training set): %s%s\n' "$((f_f + 1))" "$f_l" "$f_e" "$f_what" "$f_logs" >> "$list"
+    printf '%s\taccuracy\th%s-e%s\taccuracy per epoch (train, test): %s%s\n' "$f_f" "$f_l" "$f_e" "$f_what" "$f_logs" >> "$list"
+    printf '%s\tmse\th%s-e%s\tMSE per epoch (training set): %s%s\n' "$((f_f + 1))" "$f_l" "$f_e" "$f_what" "$f_logs" >> "$list"
 }
 
 printf 'figure\tchart\taxes\tcaption\tlog\tlabel...\n' > "$list"

@@ -171,6 +171,34 @@ static void put_set(FILE *f, const char *name, const char *value)
     fputc('\n', f);
 }
 
+/* `set title` with title broken at spaces into lines of at most width characters (UTF-8
+ * characters counted once), as single-quoted pieces joined by "\n". */
+static void put_title(FILE *f, const char *title, int width)
+{
+    fputs("set title ", f);
+    size_t n = strlen(title);
+    char *line = xmalloc(n + 1, "a title");
+    const char *p = title;
+    for (bool first = true; *p; first = false) {
+        /* The longest run of whole words that fits, or one word when none does. */
+        size_t cut = 0, chars = 0;
+        for (size_t i = 0; p[i]; i++) {
+            if ((p[i] & 0xC0) != 0x80) chars++;
+            if (chars > (size_t)width && cut) break;
+            if (p[i + 1] == ' ' || p[i + 1] == 0) cut = i + 1;
+        }
+        if (!cut) cut = strlen(p);
+        memcpy(line, p, cut);
+        line[cut] = 0;
+        if (!first) fputs(".\"\\n\".", f);
+        put_quoted(f, line);
+        p += cut;
+        while (*p == ' ') p++;
+    }
+    fputc('\n', f);
+    free(line);
+}
+
 /* One chart: accuracy (train, test, validation per log) or MSE per epoch of one or more logs,
  * or an image file drawn under a title. */
 typedef enum { CHART_ACCURACY, CHART_MSE, CHART_IMAGE } chart_kind;
@@ -206,9 +234,14 @@ static void put_series(FILE *f, const chart_series *s, int y, const char *style,
     put_quoted(f, title);
 }
 
+#define KEY_BELOW "below horizontal center height 1"
+/* Title lines, in characters: what a 900 px chart at 11 pt and a 600 px panel at 9 pt hold. */
+#define TITLE_WIDTH 105
+#define SHEET_TITLE_WIDTH 80
+
 /* The commands drawing c into the current output (a PNG, or a multiplot panel). Every setting
  * a chart depends on is set here, so charts can follow each other in one script. */
-static void write_chart(FILE *f, const chart *c)
+static void write_chart(FILE *f, const chart *c, int title_width)
 {
     long rows = 0;
     double first = 0, last = 0;
@@ -226,28 +259,30 @@ static void write_chart(FILE *f, const chart *c)
     else fputs("set offsets 0, 0, graph 0.03, graph 0.03\n", f);
     if (c->fixed_y) fprintf(f, "set yrange [%.6g:%.6g]\n", c->y_lo, c->y_hi);
     else fputs("set autoscale y\n", f);
-    put_set(f, "title", c->title);
+    put_title(f, c->title, title_width);
     bool one = c->n_series == 1;
     char name[256];
     if (c->kind == CHART_ACCURACY) {
-        fputs("set ylabel 'accuracy'\nset key bottom right\nset format y '%.3f'\n", f);
+        /* Several logs: the legend goes under the chart, where no curve can hide behind it. */
+        fprintf(f, "set ylabel 'accuracy'\nset key %s\nset format y '%%.3f'\n", one ? "inside bottom right" : KEY_BELOW);
         for (int i = 0; i < c->n_series; i++) {
             const chart_series *s = &c->series[i];
             /* One log: a colour per curve. Several: a colour per log, train solid, test dashed. */
-            snprintf(name, sizeof name, "%s%strain", s->label, one ? "" : " ");
+            snprintf(name, sizeof name, "%s%strain", s->label, *s->label ? " " : "");
             put_series(f, s, s->cols.train_acc, style, name, one ? 1 : i + 1, 1, i == 0);
-            snprintf(name, sizeof name, "%s%stest", s->label, one ? "" : " ");
+            snprintf(name, sizeof name, "%s%stest", s->label, *s->label ? " " : "");
             put_series(f, s, s->cols.test_acc, style, name, one ? 2 : i + 1, one ? 1 : 2, false);
             if (s->cols.val_acc) {
-                snprintf(name, sizeof name, "%s%svalidation", s->label, one ? "" : " ");
+                snprintf(name, sizeof name, "%s%svalidation", s->label, *s->label ? " " : "");
                 put_series(f, s, s->cols.val_acc, style, name, one ? 3 : i + 1, one ? 1 : 3, false);
             }
         }
     } else {
-        fputs("set ylabel 'MSE'\nset key top right\nset format y '%g'\n", f);
+        fprintf(f, "set ylabel 'MSE'\nset key %s\nset format y '%%g'\n", one ? "inside top right" : KEY_BELOW);
         for (int i = 0; i < c->n_series; i++) {
             const chart_series *s = &c->series[i];
-            snprintf(name, sizeof name, "%s%sMSE (training set)", s->label, one ? "" : ", ");
+            /* Several logs: the label alone (the caption says what is drawn). */
+            snprintf(name, sizeof name, "%s", one && !*s->label ? "MSE (training set)" : s->label);
             put_series(f, s, s->cols.mse, style, name, i + 1, 1, i == 0);
         }
     }
@@ -290,11 +325,11 @@ static void write_script(FILE *f, const char *csv, const log_columns *c, const c
     put_set(f, "output", acc_out);
     snprintf(buf, sizeof buf, "accuracy per epoch: %s", title);
     ch.kind = CHART_ACCURACY;
-    write_chart(f, &ch);
+    write_chart(f, &ch, TITLE_WIDTH);
     put_set(f, "output", mse_out);
     snprintf(buf, sizeof buf, "mean squared error per epoch: %s", title);
     ch.kind = CHART_MSE;
-    write_chart(f, &ch);
+    write_chart(f, &ch, TITLE_WIDTH);
     fputs("unset output\n", f);
 }
 
@@ -645,7 +680,7 @@ static void write_figures_script(FILE *f, const figure_list *l, const char *dir,
         if (l->charts[i].kind == CHART_IMAGE) continue;
         figure_path(out, len, dir, l->charts[i].figure, suffix);
         put_set(f, "output", out);
-        write_chart(f, &l->charts[i]);
+        write_chart(f, &l->charts[i], TITLE_WIDTH);
     }
     int n = sheet_charts(l);
     if (n > 0) {
@@ -663,13 +698,12 @@ static void write_figures_script(FILE *f, const figure_list *l, const char *dir,
         }
         if (l->sheet_title[0]) snprintf(title, sizeof title, "%s", l->sheet_title);
         else snprintf(title, sizeof title, "Figures %d to %d", first, last);
-        /* The band above the panels holds the title at 1.5 times the panels' font size. */
-        fprintf(f, "set multiplot layout %d,%d margins 0, 1, 0, %.6f spacing 0, 0 title ", rows, SHEET_COLS,
-                1.0 - (double)SHEET_TITLE / (rows * SHEET_H + SHEET_TITLE));
+        /* gnuplot keeps a band above the panels for the title. */
+        fprintf(f, "set multiplot layout %d,%d title ", rows, SHEET_COLS);
         put_quoted(f, title);
         fputs(" font 'sans,14'\n", f);
         for (int i = 0; i < l->n; i++)
-            if (l->charts[i].kind != CHART_IMAGE) write_chart(f, &l->charts[i]);
+            if (l->charts[i].kind != CHART_IMAGE) write_chart(f, &l->charts[i], SHEET_TITLE_WIDTH);
         fputs("unset multiplot\n", f);
     }
     for (int i = 0; i < l->n; i++) {
