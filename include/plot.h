@@ -22,7 +22,7 @@ int plot_log(const char *csv_path, const char *dir, const char *title, char *err
  * Paths are relative to the list's folder. An accuracy or MSE row is drawn as plot_log draws a
  * log (up to 8 logs, one colour each, the label in the legend); charts of one kind with the
  * same AXES share their y range ("-": their own). plot_figures writes dir/figure-NN.png
- * (900 x 600; an image row: the PNG 1:1 under its title, 40 px wider and 70 px higher), titled
+ * (900 x 600; an image row: the PNG 1:1 under its title, 40 px wider and 90 px higher), titled
  * "Figure NUMBER: CAPTION", and dir/figures.png, the contact sheet: the accuracy and MSE
  * charts in the list's order, two a row, each 600 x 400, under a 60 px title band. Nothing is
  * replaced unless every PNG was drawn. *n_written: the PNGs written. Returns and errors as

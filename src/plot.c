@@ -291,7 +291,7 @@ static void write_chart(FILE *f, const chart *c, int title_width)
 
 /* An image chart: img_w x img_h pixels drawn 1:1 under the title, into its own PNG. */
 #define IMAGE_MARGIN 20
-#define IMAGE_TITLE 50
+#define IMAGE_TITLE 70
 
 static void write_image_chart(FILE *f, const chart *c, const char *out)
 {
@@ -299,7 +299,8 @@ static void write_image_chart(FILE *f, const chart *c, const char *out)
     fprintf(f, "set terminal pngcairo size %d,%d noenhanced font 'sans,11'\n", w, h);
     put_set(f, "output", out);
     fputs("unset border\nunset tics\nunset key\nunset grid\nunset xlabel\nunset ylabel\nset offsets 0, 0, 0, 0\n", f);
-    put_set(f, "title", c->title);
+    /* About 8 px a character at 11 pt: two or three lines fit the band. */
+    put_title(f, c->title, (w - IMAGE_MARGIN) / 8);
     /* The plot area is exactly the image, so its pixels land on the PNG's pixels. */
     fprintf(f, "set lmargin at screen %.6f\nset rmargin at screen %.6f\n", (double)IMAGE_MARGIN / w,
             (double)(IMAGE_MARGIN + c->img_w) / w);

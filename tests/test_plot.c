@@ -257,12 +257,12 @@ START_TEST(test_figures_written)
     check_png("out/figure-06.png", 900, 600);
     check_png("out/figure-07.png", 900, 600);
     check_png("out/figure-08.png", 900, 600);
-    check_png("out/figure-34.png", 50 + 40, 30 + 70);
+    check_png("out/figure-34.png", 50 + 40, 30 + 90);
     check_png("out/figures.png", 2 * 600, 2 * 400 + 60);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "test $(ls -A %s/out | wc -l) -eq 5", dir);
     ck_assert_msg(system(cmd) == 0, "files other than the five PNGs are left in out/");
-    /* The image is drawn 1:1: its top-left pixel lands at (20, 50) of the figure. */
+    /* The image is drawn 1:1: its top-left pixel lands at (20, 70) of the figure. */
     char p[128];
     path_in(p, sizeof p, "out/figure-34.png");
     int w, h, comp;
@@ -272,7 +272,7 @@ START_TEST(test_figures_written)
     int hits = 0;
     for (int y = 1; y < 29; y++)
         for (int x = 1; x < 49; x++) {
-            const unsigned char *got = img + 3 * ((size_t)(50 + y) * (size_t)w + 20 + (size_t)x);
+            const unsigned char *got = img + 3 * ((size_t)(70 + y) * (size_t)w + 20 + (size_t)x);
             unsigned char want = (unsigned char)((3 * ((size_t)y * 50 + (size_t)x)) * 7);
             hits += abs(got[0] - want) <= 8;
         }
