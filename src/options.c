@@ -264,7 +264,7 @@ void options_print_help(FILE *f)
     fputs("usage: cltrain [train] [OPTIONS]      train a fully-connected network on MNIST-style data\n"
           "       cltrain predict --load MODEL [--grid OUT.png] [IMAGE...]\n"
           "       cltrain eval --load MODEL [--data DIR]\n"
-          "       cltrain plot LOG.csv DIR\n\n"
+          "       cltrain plot LOG.csv|FIGURES.tsv DIR\n\n"
           "options:\n", f);
     for (size_t k = 0; k < N_FLAGS; k++) {
         const flag *fl = &flags[k];

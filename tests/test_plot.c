@@ -1,6 +1,7 @@
 /* test_plot.c: the charts of a training log (plot_log in-process and `cltrain plot` through
  * the real binary): two 900 x 600 PNGs from a good log; exit 2 and no charts for logs that are
- * not cltrain's; exit 1 without gnuplot. And the man page: every flag `cltrain --help` lists
+ * not cltrain's; exit 1 without gnuplot. Figure lists: shared y ranges, the numbered PNGs, the
+ * contact sheet and an image drawn 1:1, malformed lists refused with their line. And the man page: every flag `cltrain --help` lists
  * is in cltrain.1 (read from $CLTRAIN_SRC_DIR, else the current folder). */
 #include <check.h>
 #include <ctype.h>
@@ -13,6 +14,7 @@
 
 #include <stb_image.h>
 
+#include "image_io.h"
 #include "plot.h"
 #include "support.h"
 #include "test_suites.h"
@@ -174,6 +176,149 @@ START_TEST(test_plot_without_gnuplot)
 }
 END_TEST
 
+/* A figure list: two logs whose accuracy ranges differ (0.70-0.88 and 0.10-0.30), charts 6 and
+ * 8 sharing axes "a", chart 7 on its own, an image figure of a 50 x 30 PNG. */
+static const char low_log[] =
+    "epoch,loss,mse,train_acc,test_acc,seconds\n"
+    "1,2.30,0.090,0.100,0.120,0.5\n"
+    "2,2.10,0.085,0.200,0.250,0.5\n"
+    "3,2.00,0.080,0.300,0.290,0.5\n";
+
+static void write_figure_files(void)
+{
+    write_text("high.csv", good_log);
+    write_text("low.csv", low_log);
+    unsigned char px[50 * 30 * 3];
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (unsigned char)(i * 7);
+    char p[128], err[256];
+    path_in(p, sizeof p, "img.png");
+    ck_assert_msg(image_write_png(p, px, 50, 30, 3, err, sizeof err) == 0, "%s", err);
+    write_text("list.tsv",
+               "figure\tchart\taxes\tcaption\tlog\tlabel\n"
+               "# a comment, then a blank line\n"
+               "\n"
+               "title\tthe sheet\n"
+               "6\taccuracy\ta\thigh, 'quoted', \xce\xb1 = 0.1\thigh.csv\tα = 0.1\n"
+               "7\tmse\t-\tboth logs' MSE\thigh.csv\thigh\tlow.csv\tlow\n"
+               "8\taccuracy\ta\tlow\tlow.csv\t\n"
+               "34\timage\t-\tthe picture\timg.png\n");
+}
+
+/* The y ranges of the script's charts, in order ("set yrange [lo:hi]"), into lo/hi. */
+static int yranges(const char *script, double *lo, double *hi, int max)
+{
+    int n = 0;
+    for (const char *p = strstr(script, "set yrange ["); p && n < max; p = strstr(p + 1, "set yrange [")) {
+        ck_assert_int_eq(sscanf(p, "set yrange [%lf:%lf]", &lo[n], &hi[n]), 2);
+        n++;
+    }
+    return n;
+}
+
+START_TEST(test_figures_share_axes)
+{
+    write_figure_files();
+    char list[128], err[1024];
+    path_in(list, sizeof list, "list.tsv");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    int rc = plot_figures_script(list, "out", f, err, sizeof err);
+    fclose(f);
+    ck_assert_msg(rc == 0, "%s", err);
+    /* Three charts drawn twice (their PNG, the contact sheet), then the image: 6 y ranges of
+     * charts (the image's comes last and is its pixel range). */
+    double lo[16], hi[16];
+    int n = yranges(text, lo, hi, 16);
+    ck_assert_int_eq(n, 7);
+    /* 6 and 8 share one range covering both logs' accuracies, 0.10 to 0.89, with a margin. */
+    ck_assert(lo[0] == lo[2] && hi[0] == hi[2]);
+    ck_assert(lo[0] < 0.10 && lo[0] >= 0.0 && hi[0] > 0.89 && hi[0] < 0.95);
+    /* 7 (MSE, its own axes) covers both logs' MSE, 0.025 to 0.090, and no more than 10 % of
+     * the span beyond. */
+    ck_assert(lo[1] < 0.025 && lo[1] > 0.025 - 0.0065 && hi[1] > 0.090 && hi[1] < 0.090 + 0.0065);
+    /* The sheet draws the same ranges. */
+    for (int i = 0; i < 3; i++) ck_assert(lo[i] == lo[3 + i] && hi[i] == hi[3 + i]);
+    ck_assert(strstr(text, "Figure 6: high, ''quoted'', \xce\xb1 = 0.1") != NULL);
+    ck_assert(strstr(text, "multiplot layout 2,2") && strstr(text, "the sheet"));
+    ck_assert(strstr(text, "out/figure-06.png") && strstr(text, "out/figure-34.png") && strstr(text, "out/figures.png"));
+    /* Two logs in chart 7: one colour each, the labels in the legend. */
+    ck_assert(strstr(text, "lc 2 dt 1 title 'low'") != NULL);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_figures_written)
+{
+    write_figure_files();
+    ck_assert_msg(run("plot list.tsv out") == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "5 PNGs") != NULL, "%s", out_text);
+    check_png("out/figure-06.png", 900, 600);
+    check_png("out/figure-07.png", 900, 600);
+    check_png("out/figure-08.png", 900, 600);
+    check_png("out/figure-34.png", 50 + 40, 30 + 90);
+    check_png("out/figures.png", 2 * 600, 2 * 400 + 60);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s/out | wc -l) -eq 5", dir);
+    ck_assert_msg(system(cmd) == 0, "files other than the five PNGs are left in out/");
+    /* The image is drawn 1:1: its top-left pixel lands at (20, 70) of the figure. */
+    char p[128];
+    path_in(p, sizeof p, "out/figure-34.png");
+    int w, h, comp;
+    unsigned char *img = stbi_load(p, &w, &h, &comp, 3);
+    ck_assert_ptr_nonnull(img);
+    /* cairo blends the plot area's outermost pixels with the background: the inner ones. */
+    int hits = 0;
+    for (int y = 1; y < 29; y++)
+        for (int x = 1; x < 49; x++) {
+            const unsigned char *got = img + 3 * ((size_t)(70 + y) * (size_t)w + 20 + (size_t)x);
+            unsigned char want = (unsigned char)((3 * ((size_t)y * 50 + (size_t)x)) * 7);
+            hits += abs(got[0] - want) <= 8;
+        }
+    stbi_image_free(img);
+    ck_assert_msg(hits == 48 * 28, "only %d of %d image pixels are where they belong", hits, 48 * 28);
+}
+END_TEST
+
+/* Each: exit 2 with the list's name and line, nothing written. */
+static const struct { const char *row, *needle; } bad_rows[] = {
+    {"6\tbars\ta\tc\thigh.csv\tl\n", ":2: the chart is 'bars'"},
+    {"0\taccuracy\ta\tc\thigh.csv\tl\n", ":2: the figure number is '0'"},
+    {"x6\taccuracy\ta\tc\thigh.csv\tl\n", ":2: the figure number is 'x6'"},
+    {"6\taccuracy\ta\tc\thigh.csv\n", ":2: after the caption come pairs"},
+    {"6\taccuracy\ta\t\thigh.csv\tl\n", ":2: the caption is empty"},
+    {"6\taccuracy\ta\tc\n", ":2: 4 fields"},
+    {"6\taccuracy\ta\tc\thigh.csv\tl\n6\tmse\ta\tc\thigh.csv\tl\n", ":3: figure 6 is listed twice"},
+    {"6\tmse\ta\tc\tmissing.csv\tl\n", "missing.csv: cannot read the log"},
+    {"6\tmse\ta\tc\tlist.tsv\tl\n", "not a cltrain log"},
+    {"6\timage\t-\tc\thigh.csv\n", "high.csv: not a readable PNG"},
+    {"# nothing\n", "no figures"},
+};
+
+START_TEST(test_figures_bad_lists)
+{
+    write_figure_files();
+    for (size_t i = 0; i < sizeof bad_rows / sizeof bad_rows[0]; i++) {
+        char text[512], list[128], out[128], err[1024];
+        snprintf(text, sizeof text, "figure\tchart\taxes\tcaption\tlog\tlabel\n%s", bad_rows[i].row);
+        write_text("bad.tsv", text);
+        path_in(list, sizeof list, "bad.tsv");
+        path_in(out, sizeof out, "out");
+        int rc = plot_figures(list, out, NULL, err, sizeof err);
+        ck_assert_msg(rc == EXIT_USAGE, "list %zu: status %d (%s)", i, rc, err);
+        ck_assert_msg(strstr(err, bad_rows[i].needle) && strstr(err, "bad.tsv"), "list %zu: %s", i, err);
+        ck_assert(!exists("out"));
+    }
+    /* Through the binary: exit 2 and one line naming the file and line. */
+    write_text("bad.tsv", "figure\tchart\n7\tpie\ta\tc\thigh.csv\tl\n");
+    ck_assert_int_eq(run("plot bad.tsv out"), 2);
+    ck_assert_msg(strstr(err_text, "bad.tsv:2:") && strchr(err_text, '\n') == err_text + strlen(err_text) - 1,
+                  "%s", err_text);
+    ck_assert(!exists("out"));
+}
+END_TEST
+
 /* --flag (flag: letters, digits and hyphens) appears in text, followed by no further flag
  * character (so --batch is not found in --batch-size alone). */
 static bool has_flag(const char *text, const char *flag)
@@ -233,6 +378,9 @@ Suite *plot_suite(void)
     tcase_add_test(tc, test_plot_log_in_process);
     tcase_add_test(tc, test_plot_bad_logs);
     tcase_add_test(tc, test_plot_without_gnuplot);
+    tcase_add_test(tc, test_figures_share_axes);
+    tcase_add_test(tc, test_figures_written);
+    tcase_add_test(tc, test_figures_bad_lists);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("manpage");
