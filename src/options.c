@@ -272,7 +272,7 @@ void options_print_help(FILE *f)
 {
     fputs("usage: cltrain [train] [OPTIONS]      train a fully-connected network on MNIST-style data\n"
           "       cltrain predict --load MODEL [--grid OUT.png] [IMAGE...]\n"
-          "       cltrain eval --load MODEL [--data DIR]\n"
+          "       cltrain eval --load MODEL [--data DIR] [--predictions FILE.csv]\n"
           "       cltrain plot LOG.csv DIR\n"
           "       cltrain export --load MODEL --onnx FILE   ONNX: float32 pixels in [0,1] [N,784] -> probabilities\n\n"
           "options:\n", f);
@@ -290,6 +290,7 @@ void options_print_help(FILE *f)
           "  cltrain --hidden 10,10 --activation sigmoid --epochs 100 --lr 0.01 --log run.csv\n"
           "  cltrain --hidden 800 --batch 128 --epochs 20 --save mnist800.model\n"
           "  cltrain --device host --train-limit 1000 --epochs 10\n"
+          "  cltrain export --load mnist800.model --onnx mnist800.onnx   for ONNX Runtime and other ONNX tools\n"
           "\nexit status: 0 success, 1 runtime failure (OpenCL, I/O, memory), 2 usage or bad input\n", f);
 }
 
