@@ -63,7 +63,11 @@ static void check_writable(const char *path, const char *flag)
     char *probe = xmalloc(len, "a file name");
     snprintf(probe, len, "%s.probe.%ld", path, (long)getpid());
     FILE *f = fopen(probe, "wb");
-    if (!f) die(EXIT_USAGE, "%s %s: cannot write there: %s", flag, path, strerror(errno));
+    if (!f) {
+        int e = errno;
+        free(probe);   /* die() exits: the leak checker would fail the run */
+        die(EXIT_USAGE, "%s %s: cannot write there: %s", flag, path, strerror(e));
+    }
     fclose(f);
     remove(probe);
     free(probe);
