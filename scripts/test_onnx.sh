@@ -37,7 +37,7 @@ for act in relu sigmoid; do
         mkdir -p "$d"
         ok=1
         "$CLTRAIN" --data "$DATA" --hidden "$hidden" --activation "$act" --batch 100 --epochs 2 \
-            --train-limit 3000 --optimizer adam --lr 0.003 --init xavier --quiet \
+            --train-limit 3000 --optimizer adam --lr 0.01 --init xavier --quiet \
             --save "$d/m.model" --export-onnx "$d/m.onnx" --export-npy "$d/npy" >"$d/train.txt" 2>&1 || ok=0
         [ $ok = 1 ] && { "$CLTRAIN" export --load "$d/m.model" --onnx "$d/export.onnx" --quiet >"$d/export.txt" 2>&1 || ok=0; }
         [ $ok = 1 ] && { cmp "$d/m.onnx" "$d/export.onnx" >"$d/cmp.txt" 2>&1 || { echo "$name: --export-onnx and cltrain export differ" >>"$d/cmp.txt"; ok=0; }; }
