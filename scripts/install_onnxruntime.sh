@@ -7,9 +7,9 @@
 set -eu
 dir=${1:-build/onnx-node}
 src=$(dirname "$0")/../tests/onnx
-if ! command -v npm >/dev/null 2>&1; then
-    echo "cltrain: the ONNX tests need npm (and node) to install onnxruntime-node; install npm, then rerun make" >&2
-    exit 1
+# npm (with node) is on the project's machines; where it is not, Debian's npm brings both.
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    sh "$(dirname "$0")/install_deps.sh" npm
 fi
 if [ -f "$dir/node_modules/onnxruntime-node/package.json" ] && cmp -s "$src/package-lock.json" "$dir/package-lock.json"; then
     exit 0
