@@ -420,6 +420,17 @@ START_TEST(test_eval_predictions_csv)
 }
 END_TEST
 
+/* --help says how to export and what the model's input means. */
+START_TEST(test_help_documents_the_input)
+{
+    ck_assert_int_eq(run_cltrain(cli_dir, NULL, "--help", &out_text, &err_text), 0);
+    ck_assert(strstr(out_text, "cltrain export --load MODEL --onnx FILE") != NULL);
+    const char *line = strstr(out_text, "--export-onnx FILE");
+    ck_assert_ptr_nonnull(line);
+    ck_assert_msg(strstr(line, "float32 [N,784]") && strstr(line, "byte/255 in [0,1]"), "%s", out_text);
+}
+END_TEST
+
 Suite *onnx_export_suite(void)
 {
     Suite *s = suite_create("onnx_export");
@@ -436,6 +447,7 @@ Suite *onnx_export_suite(void)
     tcase_add_loop_test(cli, test_bad_export_exits_2, 0, (int)(sizeof bad_exports / sizeof bad_exports[0]));
     tcase_add_test(cli, test_export_command_matches_training_export);
     tcase_add_test(cli, test_eval_predictions_csv);
+    tcase_add_test(cli, test_help_documents_the_input);
     suite_add_tcase(s, cli);
     return s;
 }
