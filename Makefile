@@ -42,8 +42,13 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 DEPS_PKGS := ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev check \
              pkg-config zlib1g-dev libstb-dev gnuplot-nox
 BENCH_PKGS := python3-numpy libopenblas0-pthread
+# The ONNX export's consumers: Debian's python3-onnx (1.12: IR version 8, opsets to 17) and
+# npm's onnxruntime-node, pinned in tests/onnx/package-lock.json, installed into ORT_DIR.
+ONNX_PKGS  := python3-onnx python3-numpy
+ORT_DIR    := build/onnx-node
+PYTHON     ?= /usr/bin/python3
 
-.PHONY: all deps data data-fashion demo test check-run install clean bench reproduce records
+.PHONY: all deps data data-fashion demo test check-run test-onnx install clean bench reproduce records
 all: $(BUILD)/cltrain
 
 $(BUILD)/obj $(BUILD)/tobj:
@@ -95,6 +100,15 @@ demo: deps data
 test: deps data
 	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-tests
 	$(MAKE) --no-print-directory check-run
+	$(MAKE) --no-print-directory test-onnx
+
+# The ONNX export checked by python3-onnx's checker and run by ONNX Runtime (scripts/test_onnx.sh).
+test-onnx: deps data
+	@sh scripts/install_deps.sh $(ONNX_PKGS)
+	@sh scripts/install_onnxruntime.sh $(ORT_DIR)
+	$(MAKE) --no-print-directory $(BUILD)/cltrain
+	CLTRAIN=$(CURDIR)/$(BUILD)/cltrain DATA=$(CURDIR)/data/mnist ORT=$(CURDIR)/$(ORT_DIR) \
+	    PYTHON=$(PYTHON) WORK=$(CURDIR)/$(BUILD)/onnx-test sh scripts/test_onnx.sh
 
 # Runs the suite; CLTRAIN_BIN lets the tests drive the real binary.
 check-run:
@@ -108,7 +122,7 @@ check-run:
 # CI's 15 minutes cannot spare (`make test SANITIZE=address,undefined` runs all of it). Leaks
 # inside the OpenCL driver (PoCL, LLVM) are suppressed by tests/lsan.supp; none of our own code.
 SANITIZE_SUITES := dataset checkpoint cli malformed cl_runtime layers backend predict resume \
-                   plot optim
+                   plot optim onnx_export
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1 \
                LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

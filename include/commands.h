@@ -8,5 +8,6 @@ int command_train(const options *o);      /* src/train_cmd.c */
 int command_predict(const options *o);    /* src/predict_cmd.c */
 int command_eval(const options *o);       /* src/eval_cmd.c */
 int command_plot(const options *o);       /* src/plot.c: `cltrain plot LOG.csv DIR` */
+int command_export(const options *o);     /* src/export_cmd.c: `cltrain export --load M --onnx F` */
 
 #endif

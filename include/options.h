@@ -11,7 +11,7 @@
 #include "backend.h"
 #include "model.h"
 
-typedef enum { CMD_TRAIN, CMD_PREDICT, CMD_EVAL, CMD_PLOT } command_kind;
+typedef enum { CMD_TRAIN, CMD_PREDICT, CMD_EVAL, CMD_PLOT, CMD_EXPORT } command_kind;
 typedef enum { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE, SCHED_ONECYCLE } schedule_kind;
 
 typedef struct {
@@ -50,6 +50,9 @@ typedef struct {
 
     /* files */
     const char *save, *load, *export_npy, *log, *checkpoint, *resume, *plot;
+    const char *export_onnx;   /* train: ONNX after training */
+    const char *onnx;          /* export: the ONNX file to write */
+    const char *predictions;   /* eval: per-image CSV */
     long checkpoint_every;
     bool quiet;
 

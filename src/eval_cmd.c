@@ -1,8 +1,10 @@
 /* eval_cmd.c: `cltrain eval --load MODEL [--data DIR] [--device N]`: the test accuracy of a
  * saved model, its confusion matrix (rows the true class, columns the predicted one) and each
- * class's precision and recall. */
+ * class's precision and recall; --predictions FILE.csv adds every image's probabilities. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
 #include "predict.h"
@@ -55,6 +57,26 @@ static void print_per_class(const size_t *cm, int classes)
     }
 }
 
+/* --predictions: one row per test image, its label, the predicted class and every class's
+ * probability with float32's 9 significant digits, so another runtime can be compared with it. */
+static void write_predictions(const char *path, const dataset *te, const float *probs, int classes)
+{
+    size_t cap = 64 + (size_t)classes * 8 + te->n * (32 + (size_t)classes * 17), len = 0;
+    char *buf = xmalloc(cap, "the predictions file");
+    len += (size_t)snprintf(buf + len, cap - len, "index,label,predicted");
+    for (int k = 0; k < classes; k++) len += (size_t)snprintf(buf + len, cap - len, ",p%d", k);
+    len += (size_t)snprintf(buf + len, cap - len, "\n");
+    for (size_t i = 0; i < te->n; i++) {
+        const float *p = probs + i * (size_t)classes;
+        len += (size_t)snprintf(buf + len, cap - len, "%zu,%d,%d", i, te->labels[i], predict_argmax(p, classes));
+        for (int k = 0; k < classes; k++) len += (size_t)snprintf(buf + len, cap - len, ",%.8e", (double)p[k]);
+        len += (size_t)snprintf(buf + len, cap - len, "\n");
+    }
+    if (write_file_atomic(path, buf, len) != 0)
+        die(EXIT_RUNTIME, "--predictions %s: cannot write: %s", path, strerror(errno));
+    free(buf);
+}
+
 int command_eval(const options *o)
 {
     if (o->n_positional > 0)
@@ -85,6 +107,10 @@ int command_eval(const options *o)
     print_confusion(cm, classes);
     printf("\n");
     print_per_class(cm, classes);
+    if (o->predictions) {
+        write_predictions(o->predictions, te, probs, classes);
+        printf("\npredictions: %s (%zu rows)\n", o->predictions, te->n);
+    }
 
     free(cm);
     free(probs);

@@ -28,6 +28,7 @@ static int run(const options *op)
     case CMD_PREDICT: return command_predict(&o);
     case CMD_EVAL: return command_eval(&o);
     case CMD_PLOT: return command_plot(&o);
+    case CMD_EXPORT: return command_export(&o);
     }
     return EXIT_USAGE;
 }

@@ -61,6 +61,9 @@ static const flag flags[] = {
     {"--save", F_STRING, OFF(save), 0, 0, NULL, "FILE", NULL, "write the trained model"},
     {"--load", F_STRING, OFF(load), 0, 0, NULL, "FILE", NULL, "start from a saved model"},
     {"--export-npy", F_STRING, OFF(export_npy), 0, 0, NULL, "DIR", NULL, "write W1.npy, b1.npy, ... for numpy.load"},
+    {"--export-onnx", F_STRING, OFF(export_onnx), 0, 0, NULL, "FILE", NULL, "write an ONNX model after training (input float32 [N,784], pixel byte/255 in [0,1]; output class probabilities)"},
+    {"--onnx", F_STRING, OFF(onnx), 0, 0, NULL, "FILE", NULL, "export: write --load's model as ONNX, as --export-onnx does"},
+    {"--predictions", F_STRING, OFF(predictions), 0, 0, NULL, "FILE.csv", NULL, "eval: write each test image's label, prediction and probabilities"},
     {"--log", F_STRING, OFF(log), 0, 0, NULL, "FILE.csv", NULL, "write every epoch's metrics as CSV"},
     {"--checkpoint", F_STRING, OFF(checkpoint), 0, 0, NULL, "FILE", NULL, "write a resumable checkpoint"},
     {"--checkpoint-every", F_LONG, OFF(checkpoint_every), 1, 1e9, NULL, "N", "1", "epochs between checkpoints"},
@@ -212,11 +215,11 @@ int options_parse(options *o, int argc, char **argv)
 {
     int i = 1;
     if (argc > 1 && argv[1][0] != '-') {
-        static const char *cmds[] = {"train", "predict", "eval", "plot"};
+        static const char *cmds[] = {"train", "predict", "eval", "plot", "export"};
         int c = -1;
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < (int)(sizeof cmds / sizeof cmds[0]); k++)
             if (strcmp(argv[1], cmds[k]) == 0) c = k;
-        if (c < 0) return usage_error("unknown command '%s'%s (train, predict, eval, plot)", argv[1], "");
+        if (c < 0) return usage_error("unknown command '%s'%s (train, predict, eval, plot, export)", argv[1], "");
         o->command = (command_kind)c;
         i = 2;
     }
@@ -248,6 +251,12 @@ int options_parse(options *o, int argc, char **argv)
     }
     if (o->early_stop > 0 && o->val == 0)
         return usage_error("--early-stop needs --val N (the validation set it watches)");
+    if (o->onnx && o->command != CMD_EXPORT)
+        return usage_error("--onnx is for 'cltrain export --load MODEL --onnx FILE'; after training use --export-onnx%s", "");
+    if (o->export_onnx && o->command != CMD_TRAIN)
+        return usage_error("--export-onnx writes the model after training; 'cltrain export' takes --onnx FILE%s", "");
+    if (o->predictions && o->command != CMD_EVAL)
+        return usage_error("--predictions is for 'cltrain eval'%s", "");
     if (o->command == CMD_TRAIN && o->n_positional > 0)
         return usage_error("unexpected argument '%s'%s", o->positional[0], "");
     return 0;
@@ -263,8 +272,9 @@ void options_print_help(FILE *f)
 {
     fputs("usage: cltrain [train] [OPTIONS]      train a fully-connected network on MNIST-style data\n"
           "       cltrain predict --load MODEL [--grid OUT.png] [IMAGE...]\n"
-          "       cltrain eval --load MODEL [--data DIR]\n"
-          "       cltrain plot LOG.csv|FIGURES.tsv DIR\n\n"
+          "       cltrain eval --load MODEL [--data DIR] [--predictions FILE.csv]\n"
+          "       cltrain plot LOG.csv|FIGURES.tsv DIR\n"
+          "       cltrain export --load MODEL --onnx FILE   ONNX: float32 pixels in [0,1] [N,784] -> probabilities\n\n"
           "options:\n", f);
     for (size_t k = 0; k < N_FLAGS; k++) {
         const flag *fl = &flags[k];
@@ -280,6 +290,7 @@ void options_print_help(FILE *f)
           "  cltrain --hidden 10,10 --activation sigmoid --epochs 100 --lr 0.01 --log run.csv\n"
           "  cltrain --hidden 800 --batch 128 --epochs 20 --save mnist800.model\n"
           "  cltrain --device host --train-limit 1000 --epochs 10\n"
+          "  cltrain export --load mnist800.model --onnx mnist800.onnx   for ONNX Runtime and other ONNX tools\n"
           "\nexit status: 0 success, 1 runtime failure (OpenCL, I/O, memory), 2 usage or bad input\n", f);
 }
 
