@@ -78,27 +78,36 @@ START_TEST(test_bad_flags_exit_2)
 }
 END_TEST
 
-/* No OpenCL platform at all (an empty vendors folder for the ICD loader): say how to install
- * one, exit 1. */
+/* No OpenCL platform at all (an empty vendors folder for the ICD loader): --list-devices and
+ * training on a device both print the one message, saying how to install a driver, and exit 1. */
 START_TEST(test_no_platform_says_how_to_install)
 {
     ck_assert_int_eq(run("--version"), 0);   /* makes dir */
-    char args[256];
-    snprintf(args, sizeof args, "--list-devices");
-    ck_assert_int_eq(setenv("OCL_ICD_VENDORS", dir, 1), 0);   /* a folder with no .icd file */
-    int rc = run(args);
-    unsetenv("OCL_ICD_VENDORS");
-    ck_assert_int_eq(rc, 1);
-    ck_assert_msg(strstr(err_text, "apt-get install pocl-opencl-icd") != NULL, "%s", err_text);
+    char env[128], args[512];
+    snprintf(env, sizeof env, "OCL_ICD_VENDORS=%s", dir);   /* a folder with no .icd file */
+    ck_assert_int_eq(run_cltrain(dir, env, "--list-devices", &out_text, &err_text), 1);
+    ck_assert_msg(strstr(err_text, "no OpenCL platform or device found") &&
+                  strstr(err_text, "apt-get install pocl-opencl-icd") &&
+                  strstr(err_text, "--device host"), "%s", err_text);
+    ck_assert_int_eq(count_lines(err_text), 1);
+    char *listed = xstrdup(err_text);
+    snprintf(args, sizeof args, "--data %s --device 0 --epochs 1 --train-limit 100", data_dir());
+    ck_assert_int_eq(run_cltrain(dir, env, args, &out_text, &err_text), 1);
+    ck_assert_str_eq(err_text, listed);
+    free(listed);
 }
 END_TEST
 
-START_TEST(test_missing_device_lists_devices)
+/* A device index past the last one: one line naming it and the devices there are, exit 2. */
+START_TEST(test_missing_device_names_the_devices)
 {
     char args[512];
     snprintf(args, sizeof args, "--data %s --device 99 --epochs 1", data_dir());
     ck_assert_int_eq(run(args), 2);
-    ck_assert(strstr(err_text, "--device 99 does not exist") && strstr(err_text, "Portable Computing Language"));
+    ck_assert_msg(strstr(err_text, "there is no OpenCL device 99: ") &&
+                  (strstr(err_text, "the only one is device 0") || strstr(err_text, "the devices are 0 to ")) &&
+                  strstr(err_text, "--list-devices"), "%s", err_text);
+    ck_assert_int_eq(count_lines(err_text), 1);
 }
 END_TEST
 
@@ -216,7 +225,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_help_and_version);
     tcase_add_test(tc, test_list_devices_shows_pocl);
     tcase_add_loop_test(tc, test_bad_flags_exit_2, 0, (int)(sizeof bad_flags / sizeof bad_flags[0]));
-    tcase_add_test(tc, test_missing_device_lists_devices);
+    tcase_add_test(tc, test_missing_device_names_the_devices);
     tcase_add_test(tc, test_no_platform_says_how_to_install);
     tcase_add_test(tc, test_truncated_data_exits_2);
     tcase_add_test(tc, test_train_log_save_load_export);
