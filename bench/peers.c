@@ -69,6 +69,19 @@ static void peer_output(bench *b, const char *out)
     }
 }
 
+/* Runs one peer and reads its rows; a failed run counts as a failed check. */
+static void run_peer(bench *b, const char *name, char *const argv[], const env_change *env, int n_env)
+{
+    char *out = NULL;
+    int rc = proc_run(argv, env, n_env, &out, NULL, false);
+    if (rc != 0) {
+        fprintf(stderr, "bench: the %s peer failed (exit %d)\n", name, rc);
+        b->failures++;
+    }
+    peer_output(b, out);
+    free(out);
+}
+
 /* A program named by path (checked) or by a bare name (left to the PATH search). */
 static bool runnable(const char *prog)
 {
@@ -114,14 +127,7 @@ void run_peers(bench *b)
          * cache size would make it someone else's numpy. */
         env_change env[2] = {{"OPENBLAS_CORETYPE", NULL}, {"OPENBLAS_L2_SIZE", NULL}};
         fprintf(stderr, "bench: numpy peer (workload 1)\n");
-        char *out = NULL;
-        int rc = proc_run(argv, env, 2, &out, NULL, false);
-        if (rc != 0) {
-            fprintf(stderr, "bench: the numpy peer failed (exit %d)\n", rc);
-            b->failures++;
-        }
-        peer_output(b, out);
-        free(out);
+        run_peer(b, "numpy", argv, env, 2);
     }
 
     /* PyTorch: the Debian Python first, then whichever python3 is first on PATH. */
@@ -145,13 +151,6 @@ void run_peers(bench *b)
                         "--warmup", wu, "--train-limit", lim, "--params1", p1, "--params2", p2,
                         "--workloads", wl, "--budget", bud, NULL};
         fprintf(stderr, "bench: torch peer (%s, workload %d)\n", torch_py, w);
-        char *out = NULL;
-        int rc = proc_run(argv, NULL, 0, &out, NULL, false);
-        if (rc != 0) {
-            fprintf(stderr, "bench: the torch peer failed (exit %d)\n", rc);
-            b->failures++;
-        }
-        peer_output(b, out);
-        free(out);
+        run_peer(b, "torch", argv, NULL, 0);
     }
 }

@@ -236,26 +236,28 @@ static void account_transfer(clrt_ctx *ctx, cl_event ev, size_t bytes)
     clrt_track(ctx, ev, STAT_TRANSFER);
 }
 
+/* One blocking transfer between b and host memory: from src when writing, else into dst. */
+static void transfer(clrt_ctx *ctx, const clrt_buf *b, size_t offset, size_t bytes, bool write,
+                     const void *src, void *dst)
+{
+    check_range(b, offset, bytes, write ? "write" : "read");
+    if (bytes == 0) return;
+    cl_event ev = NULL, *evp = ctx->opt.profiling ? &ev : NULL;
+    cl_int err = write ? clEnqueueWriteBuffer(ctx->queue, b->mem, CL_TRUE, offset, bytes, src, 0, NULL, evp)
+                       : clEnqueueReadBuffer(ctx->queue, b->mem, CL_TRUE, offset, bytes, dst, 0, NULL, evp);
+    if (err != CL_SUCCESS)
+        buf_failed(ctx, err, write ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer", b);
+    account_transfer(ctx, ev, bytes);
+}
+
 void clrt_write(clrt_ctx *ctx, clrt_buf *b, size_t offset, size_t bytes, const void *src)
 {
-    check_range(b, offset, bytes, "write");
-    if (bytes == 0) return;
-    cl_event ev = NULL;
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, b->mem, CL_TRUE, offset, bytes, src, 0, NULL,
-                                      ctx->opt.profiling ? &ev : NULL);
-    if (err != CL_SUCCESS) buf_failed(ctx, err, "clEnqueueWriteBuffer", b);
-    account_transfer(ctx, ev, bytes);
+    transfer(ctx, b, offset, bytes, true, src, NULL);
 }
 
 void clrt_read(clrt_ctx *ctx, const clrt_buf *b, size_t offset, size_t bytes, void *dst)
 {
-    check_range(b, offset, bytes, "read");
-    if (bytes == 0) return;
-    cl_event ev = NULL;
-    cl_int err = clEnqueueReadBuffer(ctx->queue, b->mem, CL_TRUE, offset, bytes, dst, 0, NULL,
-                                     ctx->opt.profiling ? &ev : NULL);
-    if (err != CL_SUCCESS) buf_failed(ctx, err, "clEnqueueReadBuffer", b);
-    account_transfer(ctx, ev, bytes);
+    transfer(ctx, b, offset, bytes, false, NULL, dst);
 }
 
 void clrt_fill32(clrt_ctx *ctx, clrt_buf *b, size_t offset, size_t bytes, uint32_t pattern)
