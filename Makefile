@@ -54,7 +54,7 @@ all: $(BUILD)/cltrain
 $(BUILD)/obj $(BUILD)/tobj:
 	@mkdir -p $@
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/kernels_embedded.c: $(KERNELS) scripts/embed_kernels.sh | $(BUILD)/obj

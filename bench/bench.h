@@ -46,8 +46,6 @@ int proc_run(char *const argv[], const env_change *env, int n_env, char **out, d
 bool proc_line(char *const argv[], char *buf, size_t len);
 /* A fresh empty folder under $TMPDIR (or /tmp) into buf; dies on failure. */
 void make_temp_dir(const char *tag, char *buf, size_t len);
-/* Removes a folder and everything under it (best effort). */
-void remove_tree(const char *path);
 
 /* ---- json.c: the little JSON the benchmark reads and writes ----------------------------- */
 

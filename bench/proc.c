@@ -4,11 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,28 +116,4 @@ void make_temp_dir(const char *tag, char *buf, size_t len)
     const char *tmp = getenv("TMPDIR");
     snprintf(buf, len, "%s/cltrain-bench-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
     if (!mkdtemp(buf)) die(EXIT_RUNTIME, "cannot make a temporary folder %s: %s", buf, strerror(errno));
-}
-
-void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                size_t len = strlen(path) + strlen(e->d_name) + 2;
-                char *child = xmalloc(len, "a path");
-                snprintf(child, len, "%s/%s", path, e->d_name);
-                remove_tree(child);
-                free(child);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }

@@ -1,4 +1,5 @@
-/* cl_runtime.h: the only module that calls OpenCL. Devices across all platforms, one context
+/* cl_runtime.h: the only module that calls OpenCL (src/cl_*.c: cl_internal.h says which file
+ * does what). Devices across all platforms, one context
  * and in-order queue, program builds (embedded kernels or CLTRAIN_KERNEL_DIR, -D options,
  * build log on failure, binary cache), buffers, one checked launch helper, profiling, and the
  * CLBlast SGEMM call. Every failing call is reported by name: "clBuildProgram:
@@ -31,9 +32,13 @@ typedef struct {
     char driver[64];        /* CL_DRIVER_VERSION */
 } clrt_device_desc;
 
-/* Enumerates every device of every platform. Returns the count (0 when there is no platform or
- * device) and a malloc'd array in *out (NULL when 0). */
+/* Every device of every platform, enumerated once per process (later calls answer from the
+ * first). Returns the count (0 when there is no platform or device) and a malloc'd copy in
+ * *out (NULL when 0). */
 int clrt_list_devices(clrt_device_desc **out);
+/* Returns when device `index` exists; else dies with the one message for "no OpenCL device at
+ * all" (exit 1) or for "no device <index>" (exit 2). clrt_open calls it too. */
+void clrt_require_device(int index);
 /* Prints the table of `cltrain --list-devices`. */
 void clrt_print_devices(FILE *f, const clrt_device_desc *d, int n);
 
@@ -46,7 +51,7 @@ typedef struct {
     bool no_cache;       /* do not read or write the program-binary cache */
 } clrt_options;
 
-/* Opens device `index` (global index). The caller has checked the range. */
+/* Opens device `index` (global index; clrt_require_device's message when it does not exist). */
 clrt_ctx *clrt_open(int index, const clrt_options *opt);
 void clrt_close(clrt_ctx *ctx);
 const clrt_device_desc *clrt_device(const clrt_ctx *ctx);

@@ -39,4 +39,8 @@ int write_file_atomic(const char *path, const void *data, size_t bytes);
 /* Reads a whole file; returns NULL with errno set on failure. *len receives the size. */
 unsigned char *read_file(const char *path, size_t *len);
 
+/* Removes a file, or a folder and everything under it (best effort: what cannot be removed
+ * stays). For the tests' and the benchmark's temporary folders. */
+void remove_tree(const char *path);
+
 #endif

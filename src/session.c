@@ -52,18 +52,7 @@ void session_free_data(session_data *d)
 backend *session_open_backend(const options *o)
 {
     if (o->device_host) return backend_host_create();
-    clrt_device_desc *devs = NULL;
-    int n = clrt_list_devices(&devs);
-    if (n == 0)
-        die(EXIT_RUNTIME, "no OpenCL platform or device found; on Debian install PoCL with "
-                          "'apt-get install pocl-opencl-icd', or use --device host");
-    if (o->device < 0 || o->device >= n) {
-        fprintf(stderr, "cltrain: --device %d does not exist; the devices are:\n", o->device);
-        clrt_print_devices(stderr, devs, n);
-        free(devs);
-        exit(EXIT_USAGE);
-    }
-    free(devs);
+    clrt_require_device(o->device);
     backend_cl_options bo = {
         .gemm = o->gemm < 0 ? GEMM_BUILTIN : (gemm_kind)o->gemm,
         .profiling = o->profile,
@@ -76,11 +65,7 @@ int session_list_devices(void)
 {
     clrt_device_desc *devs = NULL;
     int n = clrt_list_devices(&devs);
-    if (n == 0) {
-        fprintf(stderr, "cltrain: no OpenCL platform or device found; on Debian install PoCL with "
-                        "'apt-get install pocl-opencl-icd' (or your GPU vendor's OpenCL driver)\n");
-        return EXIT_RUNTIME;
-    }
+    if (n == 0) clrt_require_device(0); /* its message for "no device", exit 1 */
     clrt_print_devices(stdout, devs, n);
     free(devs);
     return EXIT_OK;

@@ -1,6 +1,7 @@
 /* util.c: checked allocation, fatal errors, atomic file writes. */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -123,4 +124,29 @@ unsigned char *read_file(const char *path, size_t *len)
     buf[n] = 0;
     *len = n;
     return buf;
+}
+
+void remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    chmod(path, 0700); /* a folder made unreadable (by a test of that case) must still go */
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            size_t len = strlen(path) + strlen(e->d_name) + 2;
+            char *child = xmalloc(len, "a path");
+            snprintf(child, len, "%s/%s", path, e->d_name);
+            remove_tree(child);
+            free(child);
+        }
+        closedir(d);
+    }
+    rmdir(path);
 }

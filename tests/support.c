@@ -1,10 +1,12 @@
-/* test_support.c: see support.h. */
+/* support.c: see support.h. */
 #include "support.h"
 
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
+#include <stb_image.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "rng.h"
@@ -102,7 +104,48 @@ void work_dir_make(char *dir, size_t len, const char *tag)
 
 void work_dir_remove(const char *dir)
 {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (dir[0]) remove_tree(dir);
+}
+
+/* The one folder and the last run's texts of bin_fixture's test (each test is its own
+ * process). */
+static struct {
+    char dir[64];
+    char *out, *err;
+} bin;
+
+static void bin_setup(void) { work_dir_make(bin.dir, sizeof bin.dir, "run"); }
+
+static void bin_teardown(void)
+{
+    work_dir_remove(bin.dir);
+    bin.dir[0] = 0;
+    free(bin.out);
+    free(bin.err);
+    bin.out = bin.err = NULL;
+}
+
+void bin_fixture(TCase *tc) { tcase_add_checked_fixture(tc, bin_setup, bin_teardown); }
+const char *bin_dir(void) { return bin.dir; }
+int bin_run_env(const char *env, const char *args)
+{
+    return run_cltrain(bin.dir, env, args, &bin.out, &bin.err);
+}
+int bin_run(const char *args) { return bin_run_env(NULL, args); }
+const char *bin_out(void) { return bin.out; }
+const char *bin_err(void) { return bin.err; }
+
+void assert_png(const char *path, int w, int h)
+{
+    size_t len;
+    unsigned char *data = read_file(path, &len);
+    ck_assert_msg(data != NULL, "%s was not written", path);
+    ck_assert_msg(len > 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", path);
+    free(data);
+    int iw, ih, comp;
+    ck_assert_msg(stbi_info(path, &iw, &ih, &comp), "%s: %s", path, stbi_failure_reason());
+    if (w > 0) {
+        ck_assert_int_eq(iw, w);
+        ck_assert_int_eq(ih, h);
+    }
 }

@@ -2,6 +2,7 @@
 #ifndef CLTRAIN_TEST_SUPPORT_H
 #define CLTRAIN_TEST_SUPPORT_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,8 +28,24 @@ const char *mnist_dir(void);
  * when the binary dies from a signal (a crash, or a sanitizer's abort). */
 int run_cltrain(const char *dir, const char *env, const char *args, char **out, char **err);
 
-/* A fresh folder /tmp/cltrain-TAG-XXXXXX for a test's files, and its removal. */
+/* A fresh folder /tmp/cltrain-TAG-XXXXXX for a test's files, and its removal with everything
+ * in it, folders a test made unreadable included ("" is left alone). */
 void work_dir_make(char *dir, size_t len, const char *tag);
 void work_dir_remove(const char *dir);
+
+/* The harness of a test case that drives the binary: bin_fixture adds the checked fixture
+ * that gives each test a fresh work_dir (bin_dir()) and removes it after the test; bin_run
+ * runs `cltrain ARGS` there (bin_run_env: with ENV assignments first) and returns its exit
+ * status, its stdout and stderr kept in bin_out() and bin_err() until the next run. */
+void bin_fixture(TCase *tc);
+const char *bin_dir(void);
+int bin_run(const char *args);
+int bin_run_env(const char *env, const char *args);
+const char *bin_out(void);
+const char *bin_err(void);
+
+/* Fails the test unless path is a PNG file (its signature, and a header stb_image reads) of
+ * w x h pixels; w <= 0: of any size. */
+void assert_png(const char *path, int w, int h);
 
 #endif

@@ -6,15 +6,14 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "support.h"
 #include "util.h"
 
+/* A fresh folder for each test (a checked fixture, in the test's own process). */
 static char dir[64];
 
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/cltrain-ckpt-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void make_dir(void) { work_dir_make(dir, sizeof dir, "ckpt"); }
+static void remove_dir(void) { work_dir_remove(dir); }
 
 static void sample_model(model_file *m, int n_state)
 {
@@ -43,7 +42,6 @@ static char *path_in_dir(const char *name)
 
 START_TEST(test_save_load_round_trip)
 {
-    make_dir();
     model_file m, r;
     sample_model(&m, 2);
     char err[1024];
@@ -66,7 +64,6 @@ END_TEST
 /* Every truncation and every single-bit flip is refused with a message naming the file. */
 START_TEST(test_corrupt_files_are_refused)
 {
-    make_dir();
     model_file m, r;
     sample_model(&m, 1);
     char err[1024];
@@ -124,7 +121,6 @@ static void check_npy(const char *path, const char *shape, const float *expect, 
 
 START_TEST(test_npy_export_reads_back)
 {
-    make_dir();
     model_file m;
     sample_model(&m, 0);
     char err[1024];
@@ -147,6 +143,7 @@ Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("files");
+    tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_save_load_round_trip);
     tcase_add_test(tc, test_corrupt_files_are_refused);

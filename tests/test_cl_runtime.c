@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cl_runtime.h"
+#include "support.h"
 #include "test_suites.h"
 #include "util.h"
 
@@ -27,13 +28,6 @@ static float frand(void)
     return (float)((test_rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
 }
 
-static char *make_temp_dir(void)
-{
-    char *dir = xstrdup("/tmp/cltrain-test-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
-}
-
 static void write_text(const char *dir, const char *file, const char *text)
 {
     char path[512];
@@ -42,28 +36,6 @@ static void write_text(const char *dir, const char *file, const char *text)
     ck_assert_ptr_nonnull(f);
     fputs(text, f);
     fclose(f);
-}
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char sub[1024];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                remove_tree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 /* Number of *.bin entries in dir; the path of the last one into path (if any). */
@@ -278,7 +250,8 @@ END_TEST
 
 START_TEST(test_binary_cache)
 {
-    char *xdg = make_temp_dir();
+    char xdg[64];
+    work_dir_make(xdg, sizeof xdg, "clrt");
     setenv("XDG_CACHE_HOME", xdg, 1);
     char dir[600], entry[1200];
     snprintf(dir, sizeof dir, "%s/cltrain", xdg);
@@ -341,14 +314,14 @@ START_TEST(test_binary_cache)
     clrt_close(ctx);
 
     unsetenv("XDG_CACHE_HOME");
-    remove_tree(xdg);
-    free(xdg);
+    work_dir_remove(xdg);
 }
 END_TEST
 
 START_TEST(test_include)
 {
-    char *kdir = make_temp_dir();
+    char kdir[64];
+    work_dir_make(kdir, sizeof kdir, "clrt");
     write_text(kdir, "helper.cl", "inline float twice(float v) { return 2.0f * v; }\n");
     write_text(kdir, "main.cl",
                "/* y[i] = twice(x[i]) + OFFSET */\n"
@@ -375,8 +348,7 @@ START_TEST(test_include)
     clrt_free(by);
     clrt_close(ctx);
     unsetenv("CLTRAIN_KERNEL_DIR");
-    remove_tree(kdir);
-    free(kdir);
+    work_dir_remove(kdir);
 }
 END_TEST
 
@@ -389,7 +361,8 @@ static void build_bad_kernel(void)
 START_TEST(test_build_failure)
 {
     if (cannot_fork()) return;
-    char *kdir = make_temp_dir();
+    char kdir[64];
+    work_dir_make(kdir, sizeof kdir, "clrt");
     write_text(kdir, "bad.cl",
                "__kernel void broken(__global float *y)\n"
                "{\n"
@@ -404,8 +377,7 @@ START_TEST(test_build_failure)
     ck_assert_msg(strstr(err, "bad.cl") != NULL, "stderr: %.1500s", err);
     ck_assert_msg(strstr(err, "-DTS=16") != NULL, "stderr: %.1500s", err);
     unsetenv("CLTRAIN_KERNEL_DIR");
-    remove_tree(kdir);
-    free(kdir);
+    work_dir_remove(kdir);
 }
 END_TEST
 

@@ -10,19 +10,6 @@
 #include "support.h"
 #include "util.h"
 
-static char dir[64];
-static char *out_text, *err_text;
-
-/* Runs `cltrain ARGS` in a fresh folder with stdout and stderr captured; returns the status. */
-static int run(const char *args)
-{
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/cltrain-cli-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-    }
-    return run_cltrain(dir, NULL, args, &out_text, &err_text);
-}
-
 static int count_lines(const char *s)
 {
     int n = 0;
@@ -34,17 +21,17 @@ static const char *data_dir(void) { return mnist_dir(); }
 
 START_TEST(test_help_and_version)
 {
-    ck_assert_int_eq(run("--help"), 0);
-    ck_assert(strstr(out_text, "--epochs") && strstr(out_text, "--device") && strstr(out_text, "examples"));
-    ck_assert_int_eq(run("--version"), 0);
-    ck_assert(strncmp(out_text, "cltrain ", 8) == 0);
+    ck_assert_int_eq(bin_run("--help"), 0);
+    ck_assert(strstr(bin_out(), "--epochs") && strstr(bin_out(), "--device") && strstr(bin_out(), "examples"));
+    ck_assert_int_eq(bin_run("--version"), 0);
+    ck_assert(strncmp(bin_out(), "cltrain ", 8) == 0);
 }
 END_TEST
 
 START_TEST(test_list_devices_shows_pocl)
 {
-    ck_assert_int_eq(run("--list-devices"), 0);
-    ck_assert_msg(strstr(out_text, "Portable Computing Language") != NULL, "%s", out_text);
+    ck_assert_int_eq(bin_run("--list-devices"), 0);
+    ck_assert_msg(strstr(bin_out(), "Portable Computing Language") != NULL, "%s", bin_out());
 }
 END_TEST
 
@@ -69,52 +56,59 @@ static const struct { const char *args, *needle; } bad_flags[] = {
 
 START_TEST(test_bad_flags_exit_2)
 {
-    ck_assert_int_eq(run(bad_flags[_i].args), 2);
-    ck_assert_msg(strstr(err_text, bad_flags[_i].needle) != NULL, "'%s': stderr was: %s",
-                  bad_flags[_i].args, err_text);
-    ck_assert_msg(strstr(err_text, "--help") != NULL, "no pointer to --help: %s", err_text);
-    ck_assert_int_eq(count_lines(err_text), 1);
-    ck_assert_int_eq(out_text[0], 0);
+    ck_assert_int_eq(bin_run(bad_flags[_i].args), 2);
+    ck_assert_msg(strstr(bin_err(), bad_flags[_i].needle) != NULL, "'%s': stderr was: %s",
+                  bad_flags[_i].args, bin_err());
+    ck_assert_msg(strstr(bin_err(), "--help") != NULL, "no pointer to --help: %s", bin_err());
+    ck_assert_int_eq(count_lines(bin_err()), 1);
+    ck_assert_int_eq(bin_out()[0], 0);
 }
 END_TEST
 
-/* No OpenCL platform at all (an empty vendors folder for the ICD loader): say how to install
- * one, exit 1. */
+/* No OpenCL platform at all (an empty vendors folder for the ICD loader): --list-devices and
+ * training on a device both print the one message, saying how to install a driver, and exit 1. */
 START_TEST(test_no_platform_says_how_to_install)
 {
-    ck_assert_int_eq(run("--version"), 0);   /* makes dir */
-    char args[256];
-    snprintf(args, sizeof args, "--list-devices");
-    ck_assert_int_eq(setenv("OCL_ICD_VENDORS", dir, 1), 0);   /* a folder with no .icd file */
-    int rc = run(args);
-    unsetenv("OCL_ICD_VENDORS");
-    ck_assert_int_eq(rc, 1);
-    ck_assert_msg(strstr(err_text, "apt-get install pocl-opencl-icd") != NULL, "%s", err_text);
+    char env[128], args[512];
+    snprintf(env, sizeof env, "OCL_ICD_VENDORS=%s", bin_dir());   /* a folder with no .icd file */
+    ck_assert_int_eq(bin_run_env(env, "--list-devices"), 1);
+    ck_assert_msg(strstr(bin_err(), "no OpenCL platform or device found") &&
+                  strstr(bin_err(), "apt-get install pocl-opencl-icd") &&
+                  strstr(bin_err(), "--device host"), "%s", bin_err());
+    ck_assert_int_eq(count_lines(bin_err()), 1);
+    char *listed = xstrdup(bin_err());
+    snprintf(args, sizeof args, "--data %s --device 0 --epochs 1 --train-limit 100", data_dir());
+    ck_assert_int_eq(bin_run_env(env, args), 1);
+    ck_assert_str_eq(bin_err(), listed);
+    free(listed);
 }
 END_TEST
 
-START_TEST(test_missing_device_lists_devices)
+/* A device index past the last one: one line naming it and the devices there are, exit 2. */
+START_TEST(test_missing_device_names_the_devices)
 {
     char args[512];
     snprintf(args, sizeof args, "--data %s --device 99 --epochs 1", data_dir());
-    ck_assert_int_eq(run(args), 2);
-    ck_assert(strstr(err_text, "--device 99 does not exist") && strstr(err_text, "Portable Computing Language"));
+    ck_assert_int_eq(bin_run(args), 2);
+    ck_assert_msg(strstr(bin_err(), "there is no OpenCL device 99: ") &&
+                  (strstr(bin_err(), "the only one is device 0") || strstr(bin_err(), "the devices are 0 to ")) &&
+                  strstr(bin_err(), "--list-devices"), "%s", bin_err());
+    ck_assert_int_eq(count_lines(bin_err()), 1);
 }
 END_TEST
 
 START_TEST(test_truncated_data_exits_2)
 {
-    ck_assert_int_eq(run("--version"), 0);   /* makes dir */
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "mkdir -p %s/trunc && cp %s/t10k-* %s/train-labels-idx1-ubyte %s/trunc/ && head -c 5000 %s/train-images-idx3-ubyte > %s/trunc/train-images-idx3-ubyte",
-             dir, data_dir(), data_dir(), dir, data_dir(), dir);
+             bin_dir(), data_dir(), data_dir(), bin_dir(), data_dir(), bin_dir());
     ck_assert_int_eq(system(cmd), 0);
-    ck_assert_int_eq(run("--data trunc --epochs 1"), 2);
-    ck_assert_msg(strstr(err_text, "train-images-idx3-ubyte") != NULL, "%s", err_text);
-    ck_assert_int_eq(count_lines(err_text), 1);
-    ck_assert_int_eq(run("--data no-such-folder --epochs 1"), 2);
-    ck_assert_msg(strstr(err_text, "no-such-folder") != NULL, "%s", err_text);
+    ck_assert_int_eq(bin_run("--data trunc --epochs 1"), 2);
+    ck_assert_msg(strstr(bin_err(), "train-images-idx3-ubyte") != NULL, "%s", bin_err());
+    ck_assert_int_eq(count_lines(bin_err()), 1);
+    ck_assert_int_eq(bin_run("--data no-such-folder --epochs 1"), 2);
+    ck_assert_msg(strstr(bin_err(), "no-such-folder") != NULL, "%s", bin_err());
 }
 END_TEST
 
@@ -125,14 +119,14 @@ START_TEST(test_train_log_save_load_export)
     char args[1024];
     snprintf(args, sizeof args, "--data %s --train-limit 3000 --test-limit 700 --hidden 32 --epochs 4 "
              "--batch 100 --init he --log run.csv --save run.model --export-npy npy", data_dir());
-    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
-    const char *final = strstr(out_text, "test accuracy: ");
-    ck_assert_msg(final != NULL, "%s", out_text);
+    ck_assert_msg(bin_run(args) == 0, "stderr: %s", bin_err());
+    const char *final = strstr(bin_out(), "test accuracy: ");
+    ck_assert_msg(final != NULL, "%s", bin_out());
     double acc = atof(final + 15);
     ck_assert_msg(acc > 0.8, "4 epochs on 3000 images reach only %.4f", acc);
     char p[256];
     size_t len;
-    snprintf(p, sizeof p, "%s/run.csv", dir);
+    snprintf(p, sizeof p, "%s/run.csv", bin_dir());
     char *csv = (char *)read_file(p, &len);
     ck_assert_ptr_nonnull(csv);
     ck_assert(strncmp(csv, "epoch,loss,mse,train_acc,test_acc,seconds\n", 42) == 0);
@@ -146,13 +140,13 @@ START_TEST(test_train_log_save_load_export)
     ck_assert_int_eq(sscanf(last, "%*[^,],%*[^,],%*[^,],%*[^,],%lf", &row_acc), 1);
     ck_assert(row_acc > acc - 1e-4 && row_acc < acc + 1e-4);
     free(csv);
-    snprintf(p, sizeof p, "%s/npy/W1.npy", dir);
+    snprintf(p, sizeof p, "%s/npy/W1.npy", bin_dir());
     ck_assert_int_eq(access(p, R_OK), 0);
-    snprintf(p, sizeof p, "%s/npy/b2.npy", dir);
+    snprintf(p, sizeof p, "%s/npy/b2.npy", bin_dir());
     ck_assert_int_eq(access(p, R_OK), 0);
     snprintf(args, sizeof args, "--data %s --test-limit 700 --load run.model --epochs 0", data_dir());
-    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
-    final = strstr(out_text, "test accuracy: ");
+    ck_assert_msg(bin_run(args) == 0, "stderr: %s", bin_err());
+    final = strstr(bin_out(), "test accuracy: ");
     ck_assert_ptr_nonnull(final);
     ck_assert_msg(atof(final + 15) > acc - 1e-4 && atof(final + 15) < acc + 1e-4,
                   "loaded model scores %s, trained %.4f", final, acc);
@@ -164,16 +158,14 @@ START_TEST(test_plot_flag_draws_charts)
 {
     char args[512];
     snprintf(args, sizeof args, "--data %s --train-limit 800 --test-limit 200 --hidden 16 --epochs 3 --plot charts", data_dir());
-    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
-    const char *names[] = {"charts/log.csv", "charts/accuracy.png", "charts/mse.png"};
-    for (int i = 0; i < 3; i++) {
-        char p[256];
-        size_t len;
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        unsigned char *b = read_file(p, &len);
-        ck_assert_msg(b != NULL, "%s missing", p);
-        if (i > 0) ck_assert_msg(len > 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", p);
-        free(b);
+    ck_assert_msg(bin_run(args) == 0, "stderr: %s", bin_err());
+    const char *charts[] = {"accuracy.png", "mse.png"};
+    char p[256];
+    snprintf(p, sizeof p, "%s/charts/log.csv", bin_dir());
+    ck_assert_msg(access(p, R_OK) == 0, "%s missing", p);
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/charts/%s", bin_dir(), charts[i]);
+        assert_png(p, 0, 0);
     }
 }
 END_TEST
@@ -182,16 +174,16 @@ START_TEST(test_host_device_runs)
 {
     char args[512];
     snprintf(args, sizeof args, "--data %s --device host --train-limit 500 --test-limit 100 --epochs 2", data_dir());
-    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
-    ck_assert(strstr(out_text, "host (plain C)") && strstr(out_text, "test accuracy: "));
+    ck_assert_msg(bin_run(args) == 0, "stderr: %s", bin_err());
+    ck_assert(strstr(bin_out(), "host (plain C)") && strstr(bin_out(), "test accuracy: "));
 }
 END_TEST
 
 START_TEST(test_kaggle_csv_trains)
 {
-    ck_assert_int_eq(run("--version"), 0);
+    ck_assert_int_eq(bin_run("--version"), 0);
     char p[128];
-    snprintf(p, sizeof p, "%s/train.csv", dir);
+    snprintf(p, sizeof p, "%s/train.csv", bin_dir());
     FILE *f = fopen(p, "w");
     ck_assert_ptr_nonnull(f);
     fputs("label", f);
@@ -203,8 +195,8 @@ START_TEST(test_kaggle_csv_trains)
         fputc('\n', f);
     }
     fclose(f);
-    ck_assert_msg(run("--data train.csv --test-split 20 --epochs 3") == 0, "stderr: %s", err_text);
-    ck_assert_msg(strstr(out_text, "40 training, 20 test") != NULL, "%s", out_text);
+    ck_assert_msg(bin_run("--data train.csv --test-split 20 --epochs 3") == 0, "stderr: %s", bin_err());
+    ck_assert_msg(strstr(bin_out(), "40 training, 20 test") != NULL, "%s", bin_out());
 }
 END_TEST
 
@@ -212,11 +204,12 @@ Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("binary");
+    bin_fixture(tc);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_help_and_version);
     tcase_add_test(tc, test_list_devices_shows_pocl);
     tcase_add_loop_test(tc, test_bad_flags_exit_2, 0, (int)(sizeof bad_flags / sizeof bad_flags[0]));
-    tcase_add_test(tc, test_missing_device_lists_devices);
+    tcase_add_test(tc, test_missing_device_names_the_devices);
     tcase_add_test(tc, test_no_platform_says_how_to_install);
     tcase_add_test(tc, test_truncated_data_exits_2);
     tcase_add_test(tc, test_train_log_save_load_export);

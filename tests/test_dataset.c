@@ -4,7 +4,6 @@
  * file and the fault. The last case reads the real MNIST from $CLTRAIN_DATA (default
  * data/mnist, `make data`). */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,11 +21,7 @@
  * so it goes even when a test fails); tmpdir: a fresh folder inside it for each test. */
 static char rootdir[64], tmpdir[128];
 
-static void make_rootdir(void)
-{
-    snprintf(rootdir, sizeof rootdir, "/tmp/cltrain-dataset.XXXXXX");
-    ck_assert_msg(mkdtemp(rootdir) != NULL, "mkdtemp: %s", strerror(errno));
-}
+static void make_rootdir(void) { work_dir_make(rootdir, sizeof rootdir, "dataset"); }
 
 static void make_tmpdir(void)
 {
@@ -34,38 +29,15 @@ static void make_tmpdir(void)
     ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp: %s", strerror(errno));
 }
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        chmod(path, 0700);
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char child[512];
-                snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-                remove_tree(child);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void remove_tmpdir(void)
 {
-    if (tmpdir[0]) remove_tree(tmpdir);
+    work_dir_remove(tmpdir);
     tmpdir[0] = 0;
 }
 
 static void remove_rootdir(void)
 {
-    if (rootdir[0]) remove_tree(rootdir);
+    work_dir_remove(rootdir);
     rootdir[0] = 0;
 }
 

@@ -235,8 +235,7 @@ static void assert_refused(int status, const char *what, const char *file, const
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/cltrain-malformed-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    work_dir_make(dir, sizeof dir, "malformed");
     put_file("out.txt", "", 0);
     put_file("err.txt", "", 0);
     make_data("d");
@@ -244,9 +243,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "chmod -R u+rwx %s 2>/dev/null; rm -rf %s", dir, dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    work_dir_remove(dir);
     for (int k = 0; k < 4; k++) {
         free(good[k]);
         good[k] = NULL;

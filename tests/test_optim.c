@@ -269,23 +269,10 @@ END_TEST
 
 /* ---- --val and --early-stop through the binary -------------------------------------------- */
 
-static char dir[64];
-static char *out_text, *err_text;
-
-/* Runs `cltrain ARGS` in a fresh folder with stdout and stderr captured; returns the status. */
-static int run(const char *args)
-{
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/cltrain-optim-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-    }
-    return run_cltrain(dir, NULL, args, &out_text, &err_text);
-}
-
 static double final_accuracy(void)
 {
-    const char *s = strstr(out_text, "test accuracy: ");
-    ck_assert_msg(s != NULL, "no final line in: %s", out_text);
+    const char *s = strstr(bin_out(), "test accuracy: ");
+    ck_assert_msg(s != NULL, "no final line in: %s", bin_out());
     return atof(s + 15);
 }
 
@@ -301,20 +288,20 @@ START_TEST(test_val_and_early_stop)
              "--hidden 32 --batch 50 --lr 0.2 --init he", mnist_dir());
     snprintf(args, sizeof args, "%s --epochs %d --early-stop %d --log run.csv --save best.model",
              data, ES_EPOCHS, ES_PATIENCE);
-    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
-    ck_assert_msg(strstr(out_text, "1500 training, 1000 test (+ validation)") != NULL, "%s", out_text);
-    ck_assert_msg(strstr(out_text, "val_acc") != NULL, "no val_acc column: %s", out_text);
+    ck_assert_msg(bin_run(args) == 0, "stderr: %s", bin_err());
+    ck_assert_msg(strstr(bin_out(), "1500 training, 1000 test (+ validation)") != NULL, "%s", bin_out());
+    ck_assert_msg(strstr(bin_out(), "val_acc") != NULL, "no val_acc column: %s", bin_out());
     char msg[96];
     snprintf(msg, sizeof msg, "early stop: no better validation accuracy for %d epochs", ES_PATIENCE);
-    ck_assert_msg(strstr(out_text, msg) != NULL, "no early stop in %d epochs: %s", ES_EPOCHS, out_text);
-    ck_assert_msg(strstr(out_text, "kept the parameters with the best validation accuracy") != NULL,
-                  "%s", out_text);
+    ck_assert_msg(strstr(bin_out(), msg) != NULL, "no early stop in %d epochs: %s", ES_EPOCHS, bin_out());
+    ck_assert_msg(strstr(bin_out(), "kept the parameters with the best validation accuracy") != NULL,
+                  "%s", bin_out());
     double final = final_accuracy();
 
     /* The CSV: the header with val_acc before seconds, one row per epoch run. */
     char p[128];
     size_t len;
-    snprintf(p, sizeof p, "%s/run.csv", dir);
+    snprintf(p, sizeof p, "%s/run.csv", bin_dir());
     char *csv = (char *)read_file(p, &len);
     ck_assert_ptr_nonnull(csv);
     const char *header = "epoch,loss,mse,train_acc,test_acc,val_acc,seconds\n";
@@ -344,11 +331,11 @@ START_TEST(test_val_and_early_stop)
     /* The saved model is the best-validation one: loaded and evaluated on the same test set
      * (and validation split), it scores the same. */
     snprintf(args, sizeof args, "%s --load best.model --epochs 0", data);
-    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
+    ck_assert_msg(bin_run(args) == 0, "stderr: %s", bin_err());
     double loaded = final_accuracy();
     ck_assert_msg(fabs(loaded - best_test) < 1e-4, "saved model scores %.4f, best-val epoch %d had %.6f",
                   loaded, best_epoch, best_test);
-    ck_assert_msg(strstr(out_text, "val_acc") != NULL, "%s", out_text);
+    ck_assert_msg(strstr(bin_out(), "val_acc") != NULL, "%s", bin_out());
 }
 END_TEST
 
@@ -358,11 +345,11 @@ START_TEST(test_val_without_early_stop)
     char args[2048];
     snprintf(args, sizeof args, "--data %s --train-limit 1200 --val 200 --test-limit 300 --hidden 16 "
              "--batch 100 --lr 0.1 --init he --epochs 3 --log run.csv", mnist_dir());
-    ck_assert_msg(run(args) == 0, "stderr: %s", err_text);
-    ck_assert(strstr(out_text, "early stop") == NULL && strstr(out_text, "kept the parameters") == NULL);
+    ck_assert_msg(bin_run(args) == 0, "stderr: %s", bin_err());
+    ck_assert(strstr(bin_out(), "early stop") == NULL && strstr(bin_out(), "kept the parameters") == NULL);
     char p[128];
     size_t len;
-    snprintf(p, sizeof p, "%s/run.csv", dir);
+    snprintf(p, sizeof p, "%s/run.csv", bin_dir());
     char *csv = (char *)read_file(p, &len);
     ck_assert_ptr_nonnull(csv);
     const char *header = "epoch,loss,mse,train_acc,test_acc,val_acc,seconds\n";
@@ -370,7 +357,7 @@ START_TEST(test_val_without_early_stop)
     ck_assert_msg(strstr(csv, "\n3,") != NULL, "%s", csv);
     free(csv);
     /* 1,200 - 200 = 1,000 training images remain. */
-    ck_assert_msg(strstr(out_text, "1000 training, 300 test (+ validation)") != NULL, "%s", out_text);
+    ck_assert_msg(strstr(bin_out(), "1000 training, 300 test (+ validation)") != NULL, "%s", bin_out());
 }
 END_TEST
 
@@ -418,6 +405,7 @@ Suite *optim_suite(void)
     tcase_add_test(tc, test_dropout_device_matches_host);
     suite_add_tcase(s, tc);
     tc = tcase_create("binary");
+    bin_fixture(tc);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_val_and_early_stop);
     tcase_add_test(tc, test_val_without_early_stop);

@@ -20,32 +20,10 @@
 #include "test_suites.h"
 #include "util.h"
 
-/* A fresh folder for each test (a checked fixture, in the test's own process). */
-static char dir[64];
-static char *out_text, *err_text;
-
-static void make_dir(void) { work_dir_make(dir, sizeof dir, "plot"); }
-
-static void remove_dir(void)
-{
-    work_dir_remove(dir);
-    free(out_text);
-    free(err_text);
-    out_text = err_text = NULL;
-}
-
 static void path_in(char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", dir, name);
+    snprintf(buf, len, "%s/%s", bin_dir(), name);
 }
-
-/* Runs `[ENV] cltrain ARGS` in dir with stdout and stderr captured; returns the exit status. */
-static int run_env(const char *env, const char *args)
-{
-    return run_cltrain(dir, env, args, &out_text, &err_text);
-}
-
-static int run(const char *args) { return run_env("", args); }
 
 static void write_text(const char *name, const char *text)
 {
@@ -57,20 +35,12 @@ static void write_text(const char *name, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
-/* name (relative to dir) is a PNG of w x h pixels. */
+/* name (relative to the test's folder) is a PNG of w x h pixels. */
 static void check_png(const char *name, int w, int h)
 {
     char p[256];
     path_in(p, sizeof p, name);
-    size_t len;
-    unsigned char *data = read_file(p, &len);
-    ck_assert_msg(data != NULL, "%s was not written", name);
-    ck_assert_msg(len > 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", name);
-    free(data);
-    int iw, ih, comp;
-    ck_assert_msg(stbi_info(p, &iw, &ih, &comp), "%s: %s", name, stbi_failure_reason());
-    ck_assert_int_eq(iw, w);
-    ck_assert_int_eq(ih, h);
+    assert_png(p, w, h);
 }
 
 static bool exists(const char *name)
@@ -90,14 +60,14 @@ static const char good_log[] =
 START_TEST(test_plot_command_writes_two_pngs)
 {
     write_text("run.csv", good_log);
-    ck_assert_msg(run("plot run.csv charts") == 0, "%s", err_text);
+    ck_assert_msg(bin_run("plot run.csv charts") == 0, "%s", bin_err());
     check_png("charts/accuracy.png", 900, 600);
     check_png("charts/mse.png", 900, 600);
     /* Again into the same folder: the charts are replaced, no temporary files stay. */
-    ck_assert_msg(run("plot run.csv charts") == 0, "%s", err_text);
+    ck_assert_msg(bin_run("plot run.csv charts") == 0, "%s", bin_err());
     check_png("charts/accuracy.png", 900, 600);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "test $(ls -A %s/charts | wc -l) -eq 2", dir);
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s/charts | wc -l) -eq 2", bin_dir());
     ck_assert_msg(system(cmd) == 0, "files other than the two charts are left in charts/");
 }
 END_TEST
@@ -157,12 +127,12 @@ START_TEST(test_plot_bad_logs)
         ck_assert(!exists("charts/accuracy.png") && !exists("charts/mse.png"));
     }
     /* Through the binary: exit 2 and one line; a missing file; the wrong number of arguments. */
-    ck_assert_int_eq(run("plot bad0.csv charts"), 2);
-    ck_assert_msg(strstr(err_text, "bad0.csv") && strstr(err_text, "not a cltrain log"), "%s", err_text);
-    ck_assert_msg(strchr(err_text, '\n') == err_text + strlen(err_text) - 1, "not one line: %s", err_text);
-    ck_assert_int_eq(run("plot missing.csv charts"), 2);
-    ck_assert(strstr(err_text, "missing.csv") != NULL);
-    ck_assert_int_eq(run("plot bad0.csv"), 2);
+    ck_assert_int_eq(bin_run("plot bad0.csv charts"), 2);
+    ck_assert_msg(strstr(bin_err(), "bad0.csv") && strstr(bin_err(), "not a cltrain log"), "%s", bin_err());
+    ck_assert_msg(strchr(bin_err(), '\n') == bin_err() + strlen(bin_err()) - 1, "not one line: %s", bin_err());
+    ck_assert_int_eq(bin_run("plot missing.csv charts"), 2);
+    ck_assert(strstr(bin_err(), "missing.csv") != NULL);
+    ck_assert_int_eq(bin_run("plot bad0.csv"), 2);
     ck_assert(!exists("charts/accuracy.png"));
 }
 END_TEST
@@ -170,8 +140,8 @@ END_TEST
 START_TEST(test_plot_without_gnuplot)
 {
     write_text("run.csv", good_log);
-    ck_assert_int_eq(run_env("PATH=/nonexistent", "plot run.csv charts"), 1);
-    ck_assert_msg(strstr(err_text, "gnuplot") != NULL, "%s", err_text);
+    ck_assert_int_eq(bin_run_env("PATH=/nonexistent", "plot run.csv charts"), 1);
+    ck_assert_msg(strstr(bin_err(), "gnuplot") != NULL, "%s", bin_err());
     ck_assert(!exists("charts"));
 }
 END_TEST
@@ -252,15 +222,15 @@ END_TEST
 START_TEST(test_figures_written)
 {
     write_figure_files();
-    ck_assert_msg(run("plot list.tsv out") == 0, "%s", err_text);
-    ck_assert_msg(strstr(out_text, "5 PNGs") != NULL, "%s", out_text);
+    ck_assert_msg(bin_run("plot list.tsv out") == 0, "%s", bin_err());
+    ck_assert_msg(strstr(bin_out(), "5 PNGs") != NULL, "%s", bin_out());
     check_png("out/figure-06.png", 900, 600);
     check_png("out/figure-07.png", 900, 600);
     check_png("out/figure-08.png", 900, 600);
     check_png("out/figure-34.png", 50 + 40, 30 + 90);
     check_png("out/figures.png", 2 * 600, 2 * 400 + 60);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "test $(ls -A %s/out | wc -l) -eq 5", dir);
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s/out | wc -l) -eq 5", bin_dir());
     ck_assert_msg(system(cmd) == 0, "files other than the five PNGs are left in out/");
     /* The image is drawn 1:1: its top-left pixel lands at (20, 70) of the figure. */
     char p[128];
@@ -312,9 +282,9 @@ START_TEST(test_figures_bad_lists)
     }
     /* Through the binary: exit 2 and one line naming the file and line. */
     write_text("bad.tsv", "figure\tchart\n7\tpie\ta\tc\thigh.csv\tl\n");
-    ck_assert_int_eq(run("plot bad.tsv out"), 2);
-    ck_assert_msg(strstr(err_text, "bad.tsv:2:") && strchr(err_text, '\n') == err_text + strlen(err_text) - 1,
-                  "%s", err_text);
+    ck_assert_int_eq(bin_run("plot bad.tsv out"), 2);
+    ck_assert_msg(strstr(bin_err(), "bad.tsv:2:") && strchr(bin_err(), '\n') == bin_err() + strlen(bin_err()) - 1,
+                  "%s", bin_err());
     ck_assert(!exists("out"));
 }
 END_TEST
@@ -350,9 +320,9 @@ START_TEST(test_man_page_lists_every_flag)
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
         ck_assert_msg(strstr(man, sections[i]) != NULL, "cltrain.1 has no %s", sections[i]);
 
-    ck_assert_int_eq(run("--help"), 0);
+    ck_assert_int_eq(bin_run("--help"), 0);
     int flags = 0;
-    for (const char *p = strstr(out_text, "--"); p; p = strstr(p, "--")) {
+    for (const char *p = strstr(bin_out(), "--"); p; p = strstr(p, "--")) {
         size_t n = 2;
         while (isalnum((unsigned char)p[n]) || p[n] == '-') n++;
         if (n > 2) {
@@ -372,7 +342,7 @@ Suite *plot_suite(void)
 {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("charts");
-    tcase_add_checked_fixture(tc, make_dir, remove_dir);
+    bin_fixture(tc);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_plot_command_writes_two_pngs);
     tcase_add_test(tc, test_plot_log_in_process);
@@ -384,7 +354,7 @@ Suite *plot_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("manpage");
-    tcase_add_checked_fixture(tc, make_dir, remove_dir);
+    bin_fixture(tc);
     tcase_add_test(tc, test_man_page_lists_every_flag);
     suite_add_tcase(s, tc);
     return s;

@@ -11,7 +11,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <stb_image.h>
 #include <stb_image_resize.h>
 #include <stb_image_write.h>
 
@@ -269,15 +268,7 @@ static void check_png_size(const char *name, int w, int h)
 {
     char p[128];
     path_in(p, sizeof p, name);
-    size_t len;
-    unsigned char *data = read_file(p, &len);
-    ck_assert_msg(data != NULL, "%s was not written", name);
-    ck_assert_msg(len > 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", name);
-    free(data);
-    int iw, ih, comp;
-    ck_assert_msg(stbi_info(p, &iw, &ih, &comp), "%s: %s", name, stbi_failure_reason());
-    ck_assert_int_eq(iw, w);
-    ck_assert_int_eq(ih, h);
+    assert_png(p, w, h);
 }
 
 START_TEST(test_predict_grid)

@@ -71,10 +71,13 @@ static float *params_of(const char *name, size_t *n)
     return out;
 }
 
-static void setup(void)
+/* A fresh folder for each test (a checked fixture, in the test's own process). */
+static void make_dir(void) { work_dir_make(dir, sizeof dir, "resume"); }
+static void remove_dir(void) { work_dir_remove(dir); }
+
+/* The uninterrupted run the resumed ones must reproduce: full.model. */
+static void train_full(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/cltrain-resume-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
     ck_assert_int_eq(finish(start("--save full.model", "full.txt")), 0);
 }
 
@@ -90,7 +93,7 @@ static void check_same_as_full(const char *name)
 
 START_TEST(test_kill_between_checkpoints_then_resume)
 {
-    setup();
+    train_full();
     pid_t pid = start("--checkpoint ck.model --checkpoint-every 3", "run1.txt");
     wait_for_file("ck.model");
     kill(pid, SIGKILL);
@@ -104,7 +107,7 @@ END_TEST
 
 START_TEST(test_sigint_checkpoints_mid_epoch_then_resume)
 {
-    setup();
+    train_full();
     pid_t pid = start("--checkpoint ck.model --checkpoint-every 1", "run1.txt");
     wait_for_file("ck.model");
     kill(pid, SIGINT);
@@ -130,8 +133,6 @@ END_TEST
  * the same epoch as the uninterrupted run (epoch 8 with this recipe). */
 START_TEST(test_early_stopping_state_survives_resume)
 {
-    snprintf(dir, sizeof dir, "/tmp/cltrain-resume-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
     char *out = NULL, *err = NULL, args[1024];
     const char *recipe = "--train-limit 2000 --test-limit 500 --val 500 --hidden 32 --batch 50 "
                          "--lr 0.2 --init he --early-stop 2";
@@ -162,6 +163,7 @@ Suite *resume_suite(void)
 {
     Suite *s = suite_create("resume");
     TCase *tc = tcase_create("interrupt");
+    tcase_add_checked_fixture(tc, make_dir, remove_dir);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_kill_between_checkpoints_then_resume);
     tcase_add_test(tc, test_sigint_checkpoints_mid_epoch_then_resume);
