@@ -20,9 +20,11 @@ typedef struct {
 
 /* The absolute form of path into out (PATH_MAX): realpath when it exists, else realpath of its
  * folder plus the last component, else the path as written. */
-static void canonical(const char *path, char *out)
+static void canonical(const char *given, char *out)
 {
-    char dir[PATH_MAX], real[PATH_MAX];
+    char dir[PATH_MAX], real[PATH_MAX], path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", given);
+    for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--) path[n - 1] = 0;   /* "d/" is d */
     if (realpath(path, real)) {
         snprintf(out, PATH_MAX, "%s", real);
         return;
