@@ -18,6 +18,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "image_io.h"
 #include "rng.h"
 #include "support.h"
 #include "test_suites.h"
@@ -237,6 +238,36 @@ START_TEST(test_model_file_names_and_version_1)
     char *csv = slurp("v1.csv");
     ck_assert_msg(strncmp(csv, "ImageId,Label\n1,", 16) == 0 && strstr(csv, "\n2,"), "%s", csv);
     free(csv);
+}
+END_TEST
+
+/* The grid labels a cell with the class's full number or its name, cut to the cell. */
+START_TEST(test_grid_labels)
+{
+    enum { SIDE = 28, PX = SIDE * SIDE };
+    static uint8_t px[2 * PX];
+    int w, h;
+    uint8_t *g[4];   /* every grid is w x h: two cells */
+    const uint8_t p2[2] = {2, 0}, p25[2] = {25, 0}, p46[2] = {46, 0};
+    char *names[47];
+    char buf[47][80];
+    for (int c = 0; c < 47; c++) {
+        snprintf(buf[c], sizeof buf[c], c == 46 ? "AVERYLONGCLASSNAMETHATDOESNOTFIT%d" : "N%d", c);
+        names[c] = buf[c];
+    }
+    g[0] = image_prediction_grid(px, SIDE, 2, p2, NULL, NULL, &w, &h);
+    g[1] = image_prediction_grid(px, SIDE, 2, p25, NULL, NULL, &w, &h);
+    g[2] = image_prediction_grid(px, SIDE, 2, p25, NULL, (const char *const *)names, &w, &h);
+    g[3] = image_prediction_grid(px, SIDE, 2, p46, NULL, (const char *const *)names, &w, &h);
+    size_t bytes = (size_t)w * (size_t)h * 3;
+    ck_assert_msg(memcmp(g[0], g[1], bytes) != 0, "class 25 is drawn as class 2");
+    ck_assert_msg(memcmp(g[1], g[2], bytes) != 0, "the name is not drawn");
+    /* The long name stays in its cell: cell 1 (class 0, "N0") is the same in g[2] and g[3]. */
+    for (int y = 0; y < h; y++)
+        ck_assert_msg(memcmp(g[2] + ((size_t)y * (size_t)w + GRID_CELL_W) * 3,
+                             g[3] + ((size_t)y * (size_t)w + GRID_CELL_W) * 3, GRID_CELL_W * 3) == 0,
+                      "row %d of the second cell changed", y);
+    for (int i = 0; i < 4; i++) free(g[i]);
 }
 END_TEST
 
@@ -521,6 +552,7 @@ Suite *classes_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_backends_agree_on_class_counts);
     tcase_add_test(tc, test_model_file_names_and_version_1);
+    tcase_add_test(tc, test_grid_labels);
     tcase_add_test(tc, test_26_classes_train_eval_predict);
     tcase_add_test(tc, test_2_and_47_classes);
     tcase_add_test(tc, test_kaggle_submission);
