@@ -57,10 +57,13 @@ static bool same_file(const char *a, const char *b)
 
 void output_paths_check(const options *o)
 {
+    /* --plot without --log writes its log to DIR/log.csv (train_cmd.c). */
+    char plot_log[PATH_MAX] = "";
+    if (o->plot && !o->log) snprintf(plot_log, sizeof plot_log, "%s/log.csv", o->plot);
     output outs[] = {
         {"--save", o->save}, {"--checkpoint", o->checkpoint}, {"--log", o->log},
         {"--export-npy", o->export_npy}, {"--plot", o->plot}, {"--out", o->out},
-        {"--grid", o->grid},
+        {"--grid", o->grid}, {"--plot's log", *plot_log ? plot_log : NULL},
     };
     size_t n = sizeof outs / sizeof outs[0];
     for (size_t i = 0; i < n; i++)

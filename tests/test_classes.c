@@ -523,6 +523,7 @@ START_TEST(test_colliding_paths)
         {"--checkpoint c.bin --log sub/../c.bin", "name the same file"},
         {"--export-npy d --plot ./d/", "--export-npy d and --plot ./d/"},
         {"--log run.csv --plot charts --save run.csv", "--save run.csv and --log run.csv"},
+        {"--plot charts --save charts/log.csv", "--save charts/log.csv and --plot's log charts/log.csv"},
     };
     mkdir(in_dir("sub"), 0755);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
