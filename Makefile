@@ -121,7 +121,7 @@ check-run:
 # convergence runs take 3 of the 6 minutes the whole suite needs sanitized on 2 cores, which
 # CI's 15 minutes cannot spare (`make test SANITIZE=address,undefined` runs all of it). Leaks
 # inside the OpenCL driver (PoCL, LLVM) are suppressed by tests/lsan.supp; none of our own code.
-SANITIZE_SUITES := dataset checkpoint cli malformed cl_runtime layers backend predict resume \
+SANITIZE_SUITES := dataset checkpoint cli malformed cl_runtime layers backend predict resume classes \
                    plot optim onnx_export
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1 \
                LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \

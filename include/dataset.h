@@ -13,7 +13,7 @@
 typedef struct {
     size_t n;
     int rows, cols;      /* 28 x 28 for MNIST */
-    int classes;         /* 10 */
+    int classes;         /* 2..256: the largest label + 1 (at least 2), or --classes */
     uint8_t *pixels;     /* n * rows * cols */
     uint8_t *labels;     /* n */
 } dataset;
@@ -22,6 +22,8 @@ typedef struct {
     dataset train;
     dataset test;
     char source[512];    /* folder or CSV path, for the summary */
+    char label_file[2][4096];   /* the files train's and test's labels came from, for messages */
+    size_t test_index0;  /* index in label_file[1] of test's first label (a CSV: after train) */
 } dataset_pair;
 
 /* Size of the buffer for error messages. */
@@ -34,7 +36,7 @@ int dataset_load_idx(const char *images_path, const char *labels_path, dataset *
                      char *err, size_t errlen);
 
 /* Loads the Kaggle "Digit Recognizer" CSV: a header line, then label,pixel0..pixel783 per row
- * (0-255). The last `test_split` rows become the test set. */
+ * (labels and pixels 0-255). The last `test_split` rows become the test set. */
 int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
                      char *err, size_t errlen);
 
@@ -43,6 +45,18 @@ int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
  * Checks that train and test images have the same size. */
 int dataset_load(const char *data, size_t test_split, dataset_pair *out,
                  char *err, size_t errlen);
+
+/* Both sets' class count: `classes`, after checking that every label is below it (a label
+ * outside is an error naming the file, the index and the value), or with classes == 0 the
+ * larger of the two sets' own counts. dataset_load has done the latter. */
+int dataset_pair_set_classes(dataset_pair *p, int classes, char *err, size_t errlen);
+
+/* Images to predict: a CSV (Kaggle's test.csv header pixel0,...,pixelN-1, or a labelled
+ * train.csv whose header starts with "label"), an IDX images file (raw or .gz), or a folder
+ * of the four IDX files (its test set). *labelled says whether labels came with the images;
+ * when not, out->labels are 0. A CSV row that is not square is kept as 1 x N pixels. */
+int dataset_load_images(const char *path, dataset *out, int *labelled, char *err,
+                        size_t errlen);
 
 /* Keeps the first n images (n <= d->n). */
 void dataset_truncate(dataset *d, size_t n);

@@ -16,7 +16,7 @@
 #define GRID_COLS 10
 #define GRID_SCALE 2
 #define GRID_CELL_W 64
-#define GRID_CELL_H 80
+#define GRID_CELL_H 94
 
 /* Reads path as grey pixels (*w x *h, row-major, malloc'd); transparency is flattened onto a
  * background that contrasts with the ink. Returns NULL with a one-line message naming the file
@@ -41,9 +41,10 @@ int image_write_png(const char *path, const uint8_t *px, int w, int h, int comp,
 void image_grid_size(size_t n, int *w, int *h);
 
 /* Draws n images (side x side each, one after another) in a grid, each with "P<pred>" and,
- * when truth is not NULL, "T<true>" under it; a wrong prediction gets a red border and a red
+ * when truth is not NULL, "T<true>" on a second line under it: the class's name from names
+ * (NULL: its number), cut to the cell's width. A wrong prediction gets a red border and a red
  * label. Returns malloc'd RGB pixels, *w x *h (image_grid_size). */
 uint8_t *image_prediction_grid(const uint8_t *pixels, int side, size_t n, const uint8_t *pred,
-                               const uint8_t *truth, int *w, int *h);
+                               const uint8_t *truth, const char *const *names, int *w, int *h);
 
 #endif

@@ -26,9 +26,12 @@ typedef struct {
 
     /* data */
     const char *data;
+    bool data_given;           /* --data was on the command line (predict's batch mode) */
     long test_split;
     long train_limit, test_limit;   /* 0 = all */
     long val;                       /* validation hold-out, 0 = none */
+    long classes;                   /* 0 = from the data (largest label + 1) or the model */
+    const char *class_names;        /* one name a line */
 
     /* network */
     int hidden[MODEL_MAX_LAYERS];
@@ -58,6 +61,8 @@ typedef struct {
 
     /* predict / plot */
     const char *grid;
+    const char *out;           /* predict --data: ImageId,Label CSV */
+    bool probs;                /* predict: add each class's probability */
     char **positional;         /* images for predict; LOG.csv DIR for plot */
     int n_positional;
 } options;

@@ -10,9 +10,13 @@
 #include "dataset.h"
 #include "options.h"
 
-/* Loads --load into m; exits 2 with the reason when it is missing, unreadable or does not
- * take `inputs` pixels and give `classes` classes. */
-void predict_load_model(const options *o, int inputs, int classes, model_file *m);
+/* Loads --load into m; exits 2 with the reason when it is missing or unreadable, or when
+ * --classes disagrees with it. */
+void predict_load_model(const options *o, model_file *m);
+/* The model's class count (its output layer's width). */
+int predict_classes(const model_file *m);
+/* Exits 2 when the model does not take `inputs` pixels (the images of `data`). */
+void predict_check_inputs(const options *o, const model_file *m, int inputs, const char *data);
 
 /* Softmax probabilities of d's images, d->n x classes (malloc'd), computed on --device.
  * d->pixels must hold model inputs per image; the labels are not used. */

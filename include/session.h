@@ -13,7 +13,18 @@ typedef struct {
     dataset val;          /* the last --val training images, moved out of the training set */
 } session_data;
 
-void session_load_data(const options *o, session_data *d);
+/* `classes`: the model's class count (predict, eval, --load, --resume), or 0 for --classes
+ * or the data's own count; every label must be below it, or the run exits 2. */
+void session_load_data(const options *o, int classes, session_data *d);
+/* Exits 2 when --classes disagrees with the model's `classes` (0: no model). */
+void session_check_classes(const options *o, int classes, const char *model);
+
+/* The file beside a data folder's images that names its classes, one a line. */
+#define CLASS_NAMES_FILE "class-names.txt"
+/* The class names for `classes` classes: --class-names, else the model's (model_names, may
+ * be NULL), else --data's CLASS_NAMES_FILE when it is a folder holding one; NULL when none.
+ * A file with the wrong count or a bad name exits 2. Free with class_names_free. */
+char **session_class_names(const options *o, int classes, char *const *model_names);
 void session_free_data(session_data *d);
 
 /* Opens --device (index or host). An index out of range lists the devices and exits 2; no

@@ -4,11 +4,14 @@
 # usage: fetch_fashion.sh DIR
 # Source: Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), installed
 # here when missing and we are root. When DIR already holds the right files it says so and
-# stops. A file that fails its checksum leaves DIR as it was.
+# stops. A file that fails its checksum leaves DIR as it was. Either way DIR gets
+# class-names.txt, the ten class names (from data/fashion-class-names.txt), which cltrain
+# reads when trained on DIR.
 set -eu
 
 dir=${1:?usage: fetch_fashion.sh DIR}
 sums="$(cd "$(dirname "$0")/.." && pwd)/data/SHA256SUMS.fashion"
+names="$(cd "$(dirname "$0")/.." && pwd)/data/fashion-class-names.txt"
 src=/usr/share/datasets/fashion-mnist
 pkg=dataset-fashion-mnist
 files="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz"
@@ -20,8 +23,14 @@ name=fetch_fashion
 # shellcheck source=scripts/dataset_lib.sh
 . "$(dirname "$0")/dataset_lib.sh"
 
+# The names beside the images, written to a temporary name and renamed.
+put_names() {
+    cp "$names" "$1/class-names.txt.tmp.$$" && mv "$1/class-names.txt.tmp.$$" "$1/class-names.txt"
+}
+
 if all_verified "$dir"; then
-    echo "Fashion-MNIST is already in $dir (checksums match)"
+    put_names "$dir"
+    echo "Fashion-MNIST is already in $dir (checksums match); class names in $dir/class-names.txt"
     exit 0
 fi
 
@@ -45,4 +54,5 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 for f in $files; do cp "$src/$f" "$tmp/$f"; done
 install_verified "$tmp" "$dir"
-echo "Fashion-MNIST: 60000 training and 10000 test images in $dir (checksums match)"
+put_names "$dir"
+echo "Fashion-MNIST: 60000 training and 10000 test images in $dir (checksums match), class names in $dir/class-names.txt"

@@ -57,6 +57,57 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+const char *class_name_fault(const char *name, size_t len)
+{
+    if (len == 0) return "is empty";
+    if (len > CLASS_NAME_MAX) return "is longer than 64 bytes";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f) return "holds a control character";
+        if (c == ',' || c == '"') return "holds a comma or a double quote (names go into CSV headers)";
+    }
+    return NULL;
+}
+
+char **class_names_copy(char *const *names, int n)
+{
+    if (!names) return NULL;
+    char **c = xcalloc((size_t)n, sizeof *c, "class names");
+    for (int i = 0; i < n; i++) c[i] = xstrdup(names[i]);
+    return c;
+}
+
+void class_names_free(char **names, int n)
+{
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* Version 2's names: a count (0 or the class count), then length-prefixed names. */
+static int read_class_names(rbuf *r, model_file *m, const char *path, char *err, size_t errlen)
+{
+    int classes = m->arch.sizes[m->arch.n_layers];
+    uint32_t count = get_u32(r);
+    if (r->bad || (count != 0 && count != (uint32_t)classes))
+        return fail(err, errlen, "%s: model file has %u class names for %d classes (corrupt header?)",
+                    path, count, classes);
+    if (count == 0) return 0;
+    m->class_names = xcalloc((size_t)classes, sizeof(char *), "class names");
+    for (int c = 0; c < classes; c++) {
+        uint32_t n = get_u32(r);
+        if (r->bad || n > CLASS_NAME_MAX || r->len - r->pos < n)
+            return fail(err, errlen, "%s: class name %d in the model file is truncated or too long", path, c);
+        const char *why = class_name_fault((const char *)r->p + r->pos, n);
+        if (why) return fail(err, errlen, "%s: class name %d in the model file %s", path, c, why);
+        m->class_names[c] = xmalloc(n + 1, "a class name");
+        memcpy(m->class_names[c], r->p + r->pos, n);
+        m->class_names[c][n] = 0;
+        r->pos += n;
+    }
+    return 0;
+}
+
 int model_save(const char *path, const model_file *m, char *err, size_t errlen)
 {
     wbuf w = {0};
@@ -77,8 +128,16 @@ int model_save(const char *path, const model_file *m, char *err, size_t errlen)
     put_u64(&w, m->n_train); put_f32(&w, m->best_val); put_u64(&w, m->stale_epochs);
     put_u64(&w, (uint64_t)a->n_params);
     put_u32(&w, (uint32_t)m->n_state);
+    int classes = a->sizes[a->n_layers];
+    put_u32(&w, m->class_names ? (uint32_t)classes : 0);
+    for (int c = 0; m->class_names && c < classes; c++) {
+        size_t n = strlen(m->class_names[c]);
+        put_u32(&w, (uint32_t)n);
+        put(&w, m->class_names[c], n);
+    }
     uint32_t hb = (uint32_t)(w.len - header_start);
-    memcpy(w.p + header_at, (unsigned char[4]){(unsigned char)hb, (unsigned char)(hb >> 8), 0, 0}, 4);
+    memcpy(w.p + header_at, (unsigned char[4]){(unsigned char)hb, (unsigned char)(hb >> 8),
+                                               (unsigned char)(hb >> 16), (unsigned char)(hb >> 24)}, 4);
     put_f32s(&w, m->params, a->n_params);
     for (int s = 0; s < m->n_state; s++) put_f32s(&w, m->state[s], a->n_params);
     put_u32(&w, (uint32_t)crc32(crc32(0L, Z_NULL, 0), w.p, (uInt)w.len));
@@ -110,8 +169,8 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
     }
     rbuf r = {data, len, sizeof MAGIC, 0};
     uint32_t version = get_u32(&r);
-    if (version != MODEL_FILE_VERSION) {
-        fail(err, errlen, "%s: model file version %u, this cltrain reads version %d (retrain, or use the cltrain that wrote it)",
+    if (version < 1 || version > MODEL_FILE_VERSION) {
+        fail(err, errlen, "%s: model file version %u, this cltrain reads versions 1 to %d (retrain, or use the cltrain that wrote it)",
              path, version, MODEL_FILE_VERSION);
         goto out;
     }
@@ -153,6 +212,7 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
         fail(err, errlen, "%s: model file header is inconsistent (parameter count or state)", path);
         goto out;
     }
+    if (version >= 2 && read_class_names(&r, m, path, err, errlen) != 0) goto out;
     size_t arrays = 1 + n_state, bytes;
     if (!mul_size(m->arch.n_params, 4 * arrays, &bytes) || len - 4 - r.pos != bytes) {
         fail(err, errlen, "%s: model file has %zu bytes of parameters, its header needs %zu",
@@ -174,6 +234,8 @@ out:
 
 void model_file_free(model_file *m)
 {
+    class_names_free(m->class_names, m->arch.sizes[m->arch.n_layers]);
+    m->class_names = NULL;
     free(m->params);
     free(m->state[0]);
     free(m->state[1]);

@@ -14,13 +14,18 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
-#define CLASSES 10
+/* Labels are bytes, so at most 256 classes; a data set's own count is its largest label + 1,
+ * and never below 2 (a one-class classifier has nothing to learn). */
+#define MAX_CLASSES 256
+#define MIN_CLASSES 2
 #define MAX_SIDE 4096u             /* rows and cols */
 #define MAX_IMAGES 100000000u      /* images or labels in one file */
 #define IDX_UBYTE 0x08u
@@ -49,6 +54,15 @@ static int ends_with(const char *s, const char *suffix)
 static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* The class count that `n` labels imply. */
+static int classes_of(const uint8_t *labels, size_t n)
+{
+    int top = MIN_CLASSES - 1;
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] > top) top = labels[i];
+    return top + 1;
 }
 
 /* ---- one input file, raw or gzip ------------------------------------------------------- */
@@ -322,8 +336,9 @@ out:
     return rc;
 }
 
-int dataset_load_idx(const char *images_path, const char *labels_path, dataset *out,
-                     char *err, size_t errlen)
+/* dataset_load_idx, and the label file actually read (path or path.gz) into label_file. */
+static int idx_load(const char *images_path, const char *labels_path, dataset *out,
+                    char *label_file, size_t label_file_len, char *err, size_t errlen)
 {
     stream si, sl;
     idx_header hi, hl;
@@ -341,8 +356,7 @@ int dataset_load_idx(const char *images_path, const char *labels_path, dataset *
         return -1;
     }
     uint8_t *pixels, *labels;
-    char label_path[PATH_LEN];
-    memcpy(label_path, sl.path, sizeof label_path);
+    if (label_file) snprintf(label_file, label_file_len, "%s", sl.path);
     if (idx_read_payload(&si, &hi, &pixels, err, errlen) != 0) {
         stream_close(&sl);
         return -1;
@@ -351,22 +365,19 @@ int dataset_load_idx(const char *images_path, const char *labels_path, dataset *
         free(pixels);
         return -1;
     }
-    for (size_t i = 0; i < hl.n; i++) {
-        if (labels[i] >= CLASSES) {
-            fail(err, errlen, "%s: label %u at index %zu is outside 0..%d (%d classes)",
-                 label_path, labels[i], i, CLASSES - 1, CLASSES);
-            free(pixels);
-            free(labels);
-            return -1;
-        }
-    }
     out->n = hi.n;
     out->rows = (int)hi.rows;
     out->cols = (int)hi.cols;
-    out->classes = CLASSES;
+    out->classes = classes_of(labels, hl.n);
     out->pixels = pixels;
     out->labels = labels;
     return 0;
+}
+
+int dataset_load_idx(const char *images_path, const char *labels_path, dataset *out,
+                     char *err, size_t errlen)
+{
+    return idx_load(images_path, labels_path, out, NULL, 0, err, errlen);
 }
 
 /* ---- Kaggle CSV ------------------------------------------------------------------------ */
@@ -388,17 +399,18 @@ static size_t count_fields(const char *p, const char *e)
     return n;
 }
 
-/* "label" for column 0, "pixelK" for column K+1: the header names Kaggle uses. */
-static const char *column_name(size_t f, char *buf, size_t len)
+/* "label" for the label column, "pixelK" for pixel K: the header names Kaggle uses. */
+static const char *column_name(size_t f, int labelled, char *buf, size_t len)
 {
-    if (f == 0) return "label";
-    snprintf(buf, len, "pixel%zu", f - 1);
+    if (labelled && f == 0) return "label";
+    snprintf(buf, len, "pixel%zu", f - (size_t)labelled);
     return buf;
 }
 
-/* Parses one row's `fields` comma-separated integers into label and pixels (the field count
- * is already checked). Returns -1 with the message on a fault. */
-static int parse_row(const char *p, const char *e, size_t fields, uint8_t *label,
+/* Parses one row's `fields` comma-separated integers into label (when `labelled`, the first
+ * field) and pixels (the field count is already checked). Returns -1 with the message on a
+ * fault. */
+static int parse_row(const char *p, const char *e, size_t fields, int labelled, uint8_t *label,
                      uint8_t *pixels, const char *path, size_t line, char *err, size_t errlen)
 {
     for (size_t f = 0; f < fields; f++) {
@@ -408,7 +420,8 @@ static int parse_row(const char *p, const char *e, size_t fields, uint8_t *label
             if (v <= 255) v = v * 10 + (unsigned)(*q - '0');
             q++;
         }
-        unsigned max = f == 0 ? CLASSES - 1 : 255;
+        bool is_label = labelled && f == 0;
+        unsigned max = is_label ? MAX_CLASSES - 1 : 255;
         if (q == p || (q < e && *q != ',') || v > max) {
             const char *fe = memchr(p, ',', (size_t)(e - p));
             if (!fe) fe = e;
@@ -417,16 +430,17 @@ static int parse_row(const char *p, const char *e, size_t fields, uint8_t *label
             if (q == p || q != fe)
                 return fail(err, errlen, "%s:%zu: column %zu (%s) is '%.*s%s', expected an "
                             "integer in 0..%u", path, line, f + 1,
-                            column_name(f, name, sizeof name), shown, p,
+                            column_name(f, labelled, name, sizeof name), shown, p,
                             fe - p > 20 ? "..." : "", max);
-            if (f == 0)
-                return fail(err, errlen, "%s:%zu: label %.*s is outside 0..%d (%d classes)",
-                            path, line, shown, p, CLASSES - 1, CLASSES);
+            if (is_label)
+                return fail(err, errlen, "%s:%zu: label %.*s is outside 0..%d (labels are "
+                            "bytes: at most %d classes)", path, line, shown, p,
+                            MAX_CLASSES - 1, MAX_CLASSES);
             return fail(err, errlen, "%s:%zu: column %zu (%s) is %.*s, outside 0..255", path,
-                        line, f + 1, column_name(f, name, sizeof name), shown, p);
+                        line, f + 1, column_name(f, labelled, name, sizeof name), shown, p);
         }
-        if (f == 0) *label = (uint8_t)v;
-        else pixels[f - 1] = (uint8_t)v;
+        if (is_label) *label = (uint8_t)v;
+        else pixels[f - (size_t)labelled] = (uint8_t)v;
         p = q + 1;
     }
     return 0;
@@ -444,12 +458,29 @@ static void take_rows(dataset *d, const dataset *all, size_t from, size_t n)
     memcpy(d->labels, all->labels + from, n);
 }
 
-int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
-                     char *err, size_t errlen)
+/* The header's first field is "label" (quotes and case aside): Kaggle's train.csv has it,
+ * its test.csv starts at pixel0. */
+static bool header_has_label(const char *p, const char *e)
 {
-    const char *path = csv_path;
+    const char *fe = memchr(p, ',', (size_t)(e - p));
+    if (!fe) fe = e;
+    if (fe - p >= 2 && *p == '"' && fe[-1] == '"') { p++; fe--; }
+    static const char word[] = "label";
+    if (fe - p != (ptrdiff_t)(sizeof word - 1)) return false;
+    for (size_t i = 0; i < sizeof word - 1; i++)
+        if ((p[i] | 0x20) != word[i]) return false;
+    return true;
+}
+
+/* Reads a whole CSV into *all: a header line, then one row per image. `need_label`: every
+ * row starts with a label and the pixels make a square image (training data). Otherwise the
+ * header says whether there is a label column (*labelled) and a non-square row is kept as
+ * 1 x pixels. The labels of a label-less file are 0. */
+static int csv_read(const char *path, bool need_label, dataset *all, int *labelled, char *err,
+                    size_t errlen)
+{
     struct stat st;
-    memset(out, 0, sizeof *out);
+    memset(all, 0, sizeof *all);
     if (stat(path, &st) != 0) {
         if (errno == ENOENT)
             return fail(err, errlen, "%s: no such file, expected a CSV file (header, then "
@@ -465,7 +496,6 @@ int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
     if (!buf) return fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 
     int rc = -1;
-    dataset all = {0};
     const char *end = buf + len, *p = buf, *e;
     if (len == 0) {
         fail(err, errlen, "%s: file is empty, expected a header line, then "
@@ -480,15 +510,22 @@ int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
 
     /* Line 1, the header, gives the number of fields and so the image size. */
     p = next_line(p, end, &e);
-    size_t fields = count_fields(buf, e), npx = fields - 1, side = 0;
     if (buf[0] >= '0' && buf[0] <= '9') {
-        fail(err, errlen, "%s:1: expected a header line (label,pixel0,...), found numbers", path);
+        fail(err, errlen, "%s:1: expected a header line (label,pixel0,... or pixel0,...), found "
+             "numbers", path);
         goto out;
     }
+    *labelled = need_label || header_has_label(buf, e);
+    size_t fields = count_fields(buf, e), npx = fields - (size_t)*labelled, side = 0;
     while (side * side < npx) side++;
-    if (fields < 2 || side * side != npx || side > MAX_SIDE) {
+    if (need_label && (fields < 2 || side * side != npx || side > MAX_SIDE)) {
         fail(err, errlen, "%s:1: header has %zu pixel columns, expected a square number in "
              "1..%u^2 (784 = 28x28 for MNIST)", path, npx, MAX_SIDE);
+        goto out;
+    }
+    if (npx == 0 || npx > (size_t)MAX_SIDE * MAX_SIDE) {
+        fail(err, errlen, "%s:1: header has %zu pixel columns, expected 1..%u", path, npx,
+             MAX_SIDE * MAX_SIDE);
         goto out;
     }
 
@@ -503,17 +540,56 @@ int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
         if (e == start) continue;
         size_t nf = count_fields(start, e);
         if (nf != fields) {
-            fail(err, errlen, "%s:%zu: row has %zu fields, expected %zu like the header "
-                 "(label + %zux%zu pixels)", path, line, nf, fields, side, side);
+            if (side * side == npx)
+                fail(err, errlen, "%s:%zu: row has %zu fields, expected %zu like the header "
+                     "(%s%zux%zu pixels)", path, line, nf, fields, *labelled ? "label + " : "",
+                     side, side);
+            else
+                fail(err, errlen, "%s:%zu: row has %zu fields, expected %zu like the header",
+                     path, line, nf, fields);
             goto out;
         }
         rows++;
     }
     if (rows == 0) {
-        fail(err, errlen, "%s: has a header but no data rows, expected label,pixel0,... rows",
-             path);
+        fail(err, errlen, "%s: has a header but no data rows, expected %spixel0,... rows",
+             path, *labelled ? "label," : "");
         goto out;
     }
+    if (side * side == npx) all->rows = all->cols = (int)side;
+    else { all->rows = 1; all->cols = (int)npx; }
+    all->pixels = xmalloc(rows * npx, "CSV images");   /* every row has npx - 1 commas: < len */
+    all->labels = xcalloc(rows, 1, "CSV labels");
+
+    line = 1;
+    for (const char *q = p; q < end;) {
+        const char *start = q;
+        q = next_line(q, end, &e);
+        line++;
+        if (e == start) continue;
+        if (parse_row(start, e, fields, *labelled, &all->labels[all->n],
+                      all->pixels + all->n * npx, path, line, err, errlen) != 0)
+            goto out;
+        all->n++;
+    }
+    all->classes = classes_of(all->labels, all->n);
+    rc = 0;
+out:
+    if (rc != 0) dataset_free(all);
+    free(buf);
+    return rc;
+}
+
+int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
+                     char *err, size_t errlen)
+{
+    const char *path = csv_path;
+    memset(out, 0, sizeof *out);
+    dataset all;
+    int labelled;
+    if (csv_read(path, true, &all, &labelled, err, errlen) != 0) return -1;
+    size_t rows = all.n, npx = (size_t)all.rows * (size_t)all.cols;
+    int rc = -1;
     if (test_split == 0) {
         fail(err, errlen, "%s: a CSV has no separate test set: use --test-split N to hold out "
              "its last N of %zu rows", path, rows);
@@ -524,23 +600,6 @@ int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
              "--test-split N with N < %zu", path, test_split, rows, rows);
         goto out;
     }
-    all.rows = all.cols = (int)side;
-    all.classes = CLASSES;
-    all.pixels = xmalloc(rows * npx, "CSV images");   /* every row has npx commas: < len */
-    all.labels = xmalloc(rows, "CSV labels");
-
-    line = 1;
-    for (const char *q = p; q < end;) {
-        const char *start = q;
-        q = next_line(q, end, &e);
-        line++;
-        if (e == start) continue;
-        if (parse_row(start, e, fields, &all.labels[all.n], all.pixels + all.n * npx, path,
-                      line, err, errlen) != 0)
-            goto out;
-        all.n++;
-    }
-
     take_rows(&out->test, &all, rows - test_split, test_split);
     all.n = rows - test_split;
     all.pixels = xrealloc(all.pixels, all.n * npx, "CSV images");
@@ -548,11 +607,68 @@ int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
     out->train = all;
     all = (dataset){0};
     snprintf(out->source, sizeof out->source, "%s", path);
+    snprintf(out->label_file[0], sizeof out->label_file[0], "%s", path);
+    snprintf(out->label_file[1], sizeof out->label_file[1], "%s", path);
+    out->test_index0 = out->train.n;
     rc = 0;
 out:
     dataset_free(&all);
-    free(buf);
     return rc;
+}
+
+int dataset_load_images(const char *path, dataset *out, int *labelled, char *err,
+                        size_t errlen)
+{
+    struct stat st;
+    memset(out, 0, sizeof *out);
+    *labelled = 0;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        /* A folder: its test set, as eval sees it. */
+        dataset_pair p;
+        if (dataset_load(path, 0, &p, err, errlen) != 0) return -1;
+        *out = p.test;
+        dataset_free(&p.train);
+        *labelled = 1;
+        return 0;
+    }
+    if (ends_with(path, ".csv")) return csv_read(path, false, out, labelled, err, errlen);
+    /* An IDX images file alone: no labels. */
+    stream s;
+    idx_header h;
+    if (idx_open(&s, &h, path, 3, err, errlen) != 0) {
+        if (strstr(err, "magic") && !ends_with(path, ".gz"))
+            snprintf(err + strlen(err), errlen - strlen(err), "; a CSV file needs a name "
+                     "ending in .csv");
+        return -1;
+    }
+    if (idx_read_payload(&s, &h, &out->pixels, err, errlen) != 0) return -1;
+    out->n = h.n;
+    out->rows = (int)h.rows;
+    out->cols = (int)h.cols;
+    out->labels = xcalloc(h.n, 1, "labels");
+    out->classes = MIN_CLASSES;
+    return 0;
+}
+
+int dataset_pair_set_classes(dataset_pair *p, int classes, char *err, size_t errlen)
+{
+    if (classes == 0) {
+        classes = p->train.classes > p->test.classes ? p->train.classes : p->test.classes;
+    } else {
+        if (classes < MIN_CLASSES || classes > MAX_CLASSES)
+            return fail(err, errlen, "%d classes: expected %d..%d (labels are bytes)", classes,
+                        MIN_CLASSES, MAX_CLASSES);
+        const dataset *set[2] = {&p->train, &p->test};
+        for (int s = 0; s < 2; s++)
+            for (size_t i = 0; i < set[s]->n; i++)
+                if (set[s]->labels[i] >= classes)
+                    return fail(err, errlen, "%s: label %u at index %zu is outside 0..%d (%d "
+                                "classes)", p->label_file[s][0] ? p->label_file[s] : p->source,
+                                set[s]->labels[i], i + (s ? p->test_index0 : 0), classes - 1,
+                                classes);
+    }
+    p->train.classes = p->test.classes = classes;
+    return 0;
 }
 
 /* ---- either ---------------------------------------------------------------------------- */
@@ -563,8 +679,10 @@ int dataset_load(const char *data, size_t test_split, dataset_pair *out,
     struct stat st;
     memset(out, 0, sizeof *out);
     int exists = stat(data, &st) == 0;
-    if (ends_with(data, ".csv") || (exists && !S_ISDIR(st.st_mode)))
-        return dataset_load_csv(data, test_split, out, err, errlen);
+    if (ends_with(data, ".csv") || (exists && !S_ISDIR(st.st_mode))) {
+        if (dataset_load_csv(data, test_split, out, err, errlen) != 0) return -1;
+        return dataset_pair_set_classes(out, 0, err, errlen);
+    }
     if (!exists) {
         if (errno == ENOENT)
             return fail(err, errlen, "%s: no such folder; run `make data` to fetch MNIST into "
@@ -582,8 +700,11 @@ int dataset_load(const char *data, size_t test_split, dataset_pair *out,
         if (w < 0 || (size_t)w >= sizeof paths[i])
             return fail(err, errlen, "%s: path is too long", data);
     }
-    if (dataset_load_idx(paths[0], paths[1], &out->train, err, errlen) != 0) return -1;
-    if (dataset_load_idx(paths[2], paths[3], &out->test, err, errlen) != 0) {
+    if (idx_load(paths[0], paths[1], &out->train, out->label_file[0], sizeof out->label_file[0],
+                 err, errlen) != 0)
+        return -1;
+    if (idx_load(paths[2], paths[3], &out->test, out->label_file[1], sizeof out->label_file[1],
+                 err, errlen) != 0) {
         dataset_free(&out->train);
         return -1;
     }
@@ -595,6 +716,7 @@ int dataset_load(const char *data, size_t test_split, dataset_pair *out,
         return -1;
     }
     snprintf(out->source, sizeof out->source, "%s", data);
+    dataset_pair_set_classes(out, 0, err, errlen);
     return 0;
 }
 
@@ -605,11 +727,13 @@ void dataset_truncate(dataset *d, size_t n)
 
 static void print_one(const char *name, const dataset *d, FILE *f)
 {
-    size_t hist[CLASSES] = {0};
+    size_t hist[MAX_CLASSES] = {0};
+    int classes = d->classes < MAX_CLASSES ? d->classes : MAX_CLASSES;
     for (size_t i = 0; i < d->n; i++)
-        if (d->labels[i] < CLASSES) hist[d->labels[i]]++;
-    fprintf(f, "  %-5s %6zu images of %dx%d, per label:", name, d->n, d->rows, d->cols);
-    for (int c = 0; c < CLASSES; c++) fprintf(f, " %zu", hist[c]);
+        if (d->labels[i] < classes) hist[d->labels[i]]++;
+    fprintf(f, "  %-5s %6zu images of %dx%d, %d classes, per label:", name, d->n, d->rows,
+            d->cols, classes);
+    for (int c = 0; c < classes; c++) fprintf(f, " %zu", hist[c]);
     fputc('\n', f);
 }
 

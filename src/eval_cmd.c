@@ -11,7 +11,7 @@
 #include "session.h"
 #include "util.h"
 
-/* Classes the tables are printed for; MNIST-style data sets have 10. */
+/* Classes the tables are printed for: labels are bytes. */
 #define MAX_CLASSES 256
 
 static void print_confusion(const size_t *cm, int classes)
@@ -39,9 +39,9 @@ static void print_confusion(const size_t *cm, int classes)
 }
 
 /* Precision: right among those predicted as the class; recall: right among the class's own. */
-static void print_per_class(const size_t *cm, int classes)
+static void print_per_class(const size_t *cm, int classes, char *const *names)
 {
-    printf("%5s %10s %8s %8s\n", "class", "precision", "recall", "support");
+    printf("%5s %10s %8s %8s%s\n", "class", "precision", "recall", "support", names ? "  name" : "");
     for (int c = 0; c < classes; c++) {
         size_t tp = cm[(size_t)c * (size_t)classes + (size_t)c], predicted = 0, actual = 0;
         for (int k = 0; k < classes; k++) {
@@ -53,7 +53,9 @@ static void print_per_class(const size_t *cm, int classes)
         else printf(" %10s", "-");
         if (actual) printf(" %8.4f", (double)tp / (double)actual);
         else printf(" %8s", "-");
-        printf(" %8zu\n", actual);
+        printf(" %8zu", actual);
+        if (names) printf("  %s", names[c]);
+        printf("\n");
     }
 }
 
@@ -81,15 +83,17 @@ int command_eval(const options *o)
 {
     if (o->n_positional > 0)
         die(EXIT_USAGE, "eval takes no file arguments ('%s'); the test set comes from --data", o->positional[0]);
-    session_data sd;
-    session_load_data(o, &sd);
-    const dataset *te = &sd.data.test;
-    int classes = te->classes;
-    if (te->n == 0) die(EXIT_USAGE, "%s has no test images", sd.data.source);
-    if (classes < 1 || classes > MAX_CLASSES)
-        die(EXIT_USAGE, "%s has %d classes; eval prints tables for 1 to %d", sd.data.source, classes, MAX_CLASSES);
     model_file m;
-    predict_load_model(o, te->rows * te->cols, classes, &m);
+    predict_load_model(o, &m);
+    int classes = predict_classes(&m);
+    if (classes < 1 || classes > MAX_CLASSES)
+        die(EXIT_USAGE, "%s has %d classes; eval prints tables for 1 to %d", o->load, classes, MAX_CLASSES);
+    session_data sd;
+    session_load_data(o, classes, &sd);
+    const dataset *te = &sd.data.test;
+    if (te->n == 0) die(EXIT_USAGE, "%s has no test images", sd.data.source);
+    predict_check_inputs(o, &m, te->rows * te->cols, sd.data.source);
+    char **names = session_class_names(o, classes, m.class_names);
     float *probs = predict_probabilities(o, &m, te);
 
     size_t *cm = xcalloc((size_t)classes * (size_t)classes, sizeof(size_t), "confusion matrix");
@@ -103,10 +107,13 @@ int command_eval(const options *o)
     model_describe(&m.arch, arch, sizeof arch);
     printf("model: %s (%s)\n", arch, o->load);
     printf("data: %zu test images from %s\n", te->n, sd.data.source);
+    printf("classes: %d", classes);
+    for (int c = 0; names && c < classes; c++) printf("%s%d %s", c ? ", " : " (", c, names[c]);
+    printf("%s\n", names ? ")" : "");
     printf("test accuracy: %.4f (%zu of %zu)\n\n", (double)right / (double)te->n, right, te->n);
     print_confusion(cm, classes);
     printf("\n");
-    print_per_class(cm, classes);
+    print_per_class(cm, classes, names);
     if (o->predictions) {
         write_predictions(o->predictions, te, probs, classes);
         printf("\npredictions: %s (%zu rows)\n", o->predictions, te->n);
@@ -114,6 +121,7 @@ int command_eval(const options *o)
 
     free(cm);
     free(probs);
+    class_names_free(names, classes);
     model_file_free(&m);
     session_free_data(&sd);
     return EXIT_OK;

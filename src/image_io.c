@@ -285,13 +285,30 @@ int image_write_png(const char *path, const uint8_t *px, int w, int h, int comp,
 
 /* --- the grid ------------------------------------------------------------------------------- */
 
-/* A 3 x 5 pixel font: digits, then P and T. Each glyph is 5 rows of 3 bits, top row first. */
-static const uint8_t font[12][5] = {
+/* A 3 x 5 pixel font: digits, A-Z (lower case drawn as upper case), then - / . space _ : and
+ * ? for anything else. Each glyph is 5 rows of 3 bits, top row first. */
+static const uint8_t font[43][5] = {
     {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
     {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7},
-    {7, 5, 7, 4, 4}, {7, 2, 2, 2, 2},
+    {2, 5, 7, 5, 5}, {6, 5, 6, 5, 6}, {3, 4, 4, 4, 3}, {6, 5, 5, 5, 6}, {7, 4, 6, 4, 7},
+    {7, 4, 6, 4, 4}, {3, 4, 5, 5, 3}, {5, 5, 7, 5, 5}, {7, 2, 2, 2, 7}, {1, 1, 1, 5, 2},
+    {5, 5, 6, 5, 5}, {4, 4, 4, 4, 7}, {5, 7, 7, 5, 5}, {6, 5, 5, 5, 5}, {2, 5, 5, 5, 2},
+    {7, 5, 7, 4, 4}, {2, 5, 5, 6, 3}, {6, 5, 6, 5, 5}, {3, 4, 2, 1, 6}, {7, 2, 2, 2, 2},
+    {5, 5, 5, 5, 7}, {5, 5, 5, 5, 2}, {5, 5, 7, 7, 5}, {5, 5, 2, 5, 5}, {5, 5, 2, 2, 2},
+    {7, 1, 2, 4, 7}, {0, 0, 7, 0, 0}, {1, 1, 2, 4, 4}, {0, 0, 0, 0, 2}, {0, 0, 0, 0, 0},
+    {0, 0, 0, 0, 7}, {0, 2, 0, 2, 0}, {6, 1, 2, 0, 2},
 };
-enum { GLYPH_P = 10, GLYPH_T = 11, FONT_SCALE = 2 };
+enum { FONT_SCALE = 2, GLYPH_ADVANCE = 4 * FONT_SCALE };
+
+static int glyph_of(char ch)
+{
+    static const char extra[] = "-/. _:";
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'A' && ch <= 'Z') return 10 + (ch - 'A');
+    if (ch >= 'a' && ch <= 'z') return 10 + (ch - 'a');
+    const char *e = ch ? strchr(extra, ch) : NULL;
+    return e ? 36 + (int)(e - extra) : 42;
+}
 
 static void fill_rect(uint8_t *rgb, int w, int x0, int y0, int rw, int rh, const uint8_t c[3])
 {
@@ -306,7 +323,20 @@ static int draw_glyph(uint8_t *rgb, int w, int x, int y, int glyph, const uint8_
         for (int b = 0; b < 3; b++)
             if (font[glyph][r] & (4 >> b))
                 fill_rect(rgb, w, x + b * FONT_SCALE, y + r * FONT_SCALE, FONT_SCALE, FONT_SCALE, c);
-    return x + 4 * FONT_SCALE;
+    return x + GLYPH_ADVANCE;
+}
+
+/* `prefix` (P or T) and class k's label, its name or else its number, cut to what fits in a
+ * cell from x. */
+static void draw_label(uint8_t *rgb, int w, int x, int y, char prefix, int k,
+                       const char *const *names, const uint8_t c[3])
+{
+    char num[8];
+    snprintf(num, sizeof num, "%d", k);
+    const char *label = names ? names[k] : num;
+    int room = (GRID_CELL_W - (x % GRID_CELL_W) - 3 * FONT_SCALE) / GLYPH_ADVANCE;
+    x = draw_glyph(rgb, w, x, y, glyph_of(prefix), c);
+    for (int i = 0; label[i] && i < room; i++) x = draw_glyph(rgb, w, x, y, glyph_of(label[i]), c);
 }
 
 void image_grid_size(size_t n, int *w, int *h)
@@ -317,7 +347,7 @@ void image_grid_size(size_t n, int *w, int *h)
 }
 
 uint8_t *image_prediction_grid(const uint8_t *pixels, int side, size_t n, const uint8_t *pred,
-                               const uint8_t *truth, int *w, int *h)
+                               const uint8_t *truth, const char *const *names, int *w, int *h)
 {
     static const uint8_t bg[3] = {40, 40, 40}, red[3] = {230, 40, 40}, green[3] = {90, 210, 90},
                          grey[3] = {170, 170, 170};
@@ -338,13 +368,8 @@ uint8_t *image_prediction_grid(const uint8_t *pixels, int side, size_t n, const 
             }
         int tx = cx + pad, ty = cy + pad + img + 6;
         const uint8_t *pc = wrong ? red : truth ? green : grey;
-        tx = draw_glyph(rgb, *w, tx, ty, GLYPH_P, pc);
-        tx = draw_glyph(rgb, *w, tx, ty, pred[i] % 10, pc);
-        if (truth) {
-            tx += 2 * FONT_SCALE;
-            tx = draw_glyph(rgb, *w, tx, ty, GLYPH_T, grey);
-            draw_glyph(rgb, *w, tx, ty, truth[i] % 10, grey);
-        }
+        draw_label(rgb, *w, tx, ty, 'P', pred[i], names, pc);
+        if (truth) draw_label(rgb, *w, tx, ty + 7 * FONT_SCALE, 'T', truth[i], names, grey);
     }
     return rgb;
 }

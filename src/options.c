@@ -38,6 +38,8 @@ static const flag flags[] = {
     {"--test-split", F_LONG, OFF(test_split), 1, BIG, NULL, "N", "1000", "with a CSV: hold out the last N rows as the test set"},
     {"--train-limit", F_LONG, OFF(train_limit), 1, BIG, NULL, "N", "all", "use the first N training images"},
     {"--test-limit", F_LONG, OFF(test_limit), 1, BIG, NULL, "N", "all", "use the first N test images"},
+    {"--classes", F_LONG, OFF(classes), 2, 256, NULL, "N", "largest label + 1", "number of classes; every label must be below it"},
+    {"--class-names", F_STRING, OFF(class_names), 0, 0, NULL, "FILE", "DIR/class-names.txt", "one class name a line, kept in the model file"},
     {"--val", F_LONG, OFF(val), 1, BIG, NULL, "N", "0", "hold out the last N training images for validation"},
     {"--hidden", F_HIDDEN, OFF(hidden), 1, 1000000, NULL, "W[,W...]", "10", "hidden layer widths, e.g. 800 or 512,256,128"},
     {"--activation", F_CHOICE, OFF(act), 0, 0, "none|relu|sigmoid", "relu|sigmoid", "relu", "hidden-layer activation"},
@@ -70,6 +72,8 @@ static const flag flags[] = {
     {"--resume", F_STRING, OFF(resume), 0, 0, NULL, "FILE", NULL, "continue from a checkpoint up to --epochs in total"},
     {"--plot", F_STRING, OFF(plot), 0, 0, NULL, "DIR", NULL, "write accuracy and MSE charts (PNG) at the end"},
     {"--grid", F_STRING, OFF(grid), 0, 0, NULL, "OUT.png", NULL, "predict: draw test images with their predictions"},
+    {"--out", F_STRING, OFF(out), 0, 0, NULL, "FILE.csv", NULL, "predict --data: write ImageId,Label (Kaggle's submission format)"},
+    {"--probs", F_BOOL, OFF(probs), 0, 0, NULL, NULL, NULL, "predict: add one probability column per class"},
     {"--quiet", F_BOOL, OFF(quiet), 0, 0, NULL, NULL, NULL, "print only the final result"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -248,6 +252,7 @@ int options_parse(options *o, int argc, char **argv)
             value = argv[++i];
         }
         if (set_flag(o, f, value) != 0) return -1;
+        if (f->offset == OFF(data)) o->data_given = true;
     }
     if (o->early_stop > 0 && o->val == 0)
         return usage_error("--early-stop needs --val N (the validation set it watches)");
@@ -272,6 +277,7 @@ void options_print_help(FILE *f)
 {
     fputs("usage: cltrain [train] [OPTIONS]      train a fully-connected network on MNIST-style data\n"
           "       cltrain predict --load MODEL [--grid OUT.png] [IMAGE...]\n"
+          "       cltrain predict --load MODEL --data FILE.csv|DIR [--out FILE.csv] [--probs]\n"
           "       cltrain eval --load MODEL [--data DIR] [--predictions FILE.csv]\n"
           "       cltrain plot LOG.csv|FIGURES.tsv DIR\n"
           "       cltrain export --load MODEL --onnx FILE   ONNX: float32 pixels in [0,1] [N,784] -> probabilities\n\n"

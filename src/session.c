@@ -1,18 +1,28 @@
 /* session.c: data and back-end selection shared by the commands. */
 #include "session.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "checkpoint.h"
 #include "cl_runtime.h"
 #include "util.h"
 
-void session_load_data(const options *o, session_data *d)
+void session_load_data(const options *o, int classes, session_data *d)
 {
     memset(d, 0, sizeof *d);
     char err[DATASET_ERR_LEN];
     if (dataset_load(o->data, (size_t)o->test_split, &d->data, err, sizeof err) != 0)
         die(EXIT_USAGE, "%s", err);
+    const char *model = o->resume ? o->resume : o->load;
+    session_check_classes(o, classes, model);
+    if (dataset_pair_set_classes(&d->data, classes ? classes : (int)o->classes, err, sizeof err) != 0) {
+        if (classes) die(EXIT_USAGE, "%s: the model %s gives %d classes", err, model, classes);
+        die(EXIT_USAGE, "%s; --classes N must cover every label", err);
+    }
     dataset *tr = &d->data.train, *te = &d->data.test;
     if (o->train_limit > 0) {
         if ((size_t)o->train_limit > tr->n)
@@ -41,6 +51,57 @@ void session_load_data(const options *o, session_data *d)
     }
     if (o->batch > 0 && (size_t)o->batch > tr->n)
         die(EXIT_USAGE, "--batch %ld is larger than the %zu training images", o->batch, tr->n);
+}
+
+void session_check_classes(const options *o, int classes, const char *model)
+{
+    if (classes && o->classes && o->classes != classes)
+        die(EXIT_USAGE, "--classes %ld, but the model %s has %d classes; leave --classes out",
+            o->classes, model ? model : "", classes);
+}
+
+/* One name a line; a trailing '\r' and trailing blank lines are ignored. */
+static char **read_class_names(const char *path, int classes)
+{
+    size_t len;
+    char *text = (char *)read_file(path, &len);
+    if (!text) die(EXIT_USAGE, "--class-names %s: cannot read: %s", path, strerror(errno));
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
+    char **names = xcalloc((size_t)classes, sizeof *names, "class names");
+    int n = 0;
+    for (size_t pos = 0; pos <= len && len > 0;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len, e = end;
+        if (e > pos && text[e - 1] == '\r') e--;
+        if (n < classes) {
+            const char *why = class_name_fault(text + pos, e - pos);
+            if (why) die(EXIT_USAGE, "%s:%d: the class name %s", path, n + 1, why);
+            names[n] = xmalloc(e - pos + 1, "a class name");
+            memcpy(names[n], text + pos, e - pos);
+            names[n][e - pos] = 0;
+        }
+        n++;
+        pos = end + 1;
+    }
+    free(text);
+    if (n != classes)
+        die(EXIT_USAGE, "%s has %d class names, the data has %d classes; expected one name a line",
+            path, n, classes);
+    return names;
+}
+
+char **session_class_names(const options *o, int classes, char *const *model_names)
+{
+    if (o->class_names) return read_class_names(o->class_names, classes);
+    if (model_names) return class_names_copy(model_names, classes);
+    struct stat st;
+    if (!o->data || stat(o->data, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    size_t len = strlen(o->data) + sizeof "/" CLASS_NAMES_FILE;
+    char *path = xmalloc(len, "a file name");
+    snprintf(path, len, "%s/%s", o->data, CLASS_NAMES_FILE);
+    char **names = access(path, F_OK) == 0 ? read_class_names(path, classes) : NULL;
+    free(path);
+    return names;
 }
 
 void session_free_data(session_data *d)

@@ -12,6 +12,7 @@
 #include "onnx_export.h"
 #include "plot.h"
 #include "commands.h"
+#include "output_paths.h"
 #include "session.h"
 #include "trainer.h"
 #include "util.h"
@@ -51,6 +52,7 @@ static void save_model(trainer *t, const model_file *settings, const char *path,
     mf.step = (uint64_t)trainer_step_count(t);
     char err[1024];
     int rc = model_save(path, &mf, err, sizeof err);
+    mf.class_names = NULL;   /* settings' own */
     model_file_free(&mf);
     if (rc != 0) die(EXIT_RUNTIME, "%s", err);
 }
@@ -167,22 +169,28 @@ static int on_step(void *ctx, size_t done, size_t total)
     return stop_signal != 0;
 }
 
+/* --resume or --load, read before the data so that its class count applies to the labels. */
+static bool load_starting_model(const options *o, model_file *loaded)
+{
+    const char *from = o->resume ? o->resume : o->load;
+    if (!from) return false;
+    char err[1024];
+    if (model_load(from, loaded, err, sizeof err) != 0) die(EXIT_USAGE, "%s", err);
+    return true;
+}
+
 /* Architecture and starting parameters: from --resume/--load, or fresh from the options. */
 static float *starting_point(const options *o, const dataset *train, train_config *cfg,
-                             model_file *loaded, bool *have_loaded)
+                             model_file *loaded, bool have_loaded)
 {
     int inputs = train->rows * train->cols, classes = train->classes;
     const char *from = o->resume ? o->resume : o->load;
-    *have_loaded = false;
-    if (from) {
-        char err[1024];
-        if (model_load(from, loaded, err, sizeof err) != 0) die(EXIT_USAGE, "%s", err);
+    if (have_loaded) {
         const model_arch *a = &loaded->arch;
         if (a->sizes[0] != inputs || a->sizes[a->n_layers] != classes)
             die(EXIT_USAGE, "%s: the model takes %d inputs and %d classes, the data has %d and %d",
                 from, a->sizes[0], a->sizes[a->n_layers], inputs, classes);
         cfg->arch = *a;
-        *have_loaded = true;
         float *p = loaded->params;
         loaded->params = NULL;
         return p;
@@ -215,9 +223,14 @@ static void stop_run(trainer *t, const model_file *settings, const options *o, F
 
 int command_train(const options *o)
 {
+    output_paths_check(o);
+    model_file loaded;
+    bool have_loaded = load_starting_model(o, &loaded);
+    int model_classes = have_loaded ? loaded.arch.sizes[loaded.arch.n_layers] : 0;
     session_data sd;
-    session_load_data(o, &sd);
+    session_load_data(o, model_classes, &sd);
     const dataset *train = &sd.data.train, *test = &sd.data.test;
+    char **names = session_class_names(o, train->classes, have_loaded ? loaded.class_names : NULL);
     check_writable(o->save, "--save");
     check_writable(o->checkpoint, "--checkpoint");
     check_writable(o->export_onnx, "--export-onnx");
@@ -229,9 +242,7 @@ int command_train(const options *o)
         .warmup = o->warmup, .lr_min = o->lr_min, .dropout = (float)o->dropout,
     };
     cfg.total_epochs = o->epochs >= 0 ? o->epochs : (o->batch > 0 ? 10 : 500);
-    model_file loaded;
-    bool have_loaded;
-    float *params = starting_point(o, train, &cfg, &loaded, &have_loaded);
+    float *params = starting_point(o, train, &cfg, &loaded, have_loaded);
     long start_epoch = 0;
     uint64_t resume_step = 0;
     if (o->resume) {
@@ -269,8 +280,13 @@ int command_train(const options *o)
         else snprintf(batch, sizeof batch, "full batch");
         printf("cltrain: %s, %s lr %g, %s, %ld epochs, on %s\n", arch, optimizer_name(cfg.optimizer),
                o->lr, batch, cfg.total_epochs, dev ? dev : "host (plain C)");
-        printf("data: %zu training, %zu test%s images from %s\n", train->n, test->n,
-               sd.val.n ? " (+ validation)" : "", sd.data.source);
+        printf("data: %zu training, %zu test%s images from %s, %d classes\n", train->n, test->n,
+               sd.val.n ? " (+ validation)" : "", sd.data.source, train->classes);
+        if (names) {
+            printf("class names:");
+            for (int c = 0; c < train->classes; c++) printf("%s%s", c ? ", " : " ", names[c]);
+            printf("\n");
+        }
     }
     FILE *log = NULL;
     bool with_lr = o->schedule != SCHED_CONSTANT || o->warmup > 0;
@@ -294,6 +310,7 @@ int command_train(const options *o)
 
     model_file settings;
     fill_model_file(&settings, o, &cfg, train->n);
+    settings.class_names = names;
     epoch_metrics m = {0};
     long total = cfg.total_epochs, every = total > 100 ? (total + 99) / 100 : 1;
     if (!o->quiet) print_header_row(sd.val.n > 0);
@@ -391,6 +408,7 @@ int command_train(const options *o)
     trainer_destroy(t);
     backend_destroy(be);
     free(params);
+    class_names_free(names, train->classes);
     session_free_data(&sd);
     return EXIT_OK;
 }

@@ -387,6 +387,8 @@ START_TEST(idx_count_mismatch)
 }
 END_TEST
 
+/* Any byte is a label: the class count is the largest + 1; --classes N (set_classes) refuses a
+ * label >= N naming the file, the index and the value. */
 START_TEST(idx_label_out_of_range)
 {
     size_t li, ll;
@@ -394,10 +396,30 @@ START_TEST(idx_label_out_of_range)
     bl[8 + 3] = 10;
     write_raw("img", bi, li);
     write_raw("lab", bl, ll);
-    expect_idx_fault("img", "lab", "lab", "label 10 at index 3 is outside 0..9");
+    char err[DATASET_ERR_LEN] = "";
+    dataset_pair p = {0};
+    ck_assert_msg(dataset_load_idx(tpath("img"), tpath("lab"), &p.train, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(p.train.classes, 11);
+    snprintf(p.label_file[0], sizeof p.label_file[0], "%s", tpath("lab"));
+    ck_assert_int_eq(dataset_pair_set_classes(&p, 10, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "lab: label 10 at index 3 is outside 0..9 (10 classes)") != NULL, "%s", err);
+    ck_assert_int_eq(dataset_pair_set_classes(&p, 11, err, sizeof err), 0);
+    ck_assert_int_eq(p.train.classes, 11);
+    ck_assert_int_eq(p.test.classes, 11);
+    ck_assert_int_eq(dataset_pair_set_classes(&p, 1, err, sizeof err), -1);
+    ck_assert_int_eq(dataset_pair_set_classes(&p, 257, err, sizeof err), -1);
+    dataset_pair_free(&p);
     bl[8 + 3] = 255;
     write_gz("lab.gz", bl, ll);
-    expect_idx_fault("img", "lab.gz", "lab.gz", "outside 0..9");
+    ck_assert_msg(dataset_load_idx(tpath("img"), tpath("lab.gz"), &p.train, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(p.train.classes, 256);
+    dataset_free(&p.train);
+    /* All labels 0: still two classes. */
+    memset(bl + 8, 0, 5);
+    write_raw("lab", bl, ll);
+    ck_assert_msg(dataset_load_idx(tpath("img"), tpath("lab"), &p.train, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(p.train.classes, 2);
+    dataset_free(&p.train);
     free(bi);
     free(bl);
 }
@@ -474,6 +496,15 @@ START_TEST(csv_good)
     ck_assert_uint_eq(p.train.n, 4);
     ck_assert_uint_eq(p.test.n, 1);
     dataset_pair_free(&p);
+
+    /* Label 9 is in the test rows only; both sets get the larger count. A label over
+     * --classes is named with its row among the file's data rows. */
+    ck_assert_msg(dataset_load(tpath("train.csv"), 2, &p, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(p.train.classes, 10);
+    ck_assert_int_eq(p.test.classes, 10);
+    ck_assert_int_eq(dataset_pair_set_classes(&p, 5, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "train.csv: label 9 at index 4 is outside 0..4 (5 classes)") != NULL, "%s", err);
+    dataset_pair_free(&p);
 }
 END_TEST
 
@@ -510,8 +541,8 @@ START_TEST(csv_faults)
     expect_csv_fault(t, 1, "d.csv:2", "expected an integer");
     snprintf(t, sizeof t, "%s0,1,,3,4\n1,1,2,3,4\n", h);
     expect_csv_fault(t, 1, "d.csv:2", "expected an integer");
-    snprintf(t, sizeof t, "%s0,1,2,3,4\n10,1,2,3,4\n", h);
-    expect_csv_fault(t, 1, "d.csv:3", "label 10 is outside 0..9");
+    snprintf(t, sizeof t, "%s0,1,2,3,4\n256,1,2,3,4\n", h);
+    expect_csv_fault(t, 1, "d.csv:3", "label 256 is outside 0..255");
     expect_csv_fault("label,a,b,c\n0,1,2,3\n1,1,2,3\n", 1, "d.csv:1", "square");
     expect_csv_fault("label\n0\n1\n", 1, "d.csv:1", "square");
     expect_csv_fault("0,1,2,3,4\n1,1,2,3,4\n", 1, "d.csv:1", "header");
@@ -577,9 +608,62 @@ START_TEST(folder_load)
     ck_assert_msg(strstr(text, tpath("set")) != NULL, "%s", text);
     ck_assert_msg(strstr(text, "5 images of 4x3") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "2 images of 4x3") != NULL, "%s", text);
-    ck_assert_msg(strstr(text, ": 1 0 1 1 0 0 1 0 0 1\n") != NULL, "%s", text);   /* 0 3 6 9 2 */
+    /* Labels 0 3 6 9 2 (train), 0 3 (test): 10 classes for both. */
+    ck_assert_msg(strstr(text, "10 classes, per label: 1 0 1 1 0 0 1 0 0 1\n") != NULL, "%s", text);
     free(text);
     dataset_pair_free(&p);
+}
+END_TEST
+
+/* predict --data's reader: a label-less Kaggle test.csv, a labelled CSV, a row that is not
+ * square, an IDX images file alone, a folder's test set. */
+START_TEST(images_for_predict)
+{
+    char err[DATASET_ERR_LEN] = "";
+    dataset d;
+    int labelled = -1;
+    write_text("test.csv", "pixel0,pixel1,pixel2,pixel3\n0,1,2,3\n\n10,11,12,255\r\n");
+    ck_assert_msg(dataset_load_images(tpath("test.csv"), &d, &labelled, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(labelled, 0);
+    ck_assert_uint_eq(d.n, 2);
+    ck_assert_int_eq(d.rows, 2);
+    ck_assert_int_eq(d.cols, 2);
+    ck_assert_uint_eq(d.pixels[3], 3);
+    ck_assert_uint_eq(d.pixels[7], 255);
+    ck_assert_uint_eq(d.labels[0], 0);
+    ck_assert_uint_eq(d.labels[1], 0);
+    dataset_free(&d);
+
+    write_text("train.csv", "\"Label\",pixel0,pixel1,pixel2\n7,1,2,3\n30,4,5,6\n");
+    ck_assert_msg(dataset_load_images(tpath("train.csv"), &d, &labelled, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(labelled, 1);
+    ck_assert_uint_eq(d.n, 2);
+    ck_assert_int_eq(d.rows, 1);   /* 3 pixels: not square, kept as a row */
+    ck_assert_int_eq(d.cols, 3);
+    ck_assert_uint_eq(d.labels[1], 30);
+    ck_assert_int_eq(d.classes, 31);
+    ck_assert_uint_eq(d.pixels[5], 6);
+    dataset_free(&d);
+
+    write_text("bad.csv", "pixel0,pixel1\n1,2\n3\n");
+    ck_assert_int_eq(dataset_load_images(tpath("bad.csv"), &d, &labelled, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "bad.csv:3") && strstr(err, "1 fields, expected 2"), "%s", err);
+
+    write_good_pair("img", "lab", 0);
+    ck_assert_msg(dataset_load_images(tpath("img"), &d, &labelled, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(labelled, 0);
+    ck_assert_uint_eq(d.n, 5);
+    ck_assert_int_eq(d.rows, 4);
+    ck_assert_uint_eq(d.pixels[13], pixel_at(1, 1));
+    dataset_free(&d);
+    ck_assert_int_eq(dataset_load_images(tpath("lab"), &d, &labelled, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "lab") && strstr(err, "labels file"), "%s", err);
+
+    write_folder("set", 4);
+    ck_assert_msg(dataset_load_images(tpath("set"), &d, &labelled, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(labelled, 1);
+    ck_assert_uint_eq(d.n, 2);   /* the test set */
+    dataset_free(&d);
 }
 END_TEST
 
@@ -662,6 +746,7 @@ Suite *dataset_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, folder_load);
     tcase_add_test(tc, folder_faults);
+    tcase_add_test(tc, images_for_predict);
     tcase_add_test(tc, real_mnist);
     suite_add_tcase(s, tc);
     return s;

@@ -379,14 +379,18 @@ END_TEST
 START_TEST(test_idx_label_out_of_range)
 {
     static const struct { int file; size_t index; unsigned char value; const char *fault; } c[] = {
-        {TRAIN_LABELS, 5, 10, "label 10 at index 5 is outside 0..9"},
+        {TRAIN_LABELS, 5, 10, "label 10 at index 5 is outside 0..9 (10 classes)"},
         {TRAIN_LABELS, N_TRAIN - 1, 255, "label 255 at index 59"},
         {TEST_LABELS, 0, 128, "label 128 at index 0"},
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         unsigned char *b = good_copy(c[i].file, good_len[c[i].file]);
         b[LBL_HDR + c[i].index] = c[i].value;
-        refuse_data(c[i].file, b, good_len[c[i].file], c[i].fault, "label out of range");
+        /* Any byte is a label without --classes; --classes 10 refuses the others. */
+        make_bad_data(c[i].file, b, good_len[c[i].file]);
+        char label[256];
+        snprintf(label, sizeof label, "%s: label out of range", idx_name[c[i].file]);
+        assert_refused(run("--data bad --classes 10 " TRAIN), label, idx_name[c[i].file], c[i].fault);
         free(b);
     }
 }
@@ -536,7 +540,8 @@ static const struct { const char *text, *args, *faults; size_t len; } bad_csv[] 
     {CSV_HEADER CSV_ROWS "5,1,2,3\n", "", "row has 4 fields", 0},
     {CSV_HEADER CSV_ROWS "5,1,2,3,4,5\n", "", "row has 6 fields", 0},
     {CSV_HEADER CSV_ROWS "5,1,2", "", "row has 3 fields", 0},
-    {CSV_HEADER CSV_ROWS "10,1,2,3,4\n", "", "label 10 is outside", 0},
+    {CSV_HEADER CSV_ROWS "10,1,2,3,4\n", "--test-split 1 --classes 10", "label 10 at index 4 is outside 0..9", 0},
+    {CSV_HEADER CSV_ROWS "256,1,2,3,4\n", "", "label 256 is outside 0..255", 0},
     {CSV_HEADER CSV_ROWS "99999999999999999999,1,2,3,4\n", "", "is outside", 0},
     {CSV_HEADER CSV_ROWS "5,1,256,3,4\n", "", "outside 0..255", 0},
     {CSV_HEADER CSV_ROWS "5,1,abc,3,4\n", "", "expected an integer", 0},
@@ -688,16 +693,18 @@ END_TEST
 #define H_OPT 40
 #define H_NPARAMS 132        /* after 7 floats, 6 u64, best_val, stale_epochs */
 #define H_NSTATE 140
+#define H_NAMES 144          /* version 2: the class-name count */
 
 /* Files with a valid CRC whose contents lie. */
 START_TEST(test_model_forged_fields)
 {
     size_t len;
     unsigned char *b = model_bytes(SIDE * SIDE, 10, &len);
-    ck_assert_uint_eq(le32(b + 12), 128);   /* the offsets above */
+    ck_assert_uint_eq(le32(b + 12), 132);   /* the offsets above */
     ck_assert_uint_eq(le32(b + H_NSTATE), 2);
+    ck_assert_uint_eq(le32(b + H_NAMES), 0);
     const struct { size_t at; uint32_t value; const char *faults, *what; } f[] = {
-        {8, 2, "model file version 2", "future version"},
+        {8, 3, "model file version 3", "future version"},
         {8, 0, "model file version 0", "version 0"},
         {8, 0xFFFFFFFF, "model file version", "version 2^32-1"},
         {H_LAYERS, 0, "bad layer count", "0 layers"},
@@ -714,6 +721,8 @@ START_TEST(test_model_forged_fields)
         {H_NPARAMS + 4, 1, "inconsistent", "parameter count + 2^32"},
         {H_NSTATE, 3, "inconsistent", "3 state arrays"},
         {H_NSTATE, 1, "bytes of parameters", "1 state array, 2 stored"},
+        {H_NAMES, 9, "9 class names for 10 classes", "9 names"},
+        {H_NAMES, 10, "class name 0", "10 names, none stored"},
     };
     unsigned char *c = xmalloc(len + 8, "copy");
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
@@ -795,8 +804,9 @@ START_TEST(test_model_architecture_disagrees)
     refuse_model(b, len, "5 classes", "5-class model on 10-class data");
     assert_refused(run("--data d --resume bad.model " TRAIN), "--resume", "bad.model", "5 classes");
     assert_refused(run("eval --data d --load bad.model"), "eval", "bad.model", "5 classes");
-    put_file("digit.pgm", "P5 1 1 255\n\x80", 12);
-    assert_refused(run("predict --load bad.model digit.pgm --grid grid.png"), "predict",
+    assert_refused(run("predict --data d --load bad.model --grid grid.png"), "predict",
+                   "bad.model", "5 classes");
+    assert_refused(run("predict --data d --load bad.model --out p.csv"), "predict --out",
                    "bad.model", "5 classes");
     free(b);
 }

@@ -298,7 +298,7 @@ START_TEST(test_grid_drawing)
 {
     uint8_t px[2 * PX] = {0}, pred[2] = {3, 5}, truth[2] = {3, 4};
     int w, h;
-    uint8_t *rgb = image_prediction_grid(px, SIDE, 2, pred, truth, &w, &h);
+    uint8_t *rgb = image_prediction_grid(px, SIDE, 2, pred, truth, NULL, &w, &h);
     int ew, eh;
     image_grid_size(2, &ew, &eh);
     ck_assert_int_eq(w, ew);

@@ -60,9 +60,11 @@ static inline void fuzz_check_message(const char *err, const char *path)
 
 static inline void fuzz_check_dataset(const dataset *d, const char *err)
 {
-    fuzz_require(d->n > 0 && d->rows > 0 && d->cols > 0 && d->classes == 10, "dataset shape", err);
+    fuzz_require(d->n > 0 && d->rows > 0 && d->cols > 0 && d->classes >= 2 && d->classes <= 256,
+                 "dataset shape", err);
     fuzz_require(d->pixels != NULL && d->labels != NULL, "dataset buffers", err);
-    for (size_t i = 0; i < d->n; i++) fuzz_require(d->labels[i] < 10, "labels in 0..9", err);
+    for (size_t i = 0; i < d->n; i++)
+        fuzz_require(d->labels[i] < d->classes, "labels below the class count", err);
 }
 
 static inline int fuzz_idx_one(const uint8_t *data, size_t size)
@@ -130,6 +132,10 @@ static inline int fuzz_model_one(const uint8_t *data, size_t size)
         fuzz_require(a->n_layers >= 1 && a->n_layers <= MODEL_MAX_LAYERS, "layer count", err);
         fuzz_require(m.params != NULL && m.n_state >= 0 && m.n_state <= 2, "parameters", err);
         for (int s = 0; s < m.n_state; s++) fuzz_require(m.state[s] != NULL, "state", err);
+        for (int c = 0; m.class_names && c < a->sizes[a->n_layers]; c++)
+            fuzz_require(m.class_names[c] != NULL &&
+                         !class_name_fault(m.class_names[c], strlen(m.class_names[c])),
+                         "class names", err);
         /* Every parameter is readable: ASan reports a short buffer. */
         volatile float sum = 0.0f;
         for (size_t i = 0; i < a->n_params; i++) sum += m.params[i];
