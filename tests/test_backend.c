@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "clblast_check.h"
 #include "rng.h"
 #include "support.h"
 #include "test_suites.h"
@@ -36,10 +37,14 @@
 /* Both back-ends, made by the checked fixture inside the forked test process. */
 static backend *host_be, *cl_be;
 
+/* The clblast case's back-end profiles, so its gemm tests can prove CLBlast ran. */
+static bool want_clblast;
+
 static void open_backends(gemm_kind gemm)
 {
     host_be = backend_host_create();
-    cl_be = test_cl_backend(gemm);
+    want_clblast = gemm == GEMM_CLBLAST;
+    cl_be = want_clblast ? test_clblast_backend() : test_cl_backend(gemm);
 }
 
 static void setup(void) { open_backends(GEMM_BUILTIN); }
@@ -242,6 +247,7 @@ static void gemm_case(int i)
 START_TEST(test_gemm)
 {
     gemm_case(_i);
+    if (want_clblast) assert_clblast_ran(cl_be);
 }
 END_TEST
 
@@ -293,6 +299,7 @@ START_TEST(test_gemm_u8_rewrite)
         be->ops->release(be, tw);
         be->ops->release(be, c);
     }
+    if (want_clblast) assert_clblast_ran(cl_be);
 }
 END_TEST
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "clblast_check.h"
 #include "support.h"
 #include "util.h"
 
@@ -239,9 +240,10 @@ END_TEST
  * GPUs with the builtin gemm). */
 START_TEST(test_device_layers_clblast)
 {
-    backend *be = test_cl_backend(GEMM_CLBLAST);
+    backend *be = test_clblast_backend();
     check_backend(be, &shapes[_i], true);
     check_backend(be, &shapes[_i], false);
+    assert_clblast_ran(be);
     backend_destroy(be);
 }
 END_TEST
