@@ -15,9 +15,11 @@
  * accuracy on 300 held-out images (without dropout). */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_runtime.h"
 #include "model.h"
 #include "rng.h"
 #include "support.h"
@@ -238,6 +240,27 @@ static train_config run_config(const model_arch *a, const run_spec *r, float dro
     return c;
 }
 
+/* The device under test with profiling on: its profile names the kernels that ran. */
+static backend *profiled_cl_backend(void)
+{
+    const char *d = getenv("CLTRAIN_TEST_DEVICE");
+    backend_cl_options o = {.gemm = GEMM_BUILTIN, .profiling = true, .no_cache = false};
+    return backend_cl_create(d && *d ? atoi(d) : 0, &o);
+}
+
+static bool device_is_cpu(void)
+{
+    const char *d = getenv("CLTRAIN_TEST_DEVICE");
+    int want = d && *d ? atoi(d) : 0;
+    clrt_device_desc *devs = NULL;
+    int n = clrt_list_devices(&devs);
+    bool cpu = false;
+    for (int i = 0; i < n; i++)
+        if (devs[i].index == want) cpu = strcmp(devs[i].type, "CPU") == 0;
+    free(devs);
+    return cpu;
+}
+
 /* Case i: bit 0 sigmoid, bit 1 dropout 0.25, bit 2 dense images, bit 3 the OpenCL back-end. */
 static void check_case(int i)
 {
@@ -250,7 +273,7 @@ static void check_case(int i)
     dataset tr, te;
     make_images(&tr, N_TRAIN, dense ? 0.9 : 0.2, 31);
     make_images(&te, N_TEST, dense ? 0.9 : 0.2, 32);
-    backend *be = device ? test_cl_backend(GEMM_BUILTIN) : backend_host_create();
+    backend *be = device ? profiled_cl_backend() : backend_host_create();
     size_t np = a.n_params;
     float *p0 = xmalloc(np * sizeof(float), "p0"), *got = xmalloc(np * sizeof(float), "p");
     double *mem = xcalloc(4 * np, sizeof(double), "reference");
@@ -301,6 +324,21 @@ static void check_case(int i)
                       "%s %s: test accuracy %.4f, float64 loop %.4f", be->ops->name, what[rs->opt], m.test_acc, ref_test);
         ck_assert_msg(fabs(m.train_acc - ref_acc) <= 1.5 / N_TRAIN,
                       "%s %s: train accuracy %.4f, float64 loop %.4f", be->ops->name, what[rs->opt], m.train_acc, ref_acc);
+    }
+    /* The premise of the sparse cases: the device ran the sparse first layer, forward and
+     * backward (and the dense cases did not). Only CPU devices take that path; other devices
+     * run every layer as a gemm (backend_cl.c, composite_path). */
+    if (device && device_is_cpu()) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        ck_assert_ptr_nonnull(f);
+        backend_cl_print_profile(be, f);
+        fclose(f);
+        bool ran = strstr(text, "sparse_forward") && strstr(text, "sparse_weights");
+        ck_assert_msg(ran == !dense, "%s images: the sparse first layer %s:\n%s", dense ? "dense" : "sparse",
+                      ran ? "ran" : "did not run", text);
+        free(text);
     }
     free(p0); free(got); free(mem);
     backend_destroy(be);
