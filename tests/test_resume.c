@@ -214,6 +214,7 @@ START_TEST(test_resume_with_another_optimizer)
     dataset_pair_free(&mn);
     model_file_free(&ck);
     free(out); free(err);
+    work_dir_remove(dir);
 }
 END_TEST
 

@@ -299,7 +299,7 @@ static void check_case(int i)
          * 7e-5 of the movement (Adam under ReLU with dropout, where a ReLU input rounding across
          * zero changes one row's share of a gradient), 5e-6 elsewhere: 1e-3 leaves a 15-fold
          * margin. The loop bugs tried against it move the parameters by 1e-2 of their movement
-         * or more (the mutation list in the issue-15 commit). */
+         * or more (tests/MUTATIONS.md). */
         double num = 0, den = 1e-30;
         for (size_t j = 0; j < np; j++) {
             double d = fabs((double)got[j] - R.p[j]);
