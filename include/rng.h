@@ -11,8 +11,11 @@
 /* Streams keep the uses apart. */
 enum {
     RNG_STREAM_INIT = 1,      /* initial weights: counter = parameter index */
-    RNG_STREAM_SHUFFLE = 2,   /* mini-batch order: stream + epoch, counter = swap index */
-    RNG_STREAM_DROPOUT = 3,   /* dropout masks: see kernels/activation.cl */
+    RNG_STREAM_SHUFFLE = 2,   /* mini-batch order of epoch e (1-based): rng_permutation over
+                                 stream 2 + 16 e */
+    RNG_STREAM_DROPOUT = 3,   /* dropout mask of hidden layer l (0-based) in the step taken after
+                                 s optimizer steps: stream 3 + 16 (16 s + l), counter
+                                 row-in-batch * width + unit (kernels/activation.cl) */
     RNG_STREAM_VAL_SPLIT = 4, /* validation hold-out */
 };
 

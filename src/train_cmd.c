@@ -255,9 +255,10 @@ int command_train(const options *o)
 
     backend *be = session_open_backend(o);
     trainer *t = trainer_create(be, &cfg, train, test, sd.val.n ? &sd.val : NULL, params);
-    if (o->resume) {
-        if (loaded.n_state == trainer_state_count(t))
-            for (int s = 0; s < loaded.n_state; s++) trainer_write_state(t, s, loaded.state[s]);
+    /* The optimizer state and its step count go together: another optimizer whose state the
+     * checkpoint lacks starts fresh, with Adam's bias correction from step 1. */
+    if (o->resume && loaded.n_state == trainer_state_count(t)) {
+        for (int s = 0; s < loaded.n_state; s++) trainer_write_state(t, s, loaded.state[s]);
         trainer_set_step_count(t, (int64_t)loaded.step);
     }
     double resumed_best_val = -1.0;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "clblast_check.h"
 #include "rng.h"
 #include "support.h"
 #include "test_suites.h"
@@ -36,10 +37,14 @@
 /* Both back-ends, made by the checked fixture inside the forked test process. */
 static backend *host_be, *cl_be;
 
+/* The clblast case's back-end profiles, so its gemm tests can prove CLBlast ran. */
+static bool want_clblast;
+
 static void open_backends(gemm_kind gemm)
 {
     host_be = backend_host_create();
-    cl_be = test_cl_backend(gemm);
+    want_clblast = gemm == GEMM_CLBLAST;
+    cl_be = want_clblast ? test_clblast_backend() : test_cl_backend(gemm);
 }
 
 static void setup(void) { open_backends(GEMM_BUILTIN); }
@@ -242,6 +247,7 @@ static void gemm_case(int i)
 START_TEST(test_gemm)
 {
     gemm_case(_i);
+    if (want_clblast) assert_clblast_ran(cl_be);
 }
 END_TEST
 
@@ -293,6 +299,7 @@ START_TEST(test_gemm_u8_rewrite)
         be->ops->release(be, tw);
         be->ops->release(be, c);
     }
+    if (want_clblast) assert_clblast_ran(cl_be);
 }
 END_TEST
 
@@ -658,14 +665,21 @@ START_TEST(test_gather_rows)
             for (size_t i = 0; i < idx_off + (size_t)m; i++)
                 idx[i] = rng_below(77, 5, i + (size_t)mi * 1000, (uint32_t)src_rows);
             idx[idx_off + (size_t)m - 1] = (uint32_t)src_rows - 1;   /* the last row too */
-            uint8_t *dst0 = random_bytes(dst_count, 256, 99);
+            /* The destination and GATHER_GUARD bytes past it poisoned with 0xA5: an unwritten
+             * row, or one written past the end, shows as that byte. */
+            enum { GATHER_GUARD = 19 };
+            uint8_t *dst0 = xmalloc(dst_count + GATHER_GUARD, "gather poison");
+            memset(dst0, 0xA5, dst_count + GATHER_GUARD);
             for (int bi = 0; bi < N_BACKENDS; bi++) {
                 backend *be = backend_at(bi);
                 tensor *ts = upload(be, DT_U8, src_count, src);
                 tensor *ti = upload(be, DT_U32, idx_off + (size_t)m, idx);
-                tensor *td = upload(be, DT_U8, dst_count, dst0);
+                tensor *td = upload(be, DT_U8, dst_count + GATHER_GUARD, dst0);
                 be->ops->gather_rows(be, ts, rowlen, ti, idx_off, m, td);
-                uint8_t *dst = download(be, td, DT_U8, dst_count);
+                uint8_t *dst = download(be, td, DT_U8, dst_count + GATHER_GUARD);
+                for (size_t i = dst_count; i < dst_count + GATHER_GUARD; i++)
+                    expect(dst[i] == 0xA5, "gather_rows rowlen %d m %d (%s): byte %zu past the "
+                           "end written", rowlen, m, be->ops->name, i);
                 for (int i = 0; i < m; i++)
                     expect(memcmp(dst + (size_t)i * (size_t)rowlen,
                                          src + (size_t)idx[idx_off + (size_t)i] * (size_t)rowlen,

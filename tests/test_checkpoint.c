@@ -20,10 +20,14 @@ static void sample_model(model_file *m, int n_state)
     memset(m, 0, sizeof *m);
     int hidden[2] = {5, 3};
     ck_assert_int_eq(model_arch_init(&m->arch, 12, hidden, 2, 10, ACT_SIGMOID), 0);
-    m->optimizer = OPT_ADAM;
-    m->lr = 0.01f; m->beta1 = 0.9f; m->beta2 = 0.999f; m->eps = 1e-8f;
-    m->batch = 64; m->seed = 1234567890123ULL; m->epochs_done = 7; m->step = 6000; m->n_train = 60000;
-    m->best_val = 0.5f;
+    /* Every stored field away from its default and from the others, so that a field that is
+     * dropped, swapped with another or read back at the wrong width shows. */
+    m->init = INIT_XAVIER;
+    m->optimizer = OPT_ADAMW;
+    m->lr = 0.0125f; m->momentum = 0.875f; m->beta1 = 0.8125f; m->beta2 = 0.9375f; m->eps = 3e-7f;
+    m->weight_decay = 0.0625f; m->dropout = 0.3125f;
+    m->batch = 64; m->seed = 1234567890123ULL; m->epochs_done = 7; m->next_step = 11;
+    m->step = 6000; m->n_train = 60000; m->best_val = 0.5f; m->stale_epochs = 3;
     m->params = xmalloc(m->arch.n_params * sizeof(float), "p");
     for (size_t i = 0; i < m->arch.n_params; i++) m->params[i] = (float)i * 0.25f - 3.0f;
     m->n_state = n_state;
@@ -49,13 +53,30 @@ START_TEST(test_save_load_round_trip)
     ck_assert_int_eq(model_save(p, &m, err, sizeof err), 0);
     ck_assert_int_eq(model_load(p, &r, err, sizeof err), 0);
     ck_assert_int_eq(r.arch.n_layers, 3);
-    ck_assert_int_eq(r.arch.sizes[1], 5);
     ck_assert_int_eq(r.arch.act, ACT_SIGMOID);
-    ck_assert_int_eq(r.optimizer, OPT_ADAM);
-    ck_assert(r.seed == m.seed && r.epochs_done == 7 && r.step == 6000 && r.batch == 64);
+    ck_assert_uint_eq(r.arch.n_params, m.arch.n_params);
+    for (int l = 0; l <= m.arch.n_layers; l++) ck_assert_int_eq(r.arch.sizes[l], m.arch.sizes[l]);
+    for (int l = 0; l < m.arch.n_layers; l++) {
+        ck_assert_uint_eq(r.arch.w_off[l], m.arch.w_off[l]);
+        ck_assert_uint_eq(r.arch.b_off[l], m.arch.b_off[l]);
+    }
+    ck_assert_int_eq(r.init, m.init);
+    ck_assert_int_eq(r.optimizer, m.optimizer);
+    /* Floats are stored bit for bit: exact equality. */
+    const float fr[] = {r.lr, r.momentum, r.beta1, r.beta2, r.eps, r.weight_decay, r.dropout, r.best_val};
+    const float fm[] = {m.lr, m.momentum, m.beta1, m.beta2, m.eps, m.weight_decay, m.dropout, m.best_val};
+    for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++)
+        ck_assert_msg(fr[i] == fm[i], "float field %zu: %.9g read back, %.9g saved", i, (double)fr[i], (double)fm[i]);
+    const uint64_t ur[] = {r.batch, r.seed, r.epochs_done, r.next_step, r.step, r.n_train, r.stale_epochs};
+    const uint64_t um[] = {m.batch, m.seed, m.epochs_done, m.next_step, m.step, m.n_train, m.stale_epochs};
+    for (size_t i = 0; i < sizeof ur / sizeof ur[0]; i++)
+        ck_assert_msg(ur[i] == um[i], "integer field %zu: %llu read back, %llu saved", i,
+                      (unsigned long long)ur[i], (unsigned long long)um[i]);
     ck_assert_int_eq(r.n_state, 2);
     ck_assert(memcmp(r.params, m.params, m.arch.n_params * sizeof(float)) == 0);
-    ck_assert(memcmp(r.state[1], m.state[1], m.arch.n_params * sizeof(float)) == 0);
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(memcmp(r.state[k], m.state[k], m.arch.n_params * sizeof(float)) == 0,
+                      "optimizer state %d differs", k);
     model_file_free(&m);
     model_file_free(&r);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "clblast_check.h"
 #include "support.h"
 #include "util.h"
 
@@ -75,6 +76,9 @@ static tensor *poisoned(backend *be, size_t n)
     return t;
 }
 
+/* Elements allocated past every output and poisoned with it: a write past the end shows. */
+#define GUARD 17
+
 static float *download(backend *be, tensor *t, size_t n)
 {
     float *out = xmalloc(n * sizeof(float), "out");
@@ -82,7 +86,17 @@ static float *download(backend *be, tensor *t, size_t n)
     return out;
 }
 
-/* |got - want| <= tol * scale elementwise, scale the sum of |terms| of each output (float32
+/* Fails unless the GUARD elements after the first n of t still hold NaN. */
+static void check_guard(backend *be, tensor *t, size_t n, const char *what)
+{
+    float *v = download(be, t, n + GUARD);
+    for (size_t i = n; i < n + GUARD; i++)
+        ck_assert_msg(isnan(v[i]), "%s (%s) wrote past its end: element %zu = %g", what,
+                      be->ops->name, i, (double)v[i]);
+    free(v);
+}
+
+/* |got - want| <= * scale elementwise, scale the sum of |terms| of each output (float32
  * accumulation over k terms errs by at most ~k * 6e-8 of it; 1e-5 covers k up to ~150 with a
  * margin, and for longer sums the error grows like sqrt(k) in practice). */
 static void check_close(const char *what, const float *got, const double *want, const double *scale,
@@ -118,7 +132,7 @@ static void check_backend(backend *be, const shape *s, bool pixels)
     double *scale = xmalloc(sizeof(double) * (size_t)(m > n ? m : n) * (size_t)(k > n ? k : n), "scale");
 
     /* forward */
-    tensor *out = poisoned(be, (size_t)m * (size_t)n);
+    tensor *out = poisoned(be, (size_t)m * (size_t)n + GUARD);
     be->ops->linear_forward(be, x, s->use_idx ? 0 : row_off * (size_t)k, s->use_idx ? idx : NULL, 0,
                             m, k, alpha, w, 0, b, 0, n, s->act, out);
     float *got = download(be, out, (size_t)m * (size_t)n);
@@ -136,11 +150,12 @@ static void check_backend(backend *be, const shape *s, bool pixels)
         }
     }
     check_close("forward", got, want, scale, (size_t)m * (size_t)n, 1e-5);
+    check_guard(be, out, (size_t)m * (size_t)n, "linear_forward");
     free(got);
     be->ops->release(be, out);
 
     /* weight and bias gradients */
-    tensor *dw = poisoned(be, (size_t)n * (size_t)k), *db = poisoned(be, (size_t)n + 3);
+    tensor *dw = poisoned(be, (size_t)n * (size_t)k + GUARD), *db = poisoned(be, (size_t)n + 3 + GUARD);
     be->ops->linear_weights(be, dz, m, n, x, s->use_idx ? 0 : row_off * (size_t)k, s->use_idx ? idx : NULL, 0,
                             k, alpha, dw, 0, db, 3);
     got = download(be, dw, (size_t)n * (size_t)k);
@@ -157,6 +172,8 @@ static void check_backend(backend *be, const shape *s, bool pixels)
             scale[(size_t)j * (size_t)k + (size_t)p] = mag;
         }
     check_close("dW", got, want, scale, (size_t)n * (size_t)k, 1e-5);
+    check_guard(be, dw, (size_t)n * (size_t)k, "linear_weights dW");
+    check_guard(be, db, (size_t)n + 3, "linear_weights db");
     free(got);
     float *gb = download(be, db, (size_t)n + 3);
     for (int j = 0; j < n; j++) {
@@ -169,14 +186,14 @@ static void check_backend(backend *be, const shape *s, bool pixels)
         scale[j] = mag;
     }
     check_close("db", gb + 3, want, scale, (size_t)n, 1e-5);
-    ck_assert_msg(isnan(gb[0]) && isnan(gb[2]), "db wrote before its offset");
+    ck_assert_msg(isnan(gb[0]) && isnan(gb[1]) && isnan(gb[2]), "db wrote before its offset");
     free(gb);
     be->ops->release(be, dw);
     be->ops->release(be, db);
 
     /* input gradient, with and without dropout's scale */
     float a_scale = s->act == ACT_SIGMOID ? 0.75f : 1.0f;
-    tensor *da = poisoned(be, (size_t)m * (size_t)k);
+    tensor *da = poisoned(be, (size_t)m * (size_t)k + GUARD);
     be->ops->linear_input(be, dz, m, n, w, 0, k, ap, s->act, a_scale, da);
     got = download(be, da, (size_t)m * (size_t)k);
     for (int r = 0; r < m; r++)
@@ -192,6 +209,7 @@ static void check_backend(backend *be, const shape *s, bool pixels)
             scale[(size_t)r * (size_t)k + (size_t)p] = mag * fabs(g);
         }
     check_close("dA", got, want, scale, (size_t)m * (size_t)k, 1e-5);
+    check_guard(be, da, (size_t)m * (size_t)k, "linear_input");
     free(got);
     be->ops->release(be, da);
 
@@ -222,9 +240,10 @@ END_TEST
  * GPUs with the builtin gemm). */
 START_TEST(test_device_layers_clblast)
 {
-    backend *be = test_cl_backend(GEMM_CLBLAST);
+    backend *be = test_clblast_backend();
     check_backend(be, &shapes[_i], true);
     check_backend(be, &shapes[_i], false);
+    assert_clblast_ran(be);
     backend_destroy(be);
 }
 END_TEST

@@ -18,6 +18,7 @@
 #include "image_io.h"
 #include "support.h"
 #include "test_suites.h"
+#include "trainer.h"
 #include "util.h"
 
 #define SIDE 28
@@ -373,6 +374,90 @@ START_TEST(test_eval_tables)
 }
 END_TEST
 
+/* Predicted class of image px under the model, in float64 (first maximum wins). */
+static int ref_class(const model_file *m, const uint8_t *px, double *logits_out)
+{
+    const model_arch *a = &m->arch;
+    double x[2][1024];
+    for (int k = 0; k < a->sizes[0]; k++) x[0][k] = px[k] / 255.0;
+    int cur = 0;
+    for (int l = 0; l < a->n_layers; l++) {
+        for (int j = 0; j < a->sizes[l + 1]; j++) {
+            double z = m->params[a->b_off[l] + (size_t)j];
+            for (int k = 0; k < a->sizes[l]; k++)
+                z += (double)m->params[a->w_off[l] + (size_t)j * (size_t)a->sizes[l] + (size_t)k] * x[cur][k];
+            if (l < a->n_layers - 1) z = a->act == ACT_RELU ? (z > 0 ? z : 0) : 1 / (1 + exp(-z));
+            x[1 - cur][j] = z;
+        }
+        cur = 1 - cur;
+    }
+    int best = 0, classes = a->sizes[a->n_layers];
+    for (int c = 0; c < classes; c++) {
+        if (x[cur][c] > x[cur][best]) best = c;
+        if (logits_out) logits_out[c] = x[cur][c];
+    }
+    return best;
+}
+
+/* The 10,000 MNIST test images are more than two of the trainer's 4,096-row chunks (the last
+ * one partial): the logits of every image, on both back-ends, and the test accuracy of
+ * trainer_evaluate, against float64. Logits: float32 sums over 784 + 64 terms, 1e-4 of the
+ * largest logit (~50 ulp); a chunk written to the wrong rows errs by O(1). */
+START_TEST(test_logits_past_one_chunk)
+{
+    ensure_model();
+    char p[128], err[1024];
+    path_in(p, sizeof p, "m.model");
+    model_file m;
+    ck_assert_msg(model_load(p, &m, err, sizeof err) == 0, "%s", err);
+    dataset_pair mn;
+    mnist_load(&mn);
+    const dataset *te = &mn.test;
+    ck_assert_uint_gt(te->n, 2 * 4096);
+    size_t n = te->n;
+    float *want = xmalloc(n * 10 * sizeof(float), "logits");
+    double lg[10];
+    size_t right = 0;
+    for (size_t i = 0; i < n; i++) {
+        right += ref_class(&m, te->pixels + i * PX, lg) == te->labels[i];
+        for (int c = 0; c < 10; c++) want[i * 10 + (size_t)c] = (float)lg[c];
+    }
+    for (int bi = 0; bi < 2; bi++) {
+        backend *be = bi ? test_cl_backend(GEMM_BUILTIN) : backend_host_create();
+        train_config cfg = {.arch = m.arch, .seed = 1, .optimizer = OPT_SGD, .total_epochs = 1};
+        trainer *t = trainer_create(be, &cfg, NULL, te, NULL, m.params);
+        float *got = xmalloc(n * 10 * sizeof(float), "logits");
+        for (size_t i = 0; i < n * 10; i++) got[i] = NAN;
+        trainer_logits(t, te->pixels, n, got);
+        double e = rel_err(got, want, n * 10);
+        ck_assert_msg(e < 1e-4, "%s: logits of 10,000 images differ from float64 by %g", be->ops->name, e);
+        epoch_metrics em;
+        trainer_evaluate(t, &em);
+        /* Rounding can flip the argmax of an image whose two best logits nearly tie: 3 of
+         * 10,000 allowed, a lost or doubled chunk changes hundreds. */
+        ck_assert_msg(fabs(em.test_acc * (double)n - (double)right) <= 3.0,
+                      "%s: test accuracy %.4f, float64 %.4f", be->ops->name, em.test_acc, (double)right / (double)n);
+        free(got);
+        trainer_destroy(t);
+        backend_destroy(be);
+    }
+    /* eval and its default device on the same 10,000 images. */
+    char args[1024];
+    snprintf(args, sizeof args, "eval --load m.model --data %s", mnist_dir());
+    ck_assert_msg(run(args) == 0, "%s", err_text);
+    long got_right = -1, total = -1;
+    const char *acc = strstr(out_text, "test accuracy: ");
+    ck_assert_ptr_nonnull(acc);
+    double a;
+    ck_assert_int_eq(sscanf(acc, "test accuracy: %lf (%ld of %ld)", &a, &got_right, &total), 3);
+    ck_assert_int_eq(total, (long)n);
+    ck_assert_msg(labs(got_right - (long)right) <= 3, "eval: %ld right, float64 %zu", got_right, right);
+    free(want);
+    dataset_pair_free(&mn);
+    model_file_free(&m);
+}
+END_TEST
+
 Suite *predict_suite(void)
 {
     Suite *s = suite_create("predict");
@@ -389,6 +474,7 @@ Suite *predict_suite(void)
     tcase_add_test(tc, test_predict_usage);
     tcase_add_test(tc, test_predict_grid);
     tcase_add_test(tc, test_eval_tables);
+    tcase_add_test(tc, test_logits_past_one_chunk);
     suite_add_tcase(s, tc);
     return s;
 }

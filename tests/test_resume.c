@@ -13,6 +13,7 @@
 
 #include "checkpoint.h"
 #include "support.h"
+#include "trainer.h"
 #include "util.h"
 
 static char dir[64];
@@ -116,11 +117,9 @@ START_TEST(test_sigint_checkpoints_mid_epoch_then_resume)
     size_t len;
     snprintf(p, sizeof p, "%s/run1.txt", dir);
     char *text = (char *)read_file(p, &len);
-    if (rc == 0) {
-        /* The run ended before the signal landed: nothing to resume, but nothing lost. */
-        free(text);
-        return;
-    }
+    /* The premise: the signal landed during the run (40 epochs, the first checkpoint after
+     * one). A run that ended first proves nothing, and fails rather than passes. */
+    ck_assert_msg(rc != 0, "the run ended before SIGINT arrived: nothing was interrupted");
     ck_assert_int_eq(rc, 130);
     ck_assert_msg(strstr(text, "--resume ck.model") != NULL, "%s", text);
     free(text);
@@ -159,6 +158,67 @@ START_TEST(test_early_stopping_state_survives_resume)
 }
 END_TEST
 
+/* Resuming with another optimizer: a momentum checkpoint continued with Adam. Adam's moments
+ * were never in the checkpoint, so Adam starts fresh: zero moments and its own step count from
+ * 1 (the bias correction), on the checkpoint's weights. The resumed weights must equal an
+ * in-process Adam run from those weights (host back-end, bit for bit); and continuing with
+ * nesterov, whose velocity means what momentum's does, keeps the velocity. */
+START_TEST(test_resume_with_another_optimizer)
+{
+    snprintf(dir, sizeof dir, "/tmp/cltrain-resume-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *base = "--device host --train-limit 400 --test-limit 50 --hidden 12 --batch 50 --init he --quiet";
+    char args[1024], *out = NULL, *err = NULL;
+    snprintf(args, sizeof args, "--data %s %s --optimizer momentum --lr 0.05 --epochs 2 --checkpoint ck.model",
+             mnist_dir(), base);
+    ck_assert_msg(run_cltrain(dir, NULL, args, &out, &err) == 0, "%s", err);
+    const char *next[] = {"adam --lr 0.002", "nesterov --lr 0.05"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "--data %s %s --optimizer %s --epochs 3 --resume ck.model --save r%d.model",
+                 mnist_dir(), base, next[k], k);
+        ck_assert_msg(run_cltrain(dir, NULL, args, &out, &err) == 0, "%s", err);
+    }
+    char p[128], e[1024];
+    snprintf(p, sizeof p, "%s/ck.model", dir);
+    model_file ck;
+    ck_assert_msg(model_load(p, &ck, e, sizeof e) == 0, "%s", e);
+    ck_assert_int_eq(ck.n_state, 1);
+    dataset_pair mn;
+    mnist_load(&mn);
+    dataset_truncate(&mn.train, 400);
+    dataset_truncate(&mn.test, 50);
+    for (int k = 0; k < 2; k++) {
+        train_config c = {.arch = ck.arch, .batch = 50, .seed = 1, .optimizer = k ? OPT_NESTEROV : OPT_ADAM,
+                          .lr = k ? 0.05f : 0.002f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f,
+                          .eps = 1e-8f, .schedule = SCHED_CONSTANT, .total_epochs = 3};
+        backend *be = backend_host_create();
+        trainer *t = trainer_create(be, &c, &mn.train, &mn.test, NULL, ck.params);
+        if (k) {   /* nesterov: the checkpoint's velocity and step count carry over */
+            trainer_write_state(t, 0, ck.state[0]);
+            trainer_set_step_count(t, (int64_t)ck.step);
+        }
+        epoch_metrics m;
+        trainer_epoch(t, 3, &m);
+        size_t n;
+        char name[16];
+        snprintf(name, sizeof name, "r%d.model", k);
+        float *got = params_of(name, &n), *want = xmalloc(n * sizeof(float), "p");
+        ck_assert_uint_eq(n, ck.arch.n_params);
+        trainer_read_params(t, want);
+        ck_assert_msg(memcmp(got, want, n * sizeof(float)) == 0,
+                      "resumed with %s: weights differ from a fresh %s from the checkpoint (%g)",
+                      next[k], k ? "nesterov with its velocity" : "adam", rel_err(got, want, n));
+        free(got); free(want);
+        trainer_destroy(t);
+        backend_destroy(be);
+    }
+    dataset_pair_free(&mn);
+    model_file_free(&ck);
+    free(out); free(err);
+    work_dir_remove(dir);
+}
+END_TEST
+
 Suite *resume_suite(void)
 {
     Suite *s = suite_create("resume");
@@ -168,6 +228,7 @@ Suite *resume_suite(void)
     tcase_add_test(tc, test_kill_between_checkpoints_then_resume);
     tcase_add_test(tc, test_sigint_checkpoints_mid_epoch_then_resume);
     tcase_add_test(tc, test_early_stopping_state_survives_resume);
+    tcase_add_test(tc, test_resume_with_another_optimizer);
     suite_add_tcase(s, tc);
     return s;
 }

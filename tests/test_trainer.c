@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clblast_check.h"
 #include "model.h"
 #include "ref_mlp.h"
 #include "support.h"
@@ -184,9 +185,10 @@ START_TEST(test_clblast_matches_builtin)
     model_arch a;
     int hidden[1] = {32};
     ck_assert_int_eq(model_arch_init(&a, 784, hidden, 1, 10, ACT_RELU), 0);
-    backend *b1 = test_cl_backend(GEMM_BUILTIN), *b2 = test_cl_backend(GEMM_CLBLAST);
+    backend *b1 = test_cl_backend(GEMM_BUILTIN), *b2 = test_clblast_backend();
     float *p1 = train_on(b1, &a, 100, 1, 500, 0.1f, OPT_SGD);
     float *p2 = train_on(b2, &a, 100, 1, 500, 0.1f, OPT_SGD);
+    assert_clblast_ran(b2);
     double err = rel_err(p2, p1, a.n_params);
     ck_assert_msg(err < 1e-4, "clblast and builtin differ by %g", err);
     free(p1); free(p2);
@@ -234,7 +236,12 @@ static double converge(activation act, const int *hidden, int n_hidden, long bat
 /* The seed's recipe: 784-10-10, lr 0.1, full batch, U(-0.5, 0.5), 500 epochs. A float64 numpy
  * run reaches 0.854 (ReLU); with 10 hidden units the result depends on the draw of the
  * initial weights by about +-0.01 (seeds 1-4 here: 0.843, 0.849, 0.861, 0.853 for ReLU; 0.681,
- * 0.729, 0.646, 0.669 for sigmoid), so the thresholds apply to the mean over four seeds. */
+ * 0.729, 0.646, 0.669 for sigmoid), so the thresholds apply to the mean over four seeds.
+ * Another device or driver rounds differently, and 500 epochs turn that into another draw, so
+ * the thresholds sit four standard errors of that mean below it: seed spread (sample standard
+ * deviation) 0.0075 for ReLU and 0.035 for sigmoid, standard error over four seeds 0.0038 and
+ * 0.0175, thresholds 0.8515 - 4 x 0.0038 = 0.836 and 0.68125 - 4 x 0.0175 = 0.611. A broken
+ * loop lands far below (chance is 0.10). */
 static double seed_recipe_mean(activation act)
 {
     int h[1] = {10};
@@ -247,14 +254,14 @@ static double seed_recipe_mean(activation act)
 START_TEST(test_converges_relu_full_batch)
 {
     double acc = seed_recipe_mean(ACT_RELU);
-    ck_assert_msg(acc >= 0.85, "784-10-10 relu, 500 full-batch epochs: mean test accuracy %.4f < 0.85", acc);
+    ck_assert_msg(acc >= 0.836, "784-10-10 relu, 500 full-batch epochs: mean test accuracy %.4f < 0.836", acc);
 }
 END_TEST
 
 START_TEST(test_converges_sigmoid_full_batch)
 {
     double acc = seed_recipe_mean(ACT_SIGMOID);
-    ck_assert_msg(acc >= 0.68, "784-10-10 sigmoid, 500 full-batch epochs: mean test accuracy %.4f < 0.68", acc);
+    ck_assert_msg(acc >= 0.611, "784-10-10 sigmoid, 500 full-batch epochs: mean test accuracy %.4f < 0.611", acc);
 }
 END_TEST
 
