@@ -77,6 +77,7 @@ int model_save(const char *path, const model_file *m, char *err, size_t errlen)
     put_u64(&w, m->n_train); put_f32(&w, m->best_val); put_u64(&w, m->stale_epochs);
     put_u64(&w, (uint64_t)a->n_params);
     put_u32(&w, (uint32_t)m->n_state);
+    put_u32(&w, m->ranks ? m->ranks : 1);   /* a later field: readers skip what they do not know */
     uint32_t hb = (uint32_t)(w.len - header_start);
     memcpy(w.p + header_at, (unsigned char[4]){(unsigned char)hb, (unsigned char)(hb >> 8), 0, 0}, 4);
     put_f32s(&w, m->params, a->n_params);
@@ -120,7 +121,8 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
         fail(err, errlen, "%s: model file is corrupt or truncated (CRC-32 mismatch); use another copy or retrain", path);
         goto out;
     }
-    (void)get_u32(&r); /* header bytes: fields are read one by one below */
+    uint32_t header_bytes = get_u32(&r);   /* fields are read one by one below */
+    size_t header_start = r.pos;
     uint32_t n_layers = get_u32(&r);
     if (r.bad || n_layers < 1 || n_layers > MODEL_MAX_LAYERS) {
         fail(err, errlen, "%s: bad layer count %u in the model file", path, n_layers);
@@ -149,6 +151,10 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
     m->n_train = get_u64(&r); m->best_val = get_f32(&r); m->stale_epochs = get_u64(&r);
     uint64_t n_params = get_u64(&r);
     uint32_t n_state = get_u32(&r);
+    /* Fields added later sit at the end of the header; files written before them lack them. */
+    if (!r.bad && header_bytes >= r.pos - header_start + 4) m->ranks = get_u32(&r);
+    if (!r.bad && header_bytes > r.pos - header_start && header_bytes <= len - 4 - header_start)
+        r.pos = header_start + header_bytes;
     if (r.bad || n_params != m->arch.n_params || n_state > 2) {
         fail(err, errlen, "%s: model file header is inconsistent (parameter count or state)", path);
         goto out;

@@ -3,8 +3,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cl_runtime.h"
+#include "dist.h"
 #include "util.h"
 
 void session_load_data(const options *o, session_data *d)
@@ -49,15 +51,32 @@ void session_free_data(session_data *d)
     if (d->val.pixels) dataset_free(&d->val);
 }
 
+/* Under mpirun every rank says where it runs (with its pid, for whoever must stop it). */
+static void say_device(const backend *be, int index)
+{
+    if (dist_size() == 1) return;
+    const char *name = backend_device_name(be);
+    fprintf(stderr, "cltrain[rank %d]: pid %ld, device %s%d%s%s\n", dist_rank(), (long)getpid(),
+            index < 0 ? "host" : "", index < 0 ? 0 : index, name ? ": " : "", name ? name : "");
+}
+
 backend *session_open_backend(const options *o)
 {
-    if (o->device_host) return backend_host_create();
+    if (o->device_host) {
+        backend *be = backend_host_create();
+        say_device(be, -1);
+        return be;
+    }
     clrt_device_desc *devs = NULL;
     int n = clrt_list_devices(&devs);
     if (n == 0)
         die(EXIT_RUNTIME, "no OpenCL platform or device found; on Debian install PoCL with "
                           "'apt-get install pocl-opencl-icd', or use --device host");
-    if (o->device < 0 || o->device >= n) {
+    int device = o->device;
+    /* One device per rank of a machine: several GPUs are used one each. More ranks than
+     * devices share them round-robin (PoCL: each rank its own CPU device). */
+    if (!o->device_given && dist_size() > 1) device = dist_local_rank() % n;
+    if (device < 0 || device >= n) {
         fprintf(stderr, "cltrain: --device %d does not exist; the devices are:\n", o->device);
         clrt_print_devices(stderr, devs, n);
         free(devs);
@@ -69,7 +88,9 @@ backend *session_open_backend(const options *o)
         .profiling = o->profile,
         .no_cache = o->no_cache,
     };
-    return backend_cl_create(o->device, &bo);
+    backend *be = backend_cl_create(device, &bo);
+    say_device(be, device);
+    return be;
 }
 
 int session_list_devices(void)

@@ -11,6 +11,7 @@
 #include "checkpoint.h"
 #include "plot.h"
 #include "commands.h"
+#include "dist.h"
 #include "session.h"
 #include "trainer.h"
 #include "util.h"
@@ -30,6 +31,7 @@ static void fill_model_file(model_file *mf, const options *o, const train_config
     mf->seed = cfg->seed;
     mf->n_train = n_train;
     mf->best_val = -1.0f;
+    mf->ranks = (uint32_t)dist_size();
 }
 
 /* Writes the current parameters (and the optimizer state, for checkpoints) to path. */
@@ -208,8 +210,33 @@ static void stop_run(trainer *t, const model_file *settings, const options *o, F
     exit(128 + sig);
 }
 
-int command_train(const options *o)
+/* Under mpirun rank 0 alone writes and prints: the others keep their errors only. */
+static const options *this_ranks_options(const options *o, options *copy)
 {
+    if (dist_rank() == 0) return o;
+    *copy = *o;
+    copy->save = copy->export_npy = copy->log = copy->checkpoint = copy->plot = NULL;
+    copy->quiet = true;
+    copy->profile = false;
+    return copy;
+}
+
+/* The resumed checkpoint's process count against this run's. */
+static void check_resumed_ranks(const char *path, uint32_t ranks)
+{
+    uint32_t now = (uint32_t)dist_size();
+    if (dist_rank() != 0 || ranks == now || (ranks == 0 && now == 1)) return;
+    fprintf(stderr, "cltrain: %s was written by a run of %s%u process%s and this one has %u: it resumes "
+            "the same training, but its gradients are summed in another order, so the weights will "
+            "differ (by rounding) from those of an uninterrupted run; use mpirun -np %u to continue it exactly\n",
+            path, ranks ? "" : "an unknown number, not ", ranks ? ranks : 1, ranks == 1 ? "" : "es", now,
+            ranks ? ranks : 1);
+}
+
+int command_train(const options *all_ranks)
+{
+    options own;
+    const options *o = this_ranks_options(all_ranks, &own);
     session_data sd;
     session_load_data(o, &sd);
     const dataset *train = &sd.data.train, *test = &sd.data.test;
@@ -221,6 +248,7 @@ int command_train(const options *o)
         .momentum = (float)o->momentum, .beta1 = (float)o->beta1, .beta2 = (float)o->beta2,
         .eps = (float)o->eps, .weight_decay = (float)o->weight_decay, .schedule = o->schedule,
         .warmup = o->warmup, .lr_min = o->lr_min, .dropout = (float)o->dropout,
+        .rank = dist_rank(), .ranks = dist_size(),
     };
     cfg.total_epochs = o->epochs >= 0 ? o->epochs : (o->batch > 0 ? 10 : 500);
     model_file loaded;
@@ -231,11 +259,17 @@ int command_train(const options *o)
     if (o->resume) {
         start_epoch = (long)loaded.epochs_done;
         resume_step = loaded.next_step;
+        check_resumed_ranks(o->resume, loaded.ranks);
         if (start_epoch > cfg.total_epochs)
             die(EXIT_USAGE, "%s has %ld epochs done, more than --epochs %ld (the total, not the number to add)",
                 o->resume, start_epoch, cfg.total_epochs);
     }
 
+    /* Every rank must train on the same data from the same start: rank 0's parameters. */
+    dist_check_same(train->n, "the number of training images");
+    dist_check_same(cfg.arch.n_params, "the number of parameters");
+    dist_check_same(start_epoch * (uint64_t)1000003 + resume_step, "the resumed position");
+    dist_broadcast(params, cfg.arch.n_params * sizeof(float));
     backend *be = session_open_backend(o);
     trainer *t = trainer_create(be, &cfg, train, test, sd.val.n ? &sd.val : NULL, params);
     if (o->resume) {
@@ -373,6 +407,14 @@ int command_train(const options *o)
         int rc = plot_log(log_path, o->plot, title, err, sizeof err);
         if (rc != 0) die(rc, "%s", err);
         if (!o->quiet) printf("charts: %s/accuracy.png, %s/mse.png\n", o->plot, o->plot);
+    }
+    if (dist_size() > 1 && !o->quiet) {
+        double sec;
+        long calls;
+        dist_allreduce_stats(&sec, &calls);
+        printf("allreduce: %d processes, %ld calls, %.4f s (%.4f ms each, %.1f %% of the run)\n",
+               dist_size(), calls, sec, calls ? 1e3 * sec / (double)calls : 0.0,
+               elapsed > 0 ? 100.0 * sec / elapsed : 0.0);
     }
     if (o->profile) backend_cl_print_profile(be, stdout);
     trainer_destroy(t);
