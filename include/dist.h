@@ -30,7 +30,12 @@ void dist_broadcast(void *buf, size_t bytes);
 /* Exits 2 on every rank, naming the ranks that differ, when value is not the same everywhere
  * (what: "the number of training images"). */
 void dist_check_same(uint64_t value, const char *what);
-/* Seconds spent in dist_allreduce_sum and the number of calls so far. */
-void dist_allreduce_stats(double *seconds, long *calls);
+/* With split on (every rank alike: it adds a barrier), each sum first waits for the slowest
+ * rank (MPI_Barrier), so that the time of the sum itself is measured apart from the wait. */
+void dist_split_wait(int split);
+/* Seconds in dist_allreduce_sum (the wait included unless split), seconds waiting (split
+ * only), and the number of calls so far. */
+typedef struct { double sum_seconds, wait_seconds; long calls; } dist_stats;
+dist_stats dist_allreduce_stats(void);
 
 #endif

@@ -13,8 +13,8 @@
 #endif
 
 static int rank_, size_ = 1, local_rank_;
-static double reduce_seconds;
-static long reduce_calls;
+static dist_stats stats;
+static int split_wait;
 static char prefix[48];
 
 /* Set by every launcher we know of: Open MPI's mpirun (OMPI_*, PMIX_*), MPICH's and Slurm's
@@ -90,6 +90,12 @@ void dist_allreduce_sum(float *buf, size_t n)
 {
     if (size_ == 1) return;
     double t0 = now_seconds();
+    if (split_wait) {
+        check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+        double t1 = now_seconds();
+        stats.wait_seconds += t1 - t0;
+        t0 = t1;
+    }
     /* MPI counts are int: large buffers go in chunks, summed in the same order every time. */
     const size_t chunk = (size_t)1 << 30;
     for (size_t off = 0; off < n; off += chunk) {
@@ -97,8 +103,8 @@ void dist_allreduce_sum(float *buf, size_t n)
         check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
                   "MPI_Allreduce");
     }
-    reduce_seconds += now_seconds() - t0;
-    reduce_calls++;
+    stats.sum_seconds += now_seconds() - t0;
+    stats.calls++;
 }
 
 void dist_broadcast(void *buf, size_t bytes)
@@ -161,8 +167,5 @@ int dist_rank(void) { return rank_; }
 int dist_size(void) { return size_; }
 int dist_local_rank(void) { return local_rank_; }
 
-void dist_allreduce_stats(double *seconds, long *calls)
-{
-    *seconds = reduce_seconds;
-    *calls = reduce_calls;
-}
+void dist_split_wait(int split) { split_wait = split; }
+dist_stats dist_allreduce_stats(void) { return stats; }
