@@ -179,6 +179,12 @@ bench: deps data
 	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-bench
 	$(BUILD)/cltrain-bench $(BENCH_ARGS)
 
+# Data-parallel scaling under mpirun: workloads 2 and 3 at 1 and 2 ranks (bench/mpi_scaling.sh).
+.PHONY: bench-mpi
+bench-mpi: deps data
+	$(MAKE) --no-print-directory $(BUILD)/cltrain
+	sh bench/mpi_scaling.sh $(BUILD)/cltrain
+
 # The seed report's experiments (results/seed/SUMMARY.md).
 reproduce: deps data
 	$(MAKE) --no-print-directory all
