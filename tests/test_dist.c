@@ -109,6 +109,7 @@ static void check_agreement(const char *extra, const char *tag)
     ck_assert_uint_eq(r2, 2);
     double e = rel_err(two, one, na);
     ck_assert_msg(e < 1e-4, "%s: 2 ranks differ from 1 process by %g (relative)", tag, e);
+    fprintf(stderr, "dist: %s: 2 ranks against 1 process: weights within %.2g (relative)\n", tag, e);
     ck_assert_msg(memcmp(one, two, na * sizeof(float)) != 0 || strstr(extra, "--epochs 0"),
                   "%s: bit-identical to one process: were the ranks really splitting the batch?", tag);
     free(one);
