@@ -56,8 +56,10 @@ static void say_device(const backend *be, int index)
 {
     if (dist_size() == 1) return;
     const char *name = backend_device_name(be);
-    fprintf(stderr, "cltrain[rank %d]: pid %ld, device %s%d%s%s\n", dist_rank(), (long)getpid(),
-            index < 0 ? "host" : "", index < 0 ? 0 : index, name ? ": " : "", name ? name : "");
+    char dev[32] = "host (plain C)";
+    if (index >= 0) snprintf(dev, sizeof dev, "%d", index);
+    fprintf(stderr, "cltrain[rank %d]: pid %ld, device %s%s%s\n", dist_rank(), (long)getpid(), dev,
+            name ? ": " : "", name ? name : "");
 }
 
 backend *session_open_backend(const options *o)

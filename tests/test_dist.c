@@ -152,6 +152,19 @@ START_TEST(test_one_writer)
 }
 END_TEST
 
+/* Early stopping watches rank 0's validation accuracy on every rank (the metrics are summed
+ * into one): the ranks stop at the same epoch and the job ends, where ranks deciding apart
+ * would leave one waiting in an allreduce until the test's timeout. */
+START_TEST(test_early_stop_ends_every_rank)
+{
+    ck_assert_int_eq(run_np(2, "es", "--train-limit 2000 --test-limit 300 --val 500 --hidden 32 "
+                                     "--batch 50 --lr 0.2 --init he --early-stop 2 --epochs 40 --device 0"), 0);
+    char *out = slurp("es.out");
+    ck_assert_msg(strstr(out, "early stop:"), "the recipe no longer stops early: %s", out);
+    free(out);
+}
+END_TEST
+
 /* A checkpoint of 2 ranks resumed by 2 ranks ends bit-identical to the uninterrupted run; by
  * one process it resumes with a note that the process count differs. */
 START_TEST(test_resume_across_process_counts)
@@ -274,6 +287,7 @@ Suite *dist_suite(void)
     tcase_add_test(tc, test_two_ranks_agree_with_one_full_batch);
     tcase_add_test(tc, test_one_writer);
     tcase_add_test(tc, test_resume_across_process_counts);
+    tcase_add_test(tc, test_early_stop_ends_every_rank);
     tcase_add_test(tc, test_rank_with_bad_data_ends_the_job);
     tcase_add_test(tc, test_killed_rank_ends_the_job);
     suite_add_tcase(s, tc);
