@@ -25,6 +25,8 @@ const char *dist_describe(void);
 
 /* Sums n floats over every rank, in place (MPI_Allreduce), timed into dist_allreduce_stats. */
 void dist_allreduce_sum(float *buf, size_t n);
+/* The largest of every rank's v (a stop request: the ranks stop at the same step). */
+int dist_max_int(int v);
 /* Copies bytes from rank 0 to every rank. */
 void dist_broadcast(void *buf, size_t bytes);
 /* Exits 2 on every rank, naming the ranks that differ, when value is not the same everywhere

@@ -107,6 +107,13 @@ void dist_allreduce_sum(float *buf, size_t n)
     stats.calls++;
 }
 
+int dist_max_int(int v)
+{
+    if (size_ == 1) return v;
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+    return v;
+}
+
 void dist_broadcast(void *buf, size_t bytes)
 {
     if (size_ == 1) return;
@@ -158,6 +165,7 @@ void dist_init(int *argc, char ***argv)
 void dist_finalize(void) {}
 const char *dist_describe(void) { return "built without MPI"; }
 void dist_allreduce_sum(float *buf, size_t n) { (void)buf; (void)n; }
+int dist_max_int(int v) { return v; }
 void dist_broadcast(void *buf, size_t bytes) { (void)buf; (void)bytes; }
 void dist_check_same(uint64_t value, const char *what) { (void)value; (void)what; }
 

@@ -105,6 +105,17 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+/* Under mpirun the signal may reach the ranks at different steps: they stop together, at the
+ * first step after which any of them has it (one int summed per step; nothing without mpirun). */
+static int agreed_signal;
+
+static int stop_requested(void)
+{
+    int sig = dist_max_int(stop_signal);
+    if (sig) agreed_signal = sig;
+    return sig;
+}
+
 static void install_signal_handlers(void)
 {
     struct sigaction sa;
@@ -161,7 +172,7 @@ static int on_step(void *ctx, size_t done, size_t total)
         trainer_sync(p->t);   /* a wait a few times a second, so the line shows real progress */
         draw_progress(p, done, total);
     }
-    return stop_signal != 0;
+    return stop_requested() != 0;
 }
 
 /* Architecture and starting parameters: from --resume/--load, or fresh from the options. */
@@ -196,8 +207,14 @@ static float *starting_point(const options *o, const dataset *train, train_confi
 static void stop_run(trainer *t, const model_file *settings, const options *o, FILE *log,
                      long epochs_done, size_t next_step)
 {
-    int sig = stop_signal;
+    int sig = agreed_signal ? agreed_signal : stop_signal;
     if (log) fclose(log);
+    if (dist_rank() != 0) {
+        /* Rank 0 checkpoints and says how to resume; the others wait for it, since mpirun
+         * ends the job as soon as one of them leaves with this status. */
+        dist_max_int(0);
+        exit(128 + sig);
+    }
     if (o->checkpoint) {
         save_model(t, settings, o->checkpoint, true, (uint64_t)epochs_done, next_step);
         fprintf(stderr, "cltrain: interrupted after epoch %ld%s; checkpoint written to %s\n"
@@ -207,6 +224,7 @@ static void stop_run(trainer *t, const model_file *settings, const options *o, F
         fprintf(stderr, "cltrain: interrupted after epoch %ld; nothing saved (use --checkpoint FILE to be able to resume)\n",
                 epochs_done);
     }
+    dist_max_int(0);
     exit(128 + sig);
 }
 
@@ -398,7 +416,7 @@ int command_train(const options *all_ranks)
         }
         if (o->checkpoint && (e % o->checkpoint_every == 0 || e == total || stop_early))
             save_model(t, &settings, o->checkpoint, true, (uint64_t)e, 0);
-        if (stop_signal) stop_run(t, &settings, o, log, e, 0);
+        if (stop_requested()) stop_run(t, &settings, o, log, e, 0);
         if (stop_early) {
             if (!o->quiet)
                 printf("early stop: no better validation accuracy for %ld epoch%s\n", stale, stale == 1 ? "" : "s");

@@ -277,6 +277,44 @@ START_TEST(test_killed_rank_ends_the_job)
 }
 END_TEST
 
+/* Ctrl-C on mpirun reaches the ranks at different moments; they stop after the same step,
+ * rank 0 checkpoints it, and two ranks resume to the weights of the uninterrupted run. */
+START_TEST(test_interrupt_stops_the_ranks_together)
+{
+#define LONG_RUN RECIPE " --epochs 300"
+    ck_assert_int_eq(run_np(2, "full", LONG_RUN " --save full.model"), 0);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd %s && " MPI_ENV " exec mpirun --allow-run-as-root --oversubscribe -np 2 %s "
+             "--data %s " LONG_RUN " --checkpoint ck.model --checkpoint-every 10 >int.out 2>int.err",
+             dir, cltrain_bin(), mnist_dir());
+    pid_t job = fork();
+    ck_assert_int_ge(job, 0);
+    if (job == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    char ck[128];
+    snprintf(ck, sizeof ck, "%s/ck.model", dir);
+    for (int i = 0; i < 1200 && access(ck, F_OK) != 0; i++) nanosleep(&(struct timespec){0, 25000000}, NULL);
+    kill(job, SIGINT);
+    int st;
+    ck_assert_int_eq(waitpid(job, &st, 0), job);
+    ck_assert(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 0) {   /* it ended before the signal landed: nothing to resume */
+        fprintf(stderr, "dist: the run ended before SIGINT landed; nothing to resume\n");
+        return;
+    }
+    char *err = slurp("int.err");
+    ck_assert_msg(strstr(err, "cltrain: interrupted after epoch") && strstr(err, "--resume ck.model"), "%s", err);
+    ck_assert_msg(!strstr(err, "cltrain[rank 1]: interrupted") && !strstr(err, "nothing saved"), "%s", err);
+    free(err);
+    ck_assert_int_eq(run_np(2, "res", LONG_RUN " --resume ck.model --save res.model"), 0);
+    assert_bit_identical("full.model", "res.model");
+    fprintf(stderr, "dist: SIGINT to mpirun (exit %d), resumed bit-identically\n", WEXITSTATUS(st));
+#undef LONG_RUN
+}
+END_TEST
+
 Suite *dist_suite(void)
 {
     Suite *s = suite_create("dist");
@@ -288,6 +326,7 @@ Suite *dist_suite(void)
     tcase_add_test(tc, test_one_writer);
     tcase_add_test(tc, test_resume_across_process_counts);
     tcase_add_test(tc, test_early_stop_ends_every_rank);
+    tcase_add_test(tc, test_interrupt_stops_the_ranks_together);
     tcase_add_test(tc, test_rank_with_bad_data_ends_the_job);
     tcase_add_test(tc, test_killed_rank_ends_the_job);
     suite_add_tcase(s, tc);
