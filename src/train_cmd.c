@@ -106,7 +106,8 @@ static void on_signal(int sig)
 }
 
 /* Under mpirun the signal may reach the ranks at different steps: they stop together, at the
- * first step after which any of them has it (one int summed per step; nothing without mpirun). */
+ * first step after which any of them has it (the largest of one int per rank, every step;
+ * nothing without mpirun). */
 static int agreed_signal;
 
 static int stop_requested(void)
