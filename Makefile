@@ -30,6 +30,16 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lOpenCL -lclblast -lz -lstb)
 LIBS       = $(PKG_LIBS) -lm
 
+# Open MPI (libopenmpi-dev) where installed: src/dist.c alone includes mpi.h. Without it the
+# same interface runs one process (MPI=0 forces that). -isystem: warnings are ours, not mpi.h's.
+ifeq ($(origin MPI),undefined)
+MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+endif
+ifeq ($(MPI),1)
+MPI_CFLAGS = -DCLTRAIN_MPI $(patsubst -I%,-isystem %,$(shell pkg-config --cflags ompi-c))
+LIBS      += $(shell pkg-config --libs ompi-c)
+endif
+
 LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/kernels_embedded.o
 KERNELS   := $(sort $(wildcard kernels/*.cl))
@@ -40,7 +50,7 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 # Debian packages the build and the tests need; `make deps` installs whichever are missing.
 DEPS_PKGS := ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev check \
-             pkg-config zlib1g-dev libstb-dev gnuplot-nox
+             pkg-config zlib1g-dev libstb-dev gnuplot-nox libopenmpi-dev openmpi-bin
 BENCH_PKGS := python3-numpy libopenblas0-pthread
 # The ONNX export's consumers: Debian's python3-onnx (1.12: IR version 8, opsets to 17) and
 # npm's onnxruntime-node, pinned in tests/onnx/package-lock.json, installed into ORT_DIR.
@@ -59,6 +69,13 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) $(wildcard src/*.h) | $(BUILD)
 
 $(BUILD)/kernels_embedded.c: $(KERNELS) scripts/embed_kernels.sh | $(BUILD)/obj
 	sh scripts/embed_kernels.sh $@ $(KERNELS)
+
+# The stamp rebuilds dist.o when Open MPI appears (make deps) or MPI=0 is asked for.
+$(BUILD)/obj/dist.o: src/dist.c $(wildcard include/*.h) $(BUILD)/obj/.mpi-$(MPI) | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/.mpi-$(MPI): | $(BUILD)/obj
+	rm -f $(BUILD)/obj/.mpi-* && touch $@
 
 $(BUILD)/obj/kernels_embedded.o: $(BUILD)/kernels_embedded.c include/kernels_embedded.h
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -175,6 +192,12 @@ bench: deps data
 	@sh scripts/install_deps.sh $(BENCH_PKGS)
 	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-bench
 	$(BUILD)/cltrain-bench $(BENCH_ARGS)
+
+# Data-parallel scaling under mpirun: workloads 2 and 3 at 1 and 2 ranks (bench/mpi_scaling.sh).
+.PHONY: bench-mpi
+bench-mpi: deps data
+	$(MAKE) --no-print-directory $(BUILD)/cltrain
+	sh bench/mpi_scaling.sh $(BUILD)/cltrain
 
 # The seed report's experiments (results/seed/SUMMARY.md).
 reproduce: deps data

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t n_train;         /* training-set size the shuffles were drawn for */
     float best_val;           /* early stopping: best validation accuracy so far, -1 none */
     uint64_t stale_epochs;    /* early stopping: epochs since the best */
+    uint32_t ranks;           /* processes that trained it (mpirun -np); 0 = before the field */
     float *params;            /* arch.n_params */
     int n_state;              /* 0, 1 or 2 optimizer state arrays */
     float *state[2];          /* arch.n_params each */

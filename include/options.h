@@ -21,6 +21,7 @@ typedef struct {
     /* device */
     bool device_host;          /* --device host */
     int device;                /* global OpenCL index */
+    bool device_given;         /* --device on the command line (else, under mpirun, the local rank's) */
     int gemm;                  /* -1 = pick the faster for the device, else gemm_kind */
     bool profile, no_cache;
 

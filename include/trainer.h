@@ -23,6 +23,11 @@ typedef struct {
     double warmup, lr_min;       /* schedule: warm-up epochs, lowest rate */
     long total_epochs;           /* schedules need the horizon */
     float dropout;
+    /* Data parallel (dist.h): rank of ranks; 0 and 0 (or 1) train alone. Each rank computes the
+     * gradient of its contiguous share of every global batch (--batch is the global size), the
+     * ranks sum them, and every rank applies the same update. Rank 0 alone evaluates the test
+     * and validation sets; the metrics every rank gets are rank 0's. */
+    int rank, ranks;
 } train_config;
 
 typedef struct {

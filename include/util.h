@@ -19,6 +19,8 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 /* Prints "cltrain: <message>" on stderr and exits with `status`. For the user's mistakes
  * (status 2) and for runtime failures (status 1). */
 CLT_NORETURN void die(int status, const char *fmt, ...) CLT_PRINTF(2, 3);
+/* Replaces "cltrain" in die's messages (a process of a distributed run names its rank). */
+void die_set_prefix(const char *prefix);
 
 /* Checked allocators: on failure they name what was being allocated and its size, exit 1. */
 void *xmalloc(size_t bytes, const char *what);

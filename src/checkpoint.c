@@ -135,6 +135,7 @@ int model_save(const char *path, const model_file *m, char *err, size_t errlen)
         put_u32(&w, (uint32_t)n);
         put(&w, m->class_names[c], n);
     }
+    put_u32(&w, m->ranks ? m->ranks : 1);   /* after the names; readers skip what they do not know */
     uint32_t hb = (uint32_t)(w.len - header_start);
     memcpy(w.p + header_at, (unsigned char[4]){(unsigned char)hb, (unsigned char)(hb >> 8),
                                                (unsigned char)(hb >> 16), (unsigned char)(hb >> 24)}, 4);
@@ -179,7 +180,8 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
         fail(err, errlen, "%s: model file is corrupt or truncated (CRC-32 mismatch); use another copy or retrain", path);
         goto out;
     }
-    (void)get_u32(&r); /* header bytes: fields are read one by one below */
+    uint32_t header_bytes = get_u32(&r);   /* fields are read one by one below */
+    size_t header_start = r.pos;
     uint32_t n_layers = get_u32(&r);
     if (r.bad || n_layers < 1 || n_layers > MODEL_MAX_LAYERS) {
         fail(err, errlen, "%s: bad layer count %u in the model file", path, n_layers);
@@ -213,6 +215,10 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
         goto out;
     }
     if (version >= 2 && read_class_names(&r, m, path, err, errlen) != 0) goto out;
+    /* Fields added later sit at the end of the header; files written before them lack them. */
+    if (!r.bad && header_bytes >= r.pos - header_start + 4) m->ranks = get_u32(&r);
+    if (!r.bad && header_bytes > r.pos - header_start && header_bytes <= len - 4 - header_start)
+        r.pos = header_start + header_bytes;
     size_t arrays = 1 + n_state, bytes;
     if (!mul_size(m->arch.n_params, 4 * arrays, &bytes) || len - 4 - r.pos != bytes) {
         fail(err, errlen, "%s: model file has %zu bytes of parameters, its header needs %zu",

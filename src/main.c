@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "commands.h"
+#include "dist.h"
 #include "options.h"
 #include "session.h"
 #include "util.h"
@@ -19,9 +20,11 @@ static int run(const options *op)
         return EXIT_OK;
     }
     if (o.version) {
-        printf("cltrain %s\n", CLTRAIN_VERSION);
+        printf("cltrain %s (%s)\n", CLTRAIN_VERSION, dist_describe());
         return EXIT_OK;
     }
+    /* Under mpirun only training is distributed; anything else runs once, on rank 0. */
+    if (dist_rank() != 0 && (o.list_devices || o.command != CMD_TRAIN)) return EXIT_OK;
     if (o.list_devices) return session_list_devices();
     switch (o.command) {
     case CMD_TRAIN: return command_train(&o);
@@ -35,6 +38,7 @@ static int run(const options *op)
 
 int main(int argc, char **argv)
 {
+    dist_init(&argc, &argv);
     options o;
     options_defaults(&o);
     if (options_parse(&o, argc, argv) != 0) {
@@ -43,5 +47,7 @@ int main(int argc, char **argv)
     }
     int status = run(&o);
     options_free(&o);
+    /* A failed rank leaves without MPI_Finalize, so that mpirun ends the whole job. */
+    if (status == EXIT_OK) dist_finalize();
     return status;
 }

@@ -30,7 +30,7 @@ static const flag flags[] = {
     {"--help", F_BOOL, OFF(help), 0, 0, NULL, NULL, NULL, "show this help and exit"},
     {"--version", F_BOOL, OFF(version), 0, 0, NULL, NULL, NULL, "print the version and exit"},
     {"--list-devices", F_BOOL, OFF(list_devices), 0, 0, NULL, NULL, NULL, "list every OpenCL device of every platform and exit"},
-    {"--device", F_DEVICE, OFF(device), 0, 1e6, NULL, "N|host", "0", "OpenCL device index from --list-devices, or host (plain C)"},
+    {"--device", F_DEVICE, OFF(device), 0, 1e6, NULL, "N|host", "0", "OpenCL device index from --list-devices, or host (plain C); under mpirun: the local rank's"},
     {"--gemm", F_GEMM, OFF(gemm), 0, 0, NULL, "builtin|clblast", "auto", "matrix multiply: our kernels or CLBlast (auto: builtin)"},
     {"--profile", F_BOOL, OFF(profile), 0, 0, NULL, NULL, NULL, "print a per-kernel time profile at the end"},
     {"--no-cache", F_BOOL, OFF(no_cache), 0, 0, NULL, NULL, NULL, "do not use the compiled-kernel cache"},
@@ -186,6 +186,7 @@ static int set_flag(options *o, const flag *f, const char *v)
         return 0;
     }
     case F_DEVICE:
+        o->device_given = true;
         if (strcmp(v, "host") == 0) { o->device_host = true; return 0; }
         if (parse_number(v, &d) || d != floor(d) || d < 0 || d > f->max)
             return usage_error("%s takes a device index (see --list-devices) or 'host', not '%s'", f->name, v);

@@ -9,6 +9,7 @@
 
 #include "checkpoint.h"
 #include "cl_runtime.h"
+#include "dist.h"
 #include "util.h"
 
 void session_load_data(const options *o, int classes, session_data *d)
@@ -110,16 +111,42 @@ void session_free_data(session_data *d)
     if (d->val.pixels) dataset_free(&d->val);
 }
 
+/* Under mpirun every rank says where it runs (with its pid, for whoever must stop it). */
+static void say_device(const backend *be, int index)
+{
+    if (dist_size() == 1) return;
+    const char *name = backend_device_name(be);
+    char dev[32] = "host (plain C)";
+    if (index >= 0) snprintf(dev, sizeof dev, "%d", index);
+    fprintf(stderr, "cltrain[rank %d]: pid %ld, device %s%s%s\n", dist_rank(), (long)getpid(), dev,
+            name ? ": " : "", name ? name : "");
+}
+
 backend *session_open_backend(const options *o)
 {
-    if (o->device_host) return backend_host_create();
-    clrt_require_device(o->device);
+    if (o->device_host) {
+        backend *be = backend_host_create();
+        say_device(be, -1);
+        return be;
+    }
+    clrt_require_device(0);   /* the one message when there is no device at all */
+    int device = o->device;
+    /* One device per rank of a machine: several GPUs are used one each. More ranks than
+     * devices share them round-robin (PoCL: each rank its own CPU device). */
+    if (!o->device_given && dist_size() > 1) {
+        clrt_device_desc *devs = NULL;
+        device = dist_local_rank() % clrt_list_devices(&devs);
+        free(devs);
+    }
+    clrt_require_device(device);
     backend_cl_options bo = {
         .gemm = o->gemm < 0 ? GEMM_BUILTIN : (gemm_kind)o->gemm,
         .profiling = o->profile,
         .no_cache = o->no_cache,
     };
-    return backend_cl_create(o->device, &bo);
+    backend *be = backend_cl_create(device, &bo);
+    say_device(be, device);
+    return be;
 }
 
 int session_list_devices(void)

@@ -12,6 +12,7 @@
 #include "onnx_export.h"
 #include "plot.h"
 #include "commands.h"
+#include "dist.h"
 #include "output_paths.h"
 #include "session.h"
 #include "trainer.h"
@@ -32,6 +33,7 @@ static void fill_model_file(model_file *mf, const options *o, const train_config
     mf->seed = cfg->seed;
     mf->n_train = n_train;
     mf->best_val = -1.0f;
+    mf->ranks = (uint32_t)dist_size();
 }
 
 /* Writes the current parameters (and the optimizer state, for checkpoints) to path. */
@@ -110,6 +112,18 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+/* Under mpirun the signal may reach the ranks at different steps: they stop together, at the
+ * first step after which any of them has it (the largest of one int per rank, every step;
+ * nothing without mpirun). */
+static int agreed_signal;
+
+static int stop_requested(void)
+{
+    int sig = dist_max_int(stop_signal);
+    if (sig) agreed_signal = sig;
+    return sig;
+}
+
 static void install_signal_handlers(void)
 {
     struct sigaction sa;
@@ -166,7 +180,7 @@ static int on_step(void *ctx, size_t done, size_t total)
         trainer_sync(p->t);   /* a wait a few times a second, so the line shows real progress */
         draw_progress(p, done, total);
     }
-    return stop_signal != 0;
+    return stop_requested() != 0;
 }
 
 /* --resume or --load, read before the data so that its class count applies to the labels. */
@@ -207,8 +221,14 @@ static float *starting_point(const options *o, const dataset *train, train_confi
 static void stop_run(trainer *t, const model_file *settings, const options *o, FILE *log,
                      long epochs_done, size_t next_step)
 {
-    int sig = stop_signal;
+    int sig = agreed_signal ? agreed_signal : stop_signal;
     if (log) fclose(log);
+    if (dist_rank() != 0) {
+        /* Rank 0 checkpoints and says how to resume; the others wait for it, since mpirun
+         * ends the job as soon as one of them leaves with this status. */
+        dist_max_int(0);
+        exit(128 + sig);
+    }
     if (o->checkpoint) {
         save_model(t, settings, o->checkpoint, true, (uint64_t)epochs_done, next_step);
         fprintf(stderr, "cltrain: interrupted after epoch %ld%s; checkpoint written to %s\n"
@@ -218,12 +238,53 @@ static void stop_run(trainer *t, const model_file *settings, const options *o, F
         fprintf(stderr, "cltrain: interrupted after epoch %ld; nothing saved (use --checkpoint FILE to be able to resume)\n",
                 epochs_done);
     }
+    dist_max_int(0);
     exit(128 + sig);
 }
 
-int command_train(const options *o)
+/* Under mpirun rank 0 alone writes and prints: the others keep their errors only. */
+static const options *this_ranks_options(const options *o, options *copy)
 {
-    output_paths_check(o);
+    if (dist_rank() == 0) return o;
+    *copy = *o;
+    copy->save = copy->export_npy = copy->export_onnx = copy->log = copy->checkpoint = copy->plot = NULL;
+    copy->quiet = true;
+    copy->profile = false;
+    return copy;
+}
+
+/* The resumed checkpoint's process count against this run's. */
+static void check_resumed_ranks(const char *path, uint32_t ranks)
+{
+    uint32_t now = (uint32_t)dist_size();
+    if (dist_rank() != 0 || ranks == now || (ranks == 0 && now == 1)) return;
+    fprintf(stderr, "cltrain: %s was written by a run of %s%u process%s and this one has %u: it resumes "
+            "the same training, but its gradients are summed in another order, so the weights will "
+            "differ (by rounding) from those of an uninterrupted run; use mpirun -np %u to continue it exactly\n",
+            path, ranks ? "" : "an unknown number, not ", ranks ? ranks : 1, ranks == 1 ? "" : "es", now,
+            ranks ? ranks : 1);
+}
+
+/* The allreduce's share of the run, after the first epoch (when there was more than one). */
+static void print_allreduce(const dist_stats *before, double seconds, bool split)
+{
+    dist_stats now = dist_allreduce_stats();
+    long calls = now.calls - before->calls;
+    double sum = now.sum_seconds - before->sum_seconds, wait = now.wait_seconds - before->wait_seconds;
+    printf("allreduce: %d processes, %ld calls%s, %.4f s (%.4f ms each, %.1f %% of the time)",
+           dist_size(), calls, before->calls ? " after the first epoch" : "", sum,
+           calls ? 1e3 * sum / (double)calls : 0.0, seconds > 0 ? 100.0 * sum / seconds : 0.0);
+    if (split) printf(", waiting for the slowest rank before them %.4f s (%.1f %%)", wait,
+                      seconds > 0 ? 100.0 * wait / seconds : 0.0);
+    else printf(", waiting for the slowest rank included");
+    putchar('\n');
+}
+
+int command_train(const options *all_ranks)
+{
+    output_paths_check(all_ranks);
+    options own;
+    const options *o = this_ranks_options(all_ranks, &own);
     model_file loaded;
     bool have_loaded = load_starting_model(o, &loaded);
     int model_classes = have_loaded ? loaded.arch.sizes[loaded.arch.n_layers] : 0;
@@ -240,6 +301,7 @@ int command_train(const options *o)
         .momentum = (float)o->momentum, .beta1 = (float)o->beta1, .beta2 = (float)o->beta2,
         .eps = (float)o->eps, .weight_decay = (float)o->weight_decay, .schedule = o->schedule,
         .warmup = o->warmup, .lr_min = o->lr_min, .dropout = (float)o->dropout,
+        .rank = dist_rank(), .ranks = dist_size(),
     };
     cfg.total_epochs = o->epochs >= 0 ? o->epochs : (o->batch > 0 ? 10 : 500);
     float *params = starting_point(o, train, &cfg, &loaded, have_loaded);
@@ -248,11 +310,17 @@ int command_train(const options *o)
     if (o->resume) {
         start_epoch = (long)loaded.epochs_done;
         resume_step = loaded.next_step;
+        check_resumed_ranks(o->resume, loaded.ranks);
         if (start_epoch > cfg.total_epochs)
             die(EXIT_USAGE, "%s has %ld epochs done, more than --epochs %ld (the total, not the number to add)",
                 o->resume, start_epoch, cfg.total_epochs);
     }
 
+    /* Every rank must train on the same data from the same start: rank 0's parameters. */
+    dist_check_same(train->n, "the number of training images");
+    dist_check_same(cfg.arch.n_params, "the number of parameters");
+    dist_check_same(start_epoch * (uint64_t)1000003 + resume_step, "the resumed position");
+    dist_broadcast(params, cfg.arch.n_params * sizeof(float));
     backend *be = session_open_backend(o);
     trainer *t = trainer_create(be, &cfg, train, test, sd.val.n ? &sd.val : NULL, params);
     /* The optimizer state and its step count go together: another optimizer whose state the
@@ -329,6 +397,10 @@ int command_train(const options *o)
     progress prog = {.t = t, .tty = !o->quiet && isatty(STDERR_FILENO), .total = total,
                      .first_epoch = start_epoch, .t_start = t_start};
     install_signal_handlers();
+    /* --profile under mpirun: the sums' own time, apart from waiting for the slowest rank. */
+    dist_split_wait(all_ranks->profile);
+    dist_stats first_epoch_stats = dist_allreduce_stats();
+    double first_epoch_seconds = 0.0;
     for (long e = start_epoch + 1; e <= total; e++) {
         prog.epoch = e;
         if (prog.tty) draw_progress(&prog, first_step, trainer_steps_per_epoch(t));
@@ -339,6 +411,10 @@ int command_train(const options *o)
             stop_run(t, &settings, o, log, e - 1, steps);
         }
         done = e;
+        if (e == start_epoch + 1 && e < total) {   /* its kernel builds make ranks wait */
+            first_epoch_stats = dist_allreduce_stats();
+            first_epoch_seconds = now_seconds() - t_start;
+        }
         clear_progress(&prog);
         if (!isfinite(m.loss)) {
             if (log) fclose(log);
@@ -365,7 +441,7 @@ int command_train(const options *o)
         }
         if (o->checkpoint && (e % o->checkpoint_every == 0 || e == total || stop_early))
             save_model(t, &settings, o->checkpoint, true, (uint64_t)e, 0);
-        if (stop_signal) stop_run(t, &settings, o, log, e, 0);
+        if (stop_requested()) stop_run(t, &settings, o, log, e, 0);
         if (stop_early) {
             if (!o->quiet)
                 printf("early stop: no better validation accuracy for %ld epoch%s\n", stale, stale == 1 ? "" : "s");
@@ -405,6 +481,7 @@ int command_train(const options *o)
         if (rc != 0) die(rc, "%s", err);
         if (!o->quiet) printf("charts: %s/accuracy.png, %s/mse.png\n", o->plot, o->plot);
     }
+    if (dist_size() > 1 && !o->quiet) print_allreduce(&first_epoch_stats, elapsed - first_epoch_seconds, o->profile);
     if (o->profile) backend_cl_print_profile(be, stdout);
     trainer_destroy(t);
     backend_destroy(be);

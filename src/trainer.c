@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "rng.h"
 #include "util.h"
 
@@ -40,7 +41,20 @@ struct trainer {
     tensor *delta[2];
     tensor *train_stats, *eval_stats, *sums;
     int64_t step;
+    float *grad_host;                  /* data parallel: the gradients on their way to MPI */
 };
+
+static bool distributed(const trainer *t) { return t->cfg.ranks > 1; }
+
+/* This rank's share [*lo, *lo + return) of m rows: contiguous, in rank order, so the shares
+ * of every rank are the single-process batch. */
+static size_t rank_share(const trainer *t, size_t m, size_t *lo)
+{
+    if (!distributed(t)) { *lo = 0; return m; }
+    size_t r = (size_t)t->cfg.rank, R = (size_t)t->cfg.ranks;
+    *lo = m * r / R;
+    return m * (r + 1) / R - *lo;
+}
 
 static void upload_set(trainer *t, device_set *s, const dataset *d, const char *name)
 {
@@ -84,6 +98,8 @@ trainer *trainer_create(backend *be, const train_config *cfg, const dataset *tra
     upload_set(t, &t->val, val, "validation");
 
     size_t train_rows = cfg->batch > 0 && (size_t)cfg->batch < t->train.n ? (size_t)cfg->batch : t->train.n;
+    size_t share_lo;
+    train_rows = rank_share(t, train_rows, &share_lo) + (distributed(t) ? 1 : 0);   /* the larger share */
     size_t eval_n = t->test.n > t->val.n ? t->test.n : t->val.n;
     size_t eval_rows = eval_n < EVAL_ROWS ? eval_n : EVAL_ROWS;
     t->rows_cap = train_rows > eval_rows ? train_rows : eval_rows;
@@ -122,6 +138,7 @@ trainer *trainer_create(backend *be, const train_config *cfg, const dataset *tra
     free(zero_stats);
     t->eval_stats = op->alloc(be, DT_F32, (eval_n ? eval_n : 1) * STATS_PER_ROW, "evaluation statistics");
     t->sums = op->alloc(be, DT_F32, SUM_COUNT, "metric sums");
+    if (distributed(t)) t->grad_host = xmalloc(a->n_params * sizeof(float), "gradients for MPI");
     return t;
 }
 
@@ -135,6 +152,7 @@ void trainer_destroy(trainer *t)
         if (all[i]) be->ops->release(be, all[i]);
     for (int l = 0; l < t->L; l++) be->ops->release(be, t->act[l]);
     free(t->perm_host);
+    free(t->grad_host);
     free(t);
 }
 
@@ -168,6 +186,12 @@ static void layer_input(trainer *t, int l, const batch_rows *rows, const tensor 
 
 static bool training_dropout(const trainer *t) { return t->cfg.dropout > 0.0f; }
 
+/* Ranks draw independent masks for their rows (rank 0's are the single process's). */
+static uint64_t dropout_seed(const trainer *t)
+{
+    return t->cfg.seed + (uint64_t)t->cfg.rank * UINT64_C(0x9E3779B97F4A7C15);
+}
+
 static uint64_t dropout_stream(const trainer *t, int layer)
 {
     return RNG_STREAM_DROPOUT + STREAM_STRIDE * ((uint64_t)t->step * MODEL_MAX_LAYERS + (uint64_t)layer);
@@ -189,7 +213,7 @@ static void forward(trainer *t, const batch_rows *rows, int m, bool training)
                            hidden ? a->act : ACT_NONE, t->act[l]);
         if (hidden && training && t->cfg.dropout > 0.0f)
             op->dropout(t->be, t->act[l], 0, (size_t)m * (size_t)a->sizes[l + 1], t->cfg.dropout,
-                        t->cfg.seed, dropout_stream(t, l));
+                        dropout_seed(t), dropout_stream(t, l));
     }
 }
 
@@ -214,7 +238,7 @@ static void backward(trainer *t, const batch_rows *rows, int m)
         op->linear_input(t->be, dz, m, out, t->params, a->w_off[l], in_w, t->act[l - 1], a->act,
                          dropout ? 1.0f - t->cfg.dropout : 1.0f, da);
         if (dropout)
-            op->dropout(t->be, da, 0, (size_t)m * (size_t)in_w, t->cfg.dropout, t->cfg.seed,
+            op->dropout(t->be, da, 0, (size_t)m * (size_t)in_w, t->cfg.dropout, dropout_seed(t),
                         dropout_stream(t, l - 1));
         dz = da;
     }
@@ -232,14 +256,27 @@ static void update(trainer *t, float lr)
     t->be->ops->update(t->be, &u);
 }
 
-/* One step on m rows: forward, loss and its gradient (stats at stat_row0), backward. */
+/* One step on m rows of a batch of `batch` (the mean's divisor: more than m when the ranks
+ * share the batch): forward, loss and its gradient (stats at stat_row0), backward. */
 static void compute_gradients(trainer *t, const batch_rows *rows, const tensor *y,
-                              size_t y_off, int m, size_t stat_row0)
+                              size_t y_off, int m, size_t stat_row0, size_t batch)
 {
     forward(t, rows, m, true);
     t->be->ops->softmax_xent(t->be, t->act[t->L - 1], 0, m, t->classes, y, y_off,
-                             1.0f / (float)m, t->train_stats, stat_row0, true);
+                             1.0f / (float)batch, t->train_stats, stat_row0, true);
     backward(t, rows, m);
+}
+
+/* Data parallel: the sum of every rank's gradient buffer (all layers, one MPI_Allreduce in
+ * host memory) replaces this rank's. A rank with no rows in the batch adds zeros. */
+static void sum_gradients(trainer *t, int m)
+{
+    if (!distributed(t)) return;
+    size_t n = t->cfg.arch.n_params;
+    if (m > 0) t->be->ops->read(t->be, t->grads, 0, n, t->grad_host);
+    else memset(t->grad_host, 0, n * sizeof(float));
+    dist_allreduce_sum(t->grad_host, n);
+    t->be->ops->write(t->be, t->grads, 0, n, t->grad_host);
 }
 
 /* Loss statistics of a whole set, in chunks, into sums[slot..slot+2]. */
@@ -257,10 +294,17 @@ static void evaluate_set(trainer *t, const device_set *s, tensor *stats, int slo
 }
 
 /* Reads the sums (the epoch's only transfer to the host) into metrics. */
-static void read_metrics(trainer *t, size_t train_rows, epoch_metrics *out)
+static void read_metrics(trainer *t, size_t train_rows, bool combine, epoch_metrics *out)
 {
     float s[SUM_COUNT] = {0};
     t->be->ops->read(t->be, t->sums, 0, SUM_COUNT, s);
+    /* After an epoch each rank holds the training sums of its rows, rank 0 the held-out ones:
+     * one sum gives every rank the same metrics, hence the same early-stopping decisions. */
+    if (combine && distributed(t)) {
+        if (t->cfg.rank != 0)
+            for (int k = SUM_TEST; k < SUM_COUNT; k++) s[k] = 0.0f;
+        dist_allreduce_sum(s, SUM_COUNT);
+    }
     double n = train_rows ? (double)train_rows : 1.0;
     out->loss = s[SUM_TRAIN] / n;
     out->mse = s[SUM_TRAIN + 1] / (n * t->classes);
@@ -282,7 +326,7 @@ void trainer_evaluate(trainer *t, epoch_metrics *out)
     memset(out, 0, sizeof *out);
     if (t->train.n) evaluate_set(t, &t->train, t->train_stats, SUM_TRAIN);
     evaluate_held_out(t);
-    read_metrics(t, t->train.n, out);
+    read_metrics(t, t->train.n, false, out);
     out->lr = schedule_lr(&t->cfg, 0.0);
     out->seconds = now_seconds() - t0;
 }
@@ -307,8 +351,10 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
     size_t n = t->train.n, steps = trainer_steps_per_epoch(t), done = first;
     if (t->cfg.batch <= 0) {
         if (first == 0) {
-            batch_rows rows = {t->train.x, 0, NULL, 0};
-            compute_gradients(t, &rows, t->train.y, 0, (int)n, 0);
+            size_t lo, m = rank_share(t, n, &lo);
+            batch_rows rows = {t->train.x, lo, NULL, 0};
+            if (m > 0) compute_gradients(t, &rows, t->train.y, lo, (int)m, lo, n);
+            sum_gradients(t, (int)m);
             update(t, (float)lr);
             done = 1;
         }
@@ -320,19 +366,23 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
         op->write(t->be, t->perm, 0, n, t->perm_host);
         for (size_t b = first; b < steps; b++) {
             size_t row0 = b * B;
-            int m = (int)(n - row0 < B ? n - row0 : B);
-            op->gather_rows(t->be, t->train.y, 1, t->perm, row0, m, t->batch_y);
-            batch_rows rows = {t->train.x, 0, t->perm, row0};
-            compute_gradients(t, &rows, t->batch_y, 0, m, row0);
+            size_t batch = n - row0 < B ? n - row0 : B, lo;
+            int m = (int)rank_share(t, batch, &lo);
+            if (m > 0) {
+                op->gather_rows(t->be, t->train.y, 1, t->perm, row0 + lo, m, t->batch_y);
+                batch_rows rows = {t->train.x, 0, t->perm, row0 + lo};
+                compute_gradients(t, &rows, t->batch_y, 0, m, row0 + lo, batch);
+            }
+            sum_gradients(t, m);
             update(t, (float)schedule_lr(&t->cfg, pos + (double)b / (double)steps));
             done = b + 1;
             if (hook && done < steps && hook(ctx, done, steps)) return done;
         }
     }
     op->reduce_stats(t->be, t->train_stats, n, t->sums, SUM_TRAIN);
-    evaluate_held_out(t);
+    if (t->cfg.rank == 0) evaluate_held_out(t);
     size_t rows_run = t->cfg.batch > 0 ? n - (first * (size_t)t->cfg.batch < n ? first * (size_t)t->cfg.batch : n) : n;
-    read_metrics(t, rows_run, out);
+    read_metrics(t, rows_run, true, out);
     out->epoch = epoch;
     out->lr = lr;
     out->seconds = now_seconds() - t0;
@@ -348,7 +398,7 @@ void trainer_gradients(trainer *t, size_t row0, int m)
 {
     if ((size_t)m > t->rows_cap) die(EXIT_RUNTIME, "BUG: trainer_gradients on %d rows, capacity %zu", m, t->rows_cap);
     batch_rows rows = {t->train.x, row0, NULL, 0};
-    compute_gradients(t, &rows, t->train.y, row0, m, row0);
+    compute_gradients(t, &rows, t->train.y, row0, m, row0, (size_t)m);
     t->be->ops->finish(t->be);
 }
 

@@ -12,11 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
+static const char *die_prefix = "cltrain";
+
+void die_set_prefix(const char *prefix) { die_prefix = prefix; }
+
 void die(int status, const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
-    fputs("cltrain: ", stderr);
+    fprintf(stderr, "%s: ", die_prefix);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

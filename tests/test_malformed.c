@@ -694,13 +694,34 @@ END_TEST
 #define H_NPARAMS 132        /* after 7 floats, 6 u64, best_val, stale_epochs */
 #define H_NSTATE 140
 #define H_NAMES 144          /* version 2: the class-name count */
+#define H_RANKS 148          /* then the process count (no names) */
+
+/* A file written before the header's last field (the process count) existed still loads:
+ * the header's byte count says what is there. */
+START_TEST(test_model_without_later_fields_loads)
+{
+    size_t len;
+    unsigned char *b = model_bytes(SIDE * SIDE, 10, &len);
+    ck_assert_uint_eq(le32(b + 12), 136);
+    unsigned char *c = xmalloc(len, "old model");
+    memcpy(c, b, H_RANKS);
+    memcpy(c + H_RANKS, b + H_RANKS + 4, len - (H_RANKS + 4));
+    put_le32(c + 12, 132);
+    fix_crc(c, len - 4);
+    put_file("old.model", c, len - 4);
+    int st = run("--data d --device host --load old.model --epochs 0");
+    ck_assert_msg(st == 0, "a file without the process count is refused: %s", err_text);
+    free(c);
+    free(b);
+}
+END_TEST
 
 /* Files with a valid CRC whose contents lie. */
 START_TEST(test_model_forged_fields)
 {
     size_t len;
     unsigned char *b = model_bytes(SIDE * SIDE, 10, &len);
-    ck_assert_uint_eq(le32(b + 12), 132);   /* the offsets above */
+    ck_assert_uint_eq(le32(b + 12), 136);   /* the offsets above, the names, the process count */
     ck_assert_uint_eq(le32(b + H_NSTATE), 2);
     ck_assert_uint_eq(le32(b + H_NAMES), 0);
     const struct { size_t at; uint32_t value; const char *faults, *what; } f[] = {
@@ -1078,6 +1099,7 @@ Suite *malformed_suite(void)
     tcase_add_test(tm, test_model_truncated);
     tcase_add_test(tm, test_model_bit_flips);
     tcase_add_test(tm, test_model_forged_fields);
+    tcase_add_test(tm, test_model_without_later_fields_loads);
     tcase_add_test(tm, test_model_huge_architecture);
     tcase_add_test(tm, test_model_wrong_kind_of_file);
     tcase_add_test(tm, test_model_architecture_disagrees);
