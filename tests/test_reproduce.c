@@ -9,8 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <stb_image.h>
-
+#include "image_io.h"
 #include "support.h"
 #include "test_suites.h"
 #include "util.h"
@@ -25,14 +24,7 @@ static void check_png(const char *name, int w, int h)
 {
     char p[256];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    size_t len;
-    unsigned char *data = read_file(p, &len);
-    ck_assert_msg(data != NULL, "%s was not written", name);
-    ck_assert_msg(len > 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", name);
-    free(data);
-    int iw, ih, comp;
-    ck_assert_msg(stbi_info(p, &iw, &ih, &comp), "%s: %s", name, stbi_failure_reason());
-    ck_assert_msg(iw == w && ih == h, "%s is %d x %d, not %d x %d", name, iw, ih, w, h);
+    assert_png(p, w, h);
 }
 
 START_TEST(test_reproduce_cut_down)
@@ -49,14 +41,14 @@ START_TEST(test_reproduce_cut_down)
         if (system(cmd) != 0) fprintf(stderr, "no log\n");
         ck_abort_msg("scripts/reproduce.sh failed (status %d); its output is above", st);
     }
-    /* 900 x 600 charts; the prediction grid of 100 test images (10 x 10 cells of 64 x 80) with
+    /* 900 x 600 charts; the prediction grid of 100 test images (10 x 10 cells of GRID_CELL_W x GRID_CELL_H) with
      * 20 px margins and a 70 px title band; the sheet: 28 charts, two a row of 600 x 400. */
     char name[64];
     for (int fig = 6; fig <= 33; fig++) {
         snprintf(name, sizeof name, "seed/figure-%02d.png", fig);
         check_png(name, 900, 600);
     }
-    check_png("seed/figure-34.png", 10 * 64 + 40, 10 * 80 + 90);
+    check_png("seed/figure-34.png", 10 * GRID_CELL_W + 40, 10 * GRID_CELL_H + 90);
     check_png("seed/figures.png", 2 * 600, 14 * 400 + 60);
 
     char p[256];
