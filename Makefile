@@ -129,7 +129,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_PKGS    := clang libclang-rt-14-dev
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
-FUZZ_SRC     := src/dataset.c src/util.c src/checkpoint.c src/model.c src/rng.c
+FUZZ_SRC     := src/dataset.c src/util.c src/checkpoint.c src/model.c src/rng.c src/augment.c
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Iinclude -Itests/fuzz \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2

@@ -12,7 +12,9 @@
 #include "backend.h"
 #include "model.h"
 
-#define MODEL_FILE_VERSION 1
+/* Version 2 appends the --augment strengths (5 float32) to the header; version 1 files (no
+ * augmentation) still load. */
+#define MODEL_FILE_VERSION 2
 
 typedef struct {
     model_arch arch;
@@ -27,6 +29,7 @@ typedef struct {
     uint64_t n_train;         /* training-set size the shuffles were drawn for */
     float best_val;           /* early stopping: best validation accuracy so far, -1 none */
     uint64_t stale_epochs;    /* early stopping: epochs since the best */
+    augment_spec augment;     /* distortions of the training batches (version 2; 0 in version 1) */
     float *params;            /* arch.n_params */
     int n_state;              /* 0, 1 or 2 optimizer state arrays */
     float *state[2];          /* arch.n_params each */

@@ -14,6 +14,7 @@ enum {
     RNG_STREAM_SHUFFLE = 2,   /* mini-batch order: stream + epoch, counter = swap index */
     RNG_STREAM_DROPOUT = 3,   /* dropout masks: see kernels/activation.cl */
     RNG_STREAM_VAL_SPLIT = 4, /* validation hold-out */
+    RNG_STREAM_AUGMENT = 5,   /* --augment: stream + epoch, counters in augment.h */
 };
 
 /* 64 random bits from (seed, stream, counter): splitmix64 finaliser over a mixed key. */

@@ -23,6 +23,7 @@ typedef struct {
     double warmup, lr_min;       /* schedule: warm-up epochs, lowest rate */
     long total_epochs;           /* schedules need the horizon */
     float dropout;
+    augment_spec augment;        /* distortions of every training batch (none: all zero) */
 } train_config;
 
 typedef struct {

@@ -77,6 +77,8 @@ int model_save(const char *path, const model_file *m, char *err, size_t errlen)
     put_u64(&w, m->n_train); put_f32(&w, m->best_val); put_u64(&w, m->stale_epochs);
     put_u64(&w, (uint64_t)a->n_params);
     put_u32(&w, (uint32_t)m->n_state);
+    put_f32(&w, m->augment.shift); put_f32(&w, m->augment.rotate); put_f32(&w, m->augment.scale);
+    put_f32(&w, m->augment.elastic_alpha); put_f32(&w, m->augment.elastic_sigma);
     uint32_t hb = (uint32_t)(w.len - header_start);
     memcpy(w.p + header_at, (unsigned char[4]){(unsigned char)hb, (unsigned char)(hb >> 8), 0, 0}, 4);
     put_f32s(&w, m->params, a->n_params);
@@ -110,8 +112,8 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
     }
     rbuf r = {data, len, sizeof MAGIC, 0};
     uint32_t version = get_u32(&r);
-    if (version != MODEL_FILE_VERSION) {
-        fail(err, errlen, "%s: model file version %u, this cltrain reads version %d (retrain, or use the cltrain that wrote it)",
+    if (version < 1 || version > MODEL_FILE_VERSION) {
+        fail(err, errlen, "%s: model file version %u, this cltrain reads versions 1 to %d (retrain, or use the cltrain that wrote it)",
              path, version, MODEL_FILE_VERSION);
         goto out;
     }
@@ -149,6 +151,20 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
     m->n_train = get_u64(&r); m->best_val = get_f32(&r); m->stale_epochs = get_u64(&r);
     uint64_t n_params = get_u64(&r);
     uint32_t n_state = get_u32(&r);
+    if (version >= 2) {
+        augment_spec *g = &m->augment;
+        g->shift = get_f32(&r); g->rotate = get_f32(&r); g->scale = get_f32(&r);
+        g->elastic_alpha = get_f32(&r); g->elastic_sigma = get_f32(&r);
+        char text[160], aerr[512];
+        augment_format(g, text, sizeof text);
+        augment_spec back;
+        /* The strengths must be ones --augment accepts (a forged header is bad input). */
+        if (!r.bad && (augment_parse(text, &back, aerr, sizeof aerr) != 0 || !(g->shift >= 0) ||
+                       !(g->rotate >= 0) || !(g->scale >= 0) || !(g->elastic_alpha >= 0))) {
+            fail(err, errlen, "%s: bad augmentation settings in the model file", path);
+            goto out;
+        }
+    }
     if (r.bad || n_params != m->arch.n_params || n_state > 2) {
         fail(err, errlen, "%s: model file header is inconsistent (parameter count or state)", path);
         goto out;

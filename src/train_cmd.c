@@ -30,6 +30,7 @@ static void fill_model_file(model_file *mf, const options *o, const train_config
     mf->seed = cfg->seed;
     mf->n_train = n_train;
     mf->best_val = -1.0f;
+    mf->augment = cfg->augment;
 }
 
 /* Writes the current parameters (and the optimizer state, for checkpoints) to path. */
@@ -221,6 +222,7 @@ int command_train(const options *o)
         .momentum = (float)o->momentum, .beta1 = (float)o->beta1, .beta2 = (float)o->beta2,
         .eps = (float)o->eps, .weight_decay = (float)o->weight_decay, .schedule = o->schedule,
         .warmup = o->warmup, .lr_min = o->lr_min, .dropout = (float)o->dropout,
+        .augment = o->augment,
     };
     cfg.total_epochs = o->epochs >= 0 ? o->epochs : (o->batch > 0 ? 10 : 500);
     model_file loaded;
@@ -231,6 +233,11 @@ int command_train(const options *o)
     if (o->resume) {
         start_epoch = (long)loaded.epochs_done;
         resume_step = loaded.next_step;
+        /* The distortions are part of the run: without --augment the checkpoint's go on. */
+        if (!o->augment_given) cfg.augment = loaded.augment;
+        else if (!augment_equal(&cfg.augment, &loaded.augment))
+            fprintf(stderr, "cltrain: note: --augment differs from the checkpoint's; the resumed run "
+                    "is not the one that was interrupted\n");
         if (start_epoch > cfg.total_epochs)
             die(EXIT_USAGE, "%s has %ld epochs done, more than --epochs %ld (the total, not the number to add)",
                 o->resume, start_epoch, cfg.total_epochs);
@@ -263,6 +270,11 @@ int command_train(const options *o)
         else snprintf(batch, sizeof batch, "full batch");
         printf("cltrain: %s, %s lr %g, %s, %ld epochs, on %s\n", arch, optimizer_name(cfg.optimizer),
                o->lr, batch, cfg.total_epochs, dev ? dev : "host (plain C)");
+        if (augment_active(&cfg.augment)) {
+            char spec[160];
+            augment_format(&cfg.augment, spec, sizeof spec);
+            printf("augment: %s (every training batch, on the device)\n", spec);
+        }
         printf("data: %zu training, %zu test%s images from %s\n", train->n, test->n,
                sd.val.n ? " (+ validation)" : "", sd.data.source);
     }
