@@ -108,7 +108,7 @@ check-run:
 # CI's 15 minutes cannot spare (`make test SANITIZE=address,undefined` runs all of it). Leaks
 # inside the OpenCL driver (PoCL, LLVM) are suppressed by tests/lsan.supp; none of our own code.
 SANITIZE_SUITES := dataset checkpoint cli malformed cl_runtime layers backend predict resume \
-                   plot optim
+                   plot optim augment
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1 \
                LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -691,16 +691,22 @@ END_TEST
 #define H_OPT 40
 #define H_NPARAMS 132        /* after 7 floats, 6 u64, best_val, stale_epochs */
 #define H_NSTATE 140
+#define H_AUGMENT 144        /* version 2: shift, rotate, scale, elastic alpha, sigma (float32) */
 
 /* Files with a valid CRC whose contents lie. */
 START_TEST(test_model_forged_fields)
 {
     size_t len;
     unsigned char *b = model_bytes(SIDE * SIDE, 10, &len);
-    ck_assert_uint_eq(le32(b + 12), 128);   /* the offsets above */
+    ck_assert_uint_eq(le32(b + 12), 148);   /* the offsets above */
     ck_assert_uint_eq(le32(b + H_NSTATE), 2);
     const struct { size_t at; uint32_t value; const char *faults, *what; } f[] = {
-        {8, 2, "model file version 2", "future version"},
+        {8, 3, "model file version 3", "future version"},
+        {8, 1, "bytes of parameters", "version 1 over a version-2 header"},
+        {H_AUGMENT, 0x7fc00000, "bad augmentation", "shift NaN"},
+        {H_AUGMENT + 4, 0xbf800000, "bad augmentation", "rotate -1"},
+        {H_AUGMENT + 8, 0x3f800000, "bad augmentation", "scale 1"},
+        {H_AUGMENT + 12, 0x447a4000, "bad augmentation", "alpha 1001 (sigma 0)"},
         {8, 0, "model file version 0", "version 0"},
         {8, 0xFFFFFFFF, "model file version", "version 2^32-1"},
         {H_LAYERS, 0, "bad layer count", "0 layers"},
