@@ -106,8 +106,7 @@ record mnist-800-aug "MNIST 784-800-10 ReLU, augmented" "$mnist" \
     --augment shift=1,rotate=10,scale=0.1,elastic=34:4 --epochs 50
 record fashion-aug "Fashion-MNIST 784-512-256-10 ReLU, augmented" "$fashion" \
     --hidden 512,256 --batch 128 --optimizer adamw --lr 0.001 --weight-decay 0.1 \
-    --lr-schedule cosine --dropout 0.3 --init he --augment shift=1,rotate=5,scale=0.05 \
-    --epochs 60
+    --lr-schedule cosine --init he --augment shift=1 --epochs 40
 
 # --list-devices separates its columns by two or more spaces: index, platform, device, ... driver.
 device_name=$("$bin" --list-devices | awk -F'  +' -v d="$device" \
