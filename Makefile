@@ -139,7 +139,7 @@ check-run:
 # CI's 15 minutes cannot spare (`make test SANITIZE=address,undefined` runs all of it). Leaks
 # inside the OpenCL driver (PoCL, LLVM) are suppressed by tests/lsan.supp; none of our own code.
 SANITIZE_SUITES := dataset checkpoint cli malformed cl_runtime layers backend predict resume classes \
-                   plot optim onnx_export rng model options session train_loop
+                   plot optim onnx_export rng model options session train_loop augment
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1 \
                LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -160,7 +160,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_PKGS    := clang libclang-rt-14-dev
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
-FUZZ_SRC     := src/dataset.c src/util.c src/checkpoint.c src/model.c src/rng.c
+FUZZ_SRC     := src/dataset.c src/util.c src/checkpoint.c src/model.c src/rng.c src/augment.c
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -Iinclude -Itests/fuzz \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2

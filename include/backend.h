@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "augment.h"
+
 typedef enum { DT_F32, DT_U8, DT_U32 } dtype;
 typedef enum { ACT_NONE, ACT_RELU, ACT_SIGMOID } activation;
 typedef enum { GEMM_BUILTIN, GEMM_CLBLAST } gemm_kind;
@@ -97,6 +99,13 @@ typedef struct {
                     uint64_t stream);
 
     void (*update)(backend *be, const update_args *u);
+
+    /* dst[m x width*height] (DT_U8) = images of src (DT_U8, rows of width*height pixels)
+     * distorted as augment.h says: image i is row idx[idx_off + i] (idx non-NULL) or row
+     * idx_off + i, with the transform drawn for epoch position pos0 + i from (seed, stream). */
+    void (*augment)(backend *be, const tensor *src, const tensor *idx, size_t idx_off, int m,
+                    int width, int height, const augment_spec *spec, uint64_t seed,
+                    uint64_t stream, uint64_t pos0, tensor *dst);
 
     /* The three products of a fully-connected layer, fused with their neighbours (one launch
      * each on a device). X's row r is row idx[idx_off + r] of x when idx is non-NULL (a

@@ -2,8 +2,10 @@
  * NumPy export. Format, all little-endian:
  *   "CLTRAIN\x1a" magic, u32 version, u32 header bytes, header fields (below), float32
  *   parameters, optimizer state arrays, u32 CRC-32 (zlib) of every byte before it.
- * Version 2 ends the header with the class names: u32 count (0, or one per class), then per
- * name a u32 length and its bytes. Version 1 files (no names) still load.
+ * Version 2 ends the header with the class names (u32 count, 0 or one per class, then per name
+ * a u32 length and its bytes), the --augment strengths (5 float32: shift, rotate, scale,
+ * elastic alpha, sigma) and the process count (u32; a reader stops where the header's byte
+ * count says, so fields added later are skipped). Version 1 files still load.
  * Files are written to a temporary name and renamed. */
 #ifndef CLTRAIN_CHECKPOINT_H
 #define CLTRAIN_CHECKPOINT_H
@@ -32,6 +34,7 @@ typedef struct {
     float best_val;           /* early stopping: best validation accuracy so far, -1 none */
     uint64_t stale_epochs;    /* early stopping: epochs since the best */
     uint32_t ranks;           /* processes that trained it (mpirun -np); 0 = before the field */
+    augment_spec augment;     /* distortions of the training batches (version 2; 0 in version 1) */
     float *params;            /* arch.n_params */
     int n_state;              /* 0, 1 or 2 optimizer state arrays */
     float *state[2];          /* arch.n_params each */

@@ -51,6 +51,8 @@ typedef struct {
     double warmup, lr_min;
     double dropout;
     long early_stop;
+    augment_spec augment;      /* --augment; all zero without it */
+    bool augment_given;        /* --augment was on the command line (a resume keeps the file's otherwise) */
 
     /* files */
     const char *save, *load, *export_npy, *log, *checkpoint, *resume, *plot;

@@ -17,6 +17,7 @@ enum {
                                  s optimizer steps: stream 3 + 16 (16 s + l), counter
                                  row-in-batch * width + unit (kernels/activation.cl) */
     RNG_STREAM_VAL_SPLIT = 4, /* validation hold-out */
+    RNG_STREAM_AUGMENT = 5,   /* --augment: stream + epoch, counters in augment.h */
 };
 
 /* 64 random bits from (seed, stream, counter): splitmix64 finaliser over a mixed key. */

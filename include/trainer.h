@@ -28,6 +28,7 @@ typedef struct {
      * ranks sum them, and every rank applies the same update. Rank 0 alone evaluates the test
      * and validation sets; the metrics every rank gets are rank 0's. */
     int rank, ranks;
+    augment_spec augment;        /* distortions of every training batch (none: all zero) */
 } train_config;
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment_cl.h"
 #include "cl_runtime.h"
 #include "util.h"
 
@@ -111,6 +112,7 @@ typedef struct {
     bool cpu;                              /* work-items run as loops over SIMD lanes */
     struct { char key[160]; clrt_kernel *k; } layer_kernels[64];
     uint64_t next_version;
+    augment_cl *augment;                   /* --augment, made at its first use */
 } cl_backend;
 
 static const backend_ops cl_ops;
@@ -504,6 +506,26 @@ static void cl_gather_rows(backend *be, const tensor *src, int rowlen, const ten
     dst->version = ++b->next_version;
 }
 
+/* dst[m x w*h] = src's rows (through idx) distorted by kernels/augment.cl. */
+static void cl_augment(backend *be, const tensor *src, const tensor *idx, size_t idx_off, int m,
+                       int width, int height, const augment_spec *spec, uint64_t seed,
+                       uint64_t stream, uint64_t pos0, tensor *dst)
+{
+    cl_backend *b = impl(be);
+    if (m < 0 || width <= 0 || height <= 0) bug("augment", "bad dimension");
+    if (m == 0) return;
+    size_t np = (size_t)width * (size_t)height;
+    check_tensor("augment", "src", src, DT_U8, 0, 0);
+    check_tensor("augment", "dst", dst, DT_U8, 0, (size_t)m * np);
+    if (idx) check_tensor("augment", "idx", idx, DT_U32, idx_off, (size_t)m);
+    else check_tensor("augment", "src", src, DT_U8, idx_off * np, (size_t)m * np);
+    if (!b->augment) b->augment = augment_cl_create(b->ctx);
+    size_t rows = src->count / np;
+    augment_cl_run(b->augment, src->buf, rows, idx ? idx->buf : NULL, idx_off, m, width, height,
+                   spec, seed, stream, pos0, dst->buf);
+    dst->version = ++b->next_version;
+}
+
 /* ---- optimizers --------------------------------------------------------------------------- */
 
 static void cl_update(backend *be, const update_args *u)
@@ -870,6 +892,7 @@ static void cl_destroy(backend *be)
     clrt_free(b->layer_scratch);
     clrt_free(b->dummy);
     cl_release(be, b->gather_scratch);
+    augment_cl_free(b->augment);
     clrt_close(b->ctx);
     free(b);
     free(be);
@@ -890,6 +913,7 @@ static const backend_ops cl_ops = {
     .gather_rows = cl_gather_rows,
     .dropout = cl_dropout,
     .update = cl_update,
+    .augment = cl_augment,
     .linear_forward = cl_linear_forward,
     .linear_weights = cl_linear_weights,
     .linear_input = cl_linear_input,

@@ -208,6 +208,18 @@ static void host_dropout(backend *be, tensor *x, size_t off, size_t count, float
         v[i] = rng_uniform(seed, stream, i) >= p ? v[i] * keep_scale : 0.0f;
 }
 
+static void host_augment(backend *be, const tensor *src, const tensor *idx, size_t idx_off,
+                         int m, int width, int height, const augment_spec *spec, uint64_t seed,
+                         uint64_t stream, uint64_t pos0, tensor *dst)
+{
+    (void)be;
+    size_t np = (size_t)width * (size_t)height;
+    const uint8_t *px = (const uint8_t *)src->data;
+    if (!idx) px += idx_off * np;
+    augment_reference(px, idx ? (const uint32_t *)idx->data + idx_off : NULL, m, width, height,
+                      spec, seed, stream, pos0, (uint8_t *)dst->data);
+}
+
 static void host_update(backend *be, const update_args *u)
 {
     (void)be;
@@ -343,6 +355,7 @@ static const backend_ops host_ops = {
     .gather_rows = host_gather_rows,
     .dropout = host_dropout,
     .update = host_update,
+    .augment = host_augment,
     .linear_forward = host_linear_forward,
     .linear_weights = host_linear_weights,
     .linear_input = host_linear_input,

@@ -135,6 +135,8 @@ int model_save(const char *path, const model_file *m, char *err, size_t errlen)
         put_u32(&w, (uint32_t)n);
         put(&w, m->class_names[c], n);
     }
+    put_f32(&w, m->augment.shift); put_f32(&w, m->augment.rotate); put_f32(&w, m->augment.scale);
+    put_f32(&w, m->augment.elastic_alpha); put_f32(&w, m->augment.elastic_sigma);
     put_u32(&w, m->ranks ? m->ranks : 1);   /* after the names; readers skip what they do not know */
     uint32_t hb = (uint32_t)(w.len - header_start);
     memcpy(w.p + header_at, (unsigned char[4]){(unsigned char)hb, (unsigned char)(hb >> 8),
@@ -215,9 +217,25 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
         goto out;
     }
     if (version >= 2 && read_class_names(&r, m, path, err, errlen) != 0) goto out;
-    /* Fields added later sit at the end of the header; files written before them lack them. */
-    if (!r.bad && header_bytes >= r.pos - header_start + 4) m->ranks = get_u32(&r);
-    if (!r.bad && header_bytes > r.pos - header_start && header_bytes <= len - 4 - header_start)
+    if (version >= 2) {
+        augment_spec *g = &m->augment;
+        g->shift = get_f32(&r); g->rotate = get_f32(&r); g->scale = get_f32(&r);
+        g->elastic_alpha = get_f32(&r); g->elastic_sigma = get_f32(&r);
+        char text[160], aerr[512];
+        augment_format(g, text, sizeof text);
+        augment_spec back;
+        /* The strengths must be ones --augment accepts (a forged header is bad input). */
+        if (!r.bad && (augment_parse(text, &back, aerr, sizeof aerr) != 0 || !(g->shift >= 0) ||
+                       !(g->rotate >= 0) || !(g->scale >= 0) || !(g->elastic_alpha >= 0))) {
+            fail(err, errlen, "%s: bad augmentation settings in the model file", path);
+            goto out;
+        }
+    }
+    /* Version 2's later fields sit at the end of its header: files written before them lack
+     * them, and fields added after them are skipped. Version 1's header is all read above. */
+    if (version >= 2 && !r.bad && header_bytes >= r.pos - header_start + 4) m->ranks = get_u32(&r);
+    if (version >= 2 && !r.bad && header_bytes > r.pos - header_start &&
+        header_bytes <= len - 4 - header_start)
         r.pos = header_start + header_bytes;
     size_t arrays = 1 + n_state, bytes;
     if (!mul_size(m->arch.n_params, 4 * arrays, &bytes) || len - 4 - r.pos != bytes) {

@@ -9,7 +9,7 @@
 
 #include "util.h"
 
-typedef enum { F_BOOL, F_LONG, F_DOUBLE, F_STRING, F_SEED, F_CHOICE, F_HIDDEN, F_DEVICE, F_GEMM } flag_type;
+typedef enum { F_BOOL, F_LONG, F_DOUBLE, F_STRING, F_SEED, F_CHOICE, F_HIDDEN, F_DEVICE, F_GEMM, F_AUGMENT } flag_type;
 
 typedef struct {
     const char *name;       /* "--lr" */
@@ -59,6 +59,7 @@ static const flag flags[] = {
     {"--warmup", F_DOUBLE, OFF(warmup), 0, 1e9, NULL, "EPOCHS", "0", "linear warm-up from lr-min to lr over this many epochs"},
     {"--lr-min", F_DOUBLE, OFF(lr_min), 0, 1e6, NULL, "RATE", "0", "lowest rate of the schedule"},
     {"--dropout", F_DOUBLE, OFF(dropout), 0, 0.95, NULL, "P", "0", "drop hidden units with probability P while training"},
+    {"--augment", F_AUGMENT, OFF(augment), 0, 0, NULL, "SPEC", "none", "distort every training batch on the device: shift=PIXELS,rotate=DEGREES,scale=FRACTION,elastic=ALPHA:SIGMA (any of them), e.g. shift=2,rotate=10,scale=0.1,elastic=34:4"},
     {"--early-stop", F_LONG, OFF(early_stop), 1, 1e9, NULL, "K", "off", "stop after K epochs without a better validation accuracy"},
     {"--save", F_STRING, OFF(save), 0, 0, NULL, "FILE", NULL, "write the trained model"},
     {"--load", F_STRING, OFF(load), 0, 0, NULL, "FILE", NULL, "start from a saved model"},
@@ -183,6 +184,12 @@ static int set_flag(options *o, const flag *f, const char *v)
         int i = choice_index("builtin|clblast", v);
         if (i < 0) return usage_error("%s must be builtin or clblast, not '%s'", f->name, v);
         o->gemm = i;
+        return 0;
+    }
+    case F_AUGMENT: {
+        char err[768];
+        if (augment_parse(v, &o->augment, err, sizeof err) != 0) return usage_error("%s", err);
+        o->augment_given = true;
         return 0;
     }
     case F_DEVICE:

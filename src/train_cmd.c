@@ -34,6 +34,7 @@ static void fill_model_file(model_file *mf, const options *o, const train_config
     mf->n_train = n_train;
     mf->best_val = -1.0f;
     mf->ranks = (uint32_t)dist_size();
+    mf->augment = cfg->augment;
 }
 
 /* Writes the current parameters (and the optimizer state, for checkpoints) to path. */
@@ -302,6 +303,7 @@ int command_train(const options *all_ranks)
         .eps = (float)o->eps, .weight_decay = (float)o->weight_decay, .schedule = o->schedule,
         .warmup = o->warmup, .lr_min = o->lr_min, .dropout = (float)o->dropout,
         .rank = dist_rank(), .ranks = dist_size(),
+        .augment = o->augment,
     };
     cfg.total_epochs = o->epochs >= 0 ? o->epochs : (o->batch > 0 ? 10 : 500);
     float *params = starting_point(o, train, &cfg, &loaded, have_loaded);
@@ -311,6 +313,11 @@ int command_train(const options *all_ranks)
         start_epoch = (long)loaded.epochs_done;
         resume_step = loaded.next_step;
         check_resumed_ranks(o->resume, loaded.ranks);
+        /* The distortions are part of the run: without --augment the checkpoint's go on. */
+        if (!o->augment_given) cfg.augment = loaded.augment;
+        else if (!augment_equal(&cfg.augment, &loaded.augment))
+            fprintf(stderr, "cltrain: note: --augment differs from the checkpoint's; the resumed run "
+                    "is not the one that was interrupted\n");
         if (start_epoch > cfg.total_epochs)
             die(EXIT_USAGE, "%s has %ld epochs done, more than --epochs %ld (the total, not the number to add)",
                 o->resume, start_epoch, cfg.total_epochs);
@@ -349,6 +356,11 @@ int command_train(const options *all_ranks)
         else snprintf(batch, sizeof batch, "full batch");
         printf("cltrain: %s, %s lr %g, %s, %ld epochs, on %s\n", arch, optimizer_name(cfg.optimizer),
                o->lr, batch, cfg.total_epochs, dev ? dev : "host (plain C)");
+        if (augment_active(&cfg.augment)) {
+            char spec[160];
+            augment_format(&cfg.augment, spec, sizeof spec);
+            printf("augment: %s (every training batch, on the device)\n", spec);
+        }
         printf("data: %zu training, %zu test%s images from %s, %d classes\n", train->n, test->n,
                sd.val.n ? " (+ validation)" : "", sd.data.source, train->classes);
         if (names) {

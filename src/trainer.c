@@ -36,6 +36,8 @@ struct trainer {
     tensor *params, *grads, *state[2];
     int n_state;
     tensor *perm, *batch_y;            /* mini-batch only */
+    tensor *aug_x;                     /* --augment: the distorted images of a step */
+    int img_w, img_h;
     uint32_t *perm_host;
     tensor *act[MODEL_MAX_LAYERS];
     tensor *delta[2];
@@ -130,6 +132,13 @@ trainer *trainer_create(backend *be, const train_config *cfg, const dataset *tra
         t->perm_host = xmalloc(t->train.n * sizeof(uint32_t), "shuffle order");
         t->batch_y = op->alloc(be, DT_U8, train_rows, "mini-batch labels");
     }
+    if (augment_active(&cfg->augment) && t->train.n > 0) {
+        if (!train || (size_t)train->rows * (size_t)train->cols != (size_t)t->in_dim)
+            die(EXIT_USAGE, "--augment needs images (rows x cols pixels) as the network's input");
+        t->img_w = train->cols;
+        t->img_h = train->rows;
+        t->aug_x = op->alloc(be, DT_U8, train_rows * (size_t)t->in_dim, "distorted images");
+    }
     size_t stat_floats = (t->train.n ? t->train.n : 1) * STATS_PER_ROW;
     t->train_stats = op->alloc(be, DT_F32, stat_floats, "training statistics");
     /* Zeros, so that a resumed epoch's rows before its first step add nothing. */
@@ -147,7 +156,7 @@ void trainer_destroy(trainer *t)
     if (!t) return;
     backend *be = t->be;
     tensor *all[] = {t->train.x, t->train.y, t->test.x, t->test.y, t->val.x, t->val.y,
-                     t->params, t->grads, t->state[0], t->state[1], t->perm, t->batch_y, t->delta[0], t->delta[1], t->train_stats, t->eval_stats, t->sums};
+                     t->params, t->grads, t->state[0], t->state[1], t->perm, t->batch_y, t->aug_x, t->delta[0], t->delta[1], t->train_stats, t->eval_stats, t->sums};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]) be->ops->release(be, all[i]);
     for (int l = 0; l < t->L; l++) be->ops->release(be, t->act[l]);
@@ -340,6 +349,19 @@ size_t trainer_steps_per_epoch(const trainer *t)
 
 void trainer_sync(trainer *t) { t->be->ops->finish(t->be); }
 
+/* The rows of a training step: the set's images read in place, or with --augment their
+ * distorted copies, drawn for (seed, epoch, position in the epoch). */
+static batch_rows training_rows(trainer *t, long epoch, const tensor *idx, size_t row0, int m)
+{
+    batch_rows rows = {t->train.x, idx ? 0 : row0, idx, idx ? row0 : 0};
+    if (!t->aug_x) return rows;
+    t->be->ops->augment(t->be, t->train.x, idx, row0, m, t->img_w, t->img_h, &t->cfg.augment,
+                        t->cfg.seed, RNG_STREAM_AUGMENT + STREAM_STRIDE * (uint64_t)epoch,
+                        row0, t->aug_x);
+    batch_rows aug = {t->aug_x, 0, NULL, 0};
+    return aug;
+}
+
 size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, void *ctx,
                           epoch_metrics *out)
 {
@@ -352,7 +374,7 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
     if (t->cfg.batch <= 0) {
         if (first == 0) {
             size_t lo, m = rank_share(t, n, &lo);
-            batch_rows rows = {t->train.x, lo, NULL, 0};
+            batch_rows rows = training_rows(t, epoch, NULL, lo, (int)m);
             if (m > 0) compute_gradients(t, &rows, t->train.y, lo, (int)m, lo, n);
             sum_gradients(t, (int)m);
             update(t, (float)lr);
@@ -370,7 +392,7 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
             int m = (int)rank_share(t, batch, &lo);
             if (m > 0) {
                 op->gather_rows(t->be, t->train.y, 1, t->perm, row0 + lo, m, t->batch_y);
-                batch_rows rows = {t->train.x, 0, t->perm, row0 + lo};
+                batch_rows rows = training_rows(t, epoch, t->perm, row0 + lo, m);
                 compute_gradients(t, &rows, t->batch_y, 0, m, row0 + lo, batch);
             }
             sum_gradients(t, m);

@@ -694,7 +694,8 @@ END_TEST
 #define H_NPARAMS 132        /* after 7 floats, 6 u64, best_val, stale_epochs */
 #define H_NSTATE 140
 #define H_NAMES 144          /* version 2: the class-name count */
-#define H_RANKS 148          /* then the process count (no names) */
+#define H_AUGMENT 148        /* then (no names) shift, rotate, scale, elastic alpha, sigma */
+#define H_RANKS 168          /* then the process count */
 
 /* A file written before the header's last field (the process count) existed still loads:
  * the header's byte count says what is there. */
@@ -702,11 +703,11 @@ START_TEST(test_model_without_later_fields_loads)
 {
     size_t len;
     unsigned char *b = model_bytes(SIDE * SIDE, 10, &len);
-    ck_assert_uint_eq(le32(b + 12), 136);
+    ck_assert_uint_eq(le32(b + 12), 156);
     unsigned char *c = xmalloc(len, "old model");
     memcpy(c, b, H_RANKS);
     memcpy(c + H_RANKS, b + H_RANKS + 4, len - (H_RANKS + 4));
-    put_le32(c + 12, 132);
+    put_le32(c + 12, 152);
     fix_crc(c, len - 4);
     put_file("old.model", c, len - 4);
     int st = run("--data d --device host --load old.model --epochs 0");
@@ -721,11 +722,16 @@ START_TEST(test_model_forged_fields)
 {
     size_t len;
     unsigned char *b = model_bytes(SIDE * SIDE, 10, &len);
-    ck_assert_uint_eq(le32(b + 12), 136);   /* the offsets above, the names, the process count */
+    ck_assert_uint_eq(le32(b + 12), 156);   /* the offsets above, the names, augment, ranks */
     ck_assert_uint_eq(le32(b + H_NSTATE), 2);
     ck_assert_uint_eq(le32(b + H_NAMES), 0);
     const struct { size_t at; uint32_t value; const char *faults, *what; } f[] = {
         {8, 3, "model file version 3", "future version"},
+        {8, 1, "bytes of parameters", "version 1 over a version-2 header"},
+        {H_AUGMENT, 0x7fc00000, "bad augmentation", "shift NaN"},
+        {H_AUGMENT + 4, 0xbf800000, "bad augmentation", "rotate -1"},
+        {H_AUGMENT + 8, 0x3f800000, "bad augmentation", "scale 1"},
+        {H_AUGMENT + 12, 0x447a4000, "bad augmentation", "alpha 1001 (sigma 0)"},
         {8, 0, "model file version 0", "version 0"},
         {8, 0xFFFFFFFF, "model file version", "version 2^32-1"},
         {H_LAYERS, 0, "bad layer count", "0 layers"},
