@@ -80,6 +80,7 @@ typedef struct {
     bool over_floor;          /* faster than the floor: the floor model is wrong for it */
     double floor_gflop;       /* the FLOP the floor counts (GFLOP) */
     bool peer_best;           /* the fastest row of its peer: the one vs numpy / vs torch use */
+    bool listed_only;         /* a slower numpy core type: in the peer's list, not the table */
     char blas[256];           /* peers: the BLAS and kernel the row ran (the peer's own words) */
     char coretype[32];        /* peers: OPENBLAS_CORETYPE forced for it, "" = OpenBLAS's own pick */
 } row;

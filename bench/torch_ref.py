@@ -11,6 +11,7 @@ threads) on stdout; progress on stderr. cltrain-bench runs it only when `import 
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -25,8 +26,14 @@ from numpy_ref import blas_description, budget_epochs, finite_or_none, load_mnis
 def torch_blas():
     """PyTorch's own account of its BLAS (the BLAS lines of torch.__config__.show()) and the
     OpenBLAS kernel its process runs (numpy_ref's probe of the loaded libraries)."""
-    lines = [ln.strip() for ln in torch.__config__.show().splitlines()
-             if any(k in ln for k in ("BLAS", "LAPACK", "CPU capability", "MKL", "OpenMP"))]
+    show = torch.__config__.show()
+    lines = [ln.strip(" -") for ln in show.splitlines()
+             if "Build settings" not in ln and any(k in ln for k in ("MKL", "OpenMP", "LAPACK", "CPU capability"))]
+    # The build settings line is long (compiler flags): only its BLAS and threading entries.
+    for key in ("BLAS_INFO", "LAPACK_INFO", "USE_OPENMP", "USE_MKL", "USE_MKLDNN"):
+        m = re.search(rf"\b{key}=([^,\s]+)", show)
+        if m:
+            lines.append(f"{key}={m.group(1)}")
     desc = blas_description()
     kernel = desc.get("openblas_core", "")
     summary = f"PyTorch {torch.__version__}: " + "; ".join(lines)
