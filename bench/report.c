@@ -300,6 +300,11 @@ void report_json(const bench *b, const char *path)
             {"speedup_vs_numpy", r->vs_numpy}, {"speedup_vs_torch", r->vs_torch},
             {"test_acc", r->test_acc}, {"train_acc", r->train_acc}, {"train_loss", r->loss},
         };
+        if (r->kind == ROW_NUMPY || r->kind == ROW_TORCH) {
+            fprintf(f, ", \"openblas_coretype_forced\": ");
+            json_put_string(f, r->coretype);
+            fprintf(f, ", \"fastest_of_peer\": %s", r->peer_best ? "true" : "false");
+        }
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
             fprintf(f, ", \"%s\": ", nums[k].k);
             json_put_number(f, r->ran ? nums[k].v : NAN);
@@ -335,6 +340,31 @@ void report_json(const bench *b, const char *path)
     } else {
         fputs("null", f);
     }
+    fprintf(f, ",\n  \"numpy_best_coretype\": ");
+    json_put_string(f, b->coretype_best);
+    fprintf(f, ",\n  \"torch_blas\": ");
+    json_put_string(f, b->torch_blas);
+    fprintf(f, ",\n  \"time_to_accuracy\": {\"target\": %.2f, \"recipe\": ", TTA_TARGET);
+    char rec[512];
+    json_put_string(f, tta_recipe(rec, sizeof rec));
+    fprintf(f, ", \"devices\": [");
+    for (int i = 0; i < b->ntta; i++) {
+        const tta_entry *e = &b->tta[i];
+        fprintf(f, "%s\n    {\"device\": ", i ? "," : "");
+        json_put_string(f, e->device);
+        fprintf(f, ", \"mean_s\": ");
+        json_put_number(f, e->mean);
+        fprintf(f, ", \"reached\": %s, \"seeds\": [", e->ok ? "true" : "false");
+        for (int k = 0; k < e->nseeds; k++) {
+            fprintf(f, "%s{\"seed\": %d, \"seconds\": ", k ? ", " : "", k + 1);
+            json_put_number(f, e->seconds[k]);
+            fprintf(f, ", \"epoch\": %ld, \"last_test_acc\": ", e->epoch[k]);
+            json_put_number(f, e->last_acc[k]);
+            fprintf(f, ", \"exit\": %d}", e->rc[k]);
+        }
+        fprintf(f, "]}");
+    }
+    fprintf(f, "%s]}", b->ntta ? "\n  " : "");
     fprintf(f, ",\n  \"peer_output\": [");
     for (int i = 0; i < b->npeer_lines; i++) fprintf(f, "%s\n    %s", i ? "," : "", b->peer_lines[i]);
     fprintf(f, "\n  ],\n  \"checks_failed\": %d\n}\n", b->failures);
