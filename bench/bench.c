@@ -43,9 +43,9 @@ static void usage(FILE *f)
           "  --cltrain PATH      the binary timed for start-up (default: beside this program)\n"
           "  --python PATH       Python with numpy for the peers (default /usr/bin/python3)\n"
           "  --no-peers, --no-startup, --no-build   leave those parts out\n"
-          "  --time-to-accuracy  add the time-to-98%-accuracy rows: the 784-800-10 record recipe,\n"
-          "                      3 seeds per device, stopped at 98% (about 30 s per PoCL device\n"
-          "                      on 2 cores, 10-15 min for the host back-end)\n"
+          "  --time-to-accuracy  add the time-to-98%-accuracy rows: cltrain with a 784-800-10\n"
+          "                      recipe, 3 seeds per device, stopped at 98% (minutes per PoCL\n"
+          "                      device, about half an hour for the host back-end on 2 cores)\n"
           "  --probe             measure the floor only (bandwidth and peak), print it, exit\n", f);
 }
 
