@@ -89,11 +89,11 @@ void measure_tta(bench *b)
         char dev[16];
         if (d < 0) snprintf(dev, sizeof dev, "host");
         else snprintf(dev, sizeof dev, "%d", d);
-        snprintf(e->device, sizeof e->device, "%s", d < 0 ? "host (plain C, one thread)" : b->devs[d].name);
-        if (d >= 0) snprintf(e->device, sizeof e->device, "cl%d %s", d, b->devs[d].name);
+        if (d < 0) snprintf(e->device, sizeof e->device, "host (plain C, one thread)");
+        else snprintf(e->device, sizeof e->device, "cl%d %s", d, b->devs[d].name);
         watch w;
         double wall;
-        if (d >= 0) run_cltrain(b, dev, 1, true, &w, &wall);
+        if (d >= 0) run_cltrain(b, dev, 1, true, &w, &wall);   /* fills the kernel cache */
         e->mean = 0;
         e->ok = true;
         for (int s = 0; s < TTA_SEEDS; s++) {
