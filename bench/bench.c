@@ -45,7 +45,7 @@ static void usage(FILE *f)
           "  --no-peers, --no-startup, --no-build   leave those parts out\n"
           "  --time-to-accuracy  add the time-to-98%-accuracy rows: cltrain with a 784-800-10\n"
           "                      recipe, 3 seeds per device, stopped at 98% (minutes per PoCL\n"
-          "                      device, about half an hour for the host back-end on 2 cores)\n"
+          "                      device, about 45 min for the host back-end on 2 cores)\n"
           "  --probe             measure the floor only (bandwidth and peak), print it, exit\n", f);
 }
 
