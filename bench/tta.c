@@ -3,7 +3,8 @@
  * over TTA_SEEDS seeds; the child is stopped at that epoch. The recipe is the 784-800-10
  * record's (docs/RECORDS.md) less its dropout and with its cosine schedule over 8 epochs: the
  * record's own command (dropout 0.5, 60 epochs) first reached 98 % at epoch 4, 7 and 6 for seeds
- * 1-3, this one at epoch 3 for seed 2 where dropout 0.2 took 4 (one run each, PoCL, 2 cores);
+ * 1-3, this one at epoch 3 for each (dropout 0.2: epoch 4 for seed 2; PoCL, 2 cores; the host
+ * back-end took 4 epochs for seed 1);
  * 8 epochs also bound a run that never gets there. Each device first runs the same shapes once
  * untimed (on a few images), so the figure is a warm kernel cache's, as users see it after their
  * first run; the cold start is the start-up table's. */
