@@ -51,7 +51,9 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 # Debian packages the build and the tests need; `make deps` installs whichever are missing.
 DEPS_PKGS := ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev check \
              pkg-config zlib1g-dev libstb-dev gnuplot-nox libopenmpi-dev openmpi-bin
-BENCH_PKGS := python3-numpy libopenblas0-pthread
+# `make bench` only (not CI): python3-torch is the PyTorch peer (Debian's 1.13, about 140 MB to
+# download and 600 MB installed with its dependencies); threadpoolctl names the BLAS kernels.
+BENCH_PKGS := python3-numpy libopenblas0-pthread python3-torch python3-threadpoolctl
 # The ONNX export's consumers: Debian's python3-onnx (1.12: IR version 8, opsets to 17) and
 # npm's onnxruntime-node, pinned in tests/onnx/package-lock.json, installed into ORT_DIR.
 ONNX_PKGS  := python3-onnx python3-numpy

@@ -42,6 +42,12 @@ typedef struct {
  * signal. */
 int proc_run(char *const argv[], const env_change *env, int n_env, char **out, double *seconds,
              bool quiet);
+/* Runs argv with stdout read line by line (stderr thrown away): on_line gets each line and the
+ * seconds since the spawn; when it returns true the child is sent SIGTERM and not waited for
+ * further output. *seconds: spawn to exit. Returns 0 when stopped by on_line, else the exit
+ * status (-1: not started or killed). */
+int proc_watch(char *const argv[], bool (*on_line)(void *ctx, const char *line, double seconds),
+               void *ctx, double *seconds);
 /* The first line of a command's stdout (trailing newline removed) into buf; false on failure. */
 bool proc_line(char *const argv[], char *buf, size_t len);
 /* A fresh empty folder under $TMPDIR (or /tmp) into buf; dies on failure. */

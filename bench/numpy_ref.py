@@ -126,10 +126,21 @@ def blas_description():
 
 
 def blas_summary(desc):
+    tp = threadpool_summary(desc)
+    tp = f" (threadpoolctl: {tp})" if tp else ""
     if "openblas_config" in desc:
         return (f"numpy {desc['numpy']}, {desc['openblas_config'].split(' NO_')[0]}, "
-                f"kernel {desc['openblas_core']}, {desc['openblas_threads']} threads")
+                f"kernel {desc['openblas_core']}, {desc['openblas_threads']} threads{tp}")
     return f"numpy {desc['numpy']}, BLAS {', '.join(desc['libraries']) or 'unknown'}"
+
+
+def threadpool_summary(desc):
+    """threadpoolctl's view of the BLAS pools ("openblas Cooperlake 2 threads"), where installed."""
+    pools = desc.get("threadpoolctl")
+    if not pools:
+        return ""
+    return "; ".join(f"{p.get('internal_api', '?')} {p.get('architecture', '?')} {p.get('num_threads', '?')} threads"
+                     for p in pools)
 
 
 def finite_or_none(x):
@@ -236,7 +247,8 @@ def main():
         note += f"; {timed} of {args.epochs} epochs timed (budget {args.budget:.0f} s)"
     out = {
         "peer": "numpy", "workload": 1, "threads": desc.get("openblas_threads", 0),
-        "device": "host CPU, numpy", "blas": blas_summary(desc), "n_train": m,
+        "device": "host CPU, numpy", "blas": blas_summary(desc), "kernel": desc.get("openblas_core", ""),
+        "n_train": m,
         "warmup": args.warmup, "epochs": timed, "timed_ms": timed_ms, "median_ms": median,
         "min_ms": s[0], "max_ms": s[-1], "eval_ms": eval_ms, "test_acc": finite_or_none(acc),
         "train_loss": finite_or_none(loss), "init": init, "lr": args.lr, "note": note, "blas_detail": desc,

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +117,54 @@ void make_temp_dir(const char *tag, char *buf, size_t len)
     const char *tmp = getenv("TMPDIR");
     snprintf(buf, len, "%s/cltrain-bench-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
     if (!mkdtemp(buf)) die(EXIT_RUNTIME, "cannot make a temporary folder %s: %s", buf, strerror(errno));
+}
+
+int proc_watch(char *const argv[], bool (*on_line)(void *ctx, const char *line, double seconds),
+               void *ctx, double *seconds)
+{
+    int fd[2];
+    if (pipe(fd) != 0) die(EXIT_RUNTIME, "pipe: %s", strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    posix_spawn_file_actions_addclose(&fa, fd[1]);
+    fflush(NULL);
+    pid_t pid;
+    double t0 = now_seconds();
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    if (rc != 0) {
+        close(fd[0]);
+        *seconds = 0;
+        return -1;
+    }
+    /* Lines are timed as they arrive: the child flushes each one (cltrain does, per epoch). */
+    char line[4096];
+    size_t len = 0;
+    bool stopped = false;
+    for (;;) {
+        char c;
+        ssize_t got = read(fd[0], &c, 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        if (c != '\n' && len + 1 < sizeof line) { line[len++] = c; continue; }
+        if (c != '\n') continue;
+        line[len] = '\0';
+        len = 0;
+        if (on_line(ctx, line, now_seconds() - t0)) {
+            stopped = true;
+            kill(pid, SIGTERM);
+            break;
+        }
+    }
+    close(fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) die(EXIT_RUNTIME, "waitpid: %s", strerror(errno));
+    *seconds = now_seconds() - t0;
+    if (stopped) return 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

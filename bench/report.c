@@ -26,6 +26,105 @@ static void sig3(char *buf, size_t len, double x)
     snprintf(buf, len, "%.*f", dec, x);
 }
 
+/* The fastest row of a kind on workload w (per image), NULL when none ran. */
+static const row *best_of(const bench *b, row_kind kind, int w)
+{
+    const row *best = NULL;
+    for (int i = 0; i < b->nrows; i++) {
+        const row *r = &b->rows[i];
+        if (r->kind != kind || r->workload != w || !r->ran || r->failed) continue;
+        if (!best || r->st.median / (double)r->n_train < best->st.median / (double)best->n_train) best = r;
+    }
+    return best;
+}
+
+/* Which BLAS and kernel each peer ran, in the peers' own words. */
+static void peer_configs(const bench *b, FILE *f)
+{
+    bool any = false;
+    for (int i = 0; i < b->nrows; i++) {
+        const row *r = &b->rows[i];
+        if (r->kind != ROW_NUMPY || !r->ran) continue;
+        if (!any) fprintf(f, "\nnumpy peer, one run per OpenBLAS core type this CPU runs (OPENBLAS_CORETYPE and "
+                             "OPENBLAS_L2_SIZE removed, then each candidate forced; the fastest, in bold, is the "
+                             "table's numpy row and the one *vs numpy* uses):\n\n");
+        any = true;
+        fprintf(f, "- %s%s: %s, median %.1f ms [%.1f–%.1f] over %d epochs, test acc %.4f, %s%s\n",
+                r->peer_best ? "**" : "", r->coretype[0] ? r->coretype : "OpenBLAS's own choice", r->blas,
+                r->st.median, r->st.min, r->st.max, r->timed, r->test_acc, r->check, r->peer_best ? "**" : "");
+    }
+    if (!any && b->blas[0]) fprintf(f, "\nnumpy peer: %s.\n", b->blas);
+    if (b->torch_blas[0])
+        fprintf(f, "\nPyTorch peer (OPENBLAS_CORETYPE %s): %s. *vs torch* uses the fastest torch row "
+                   "of each workload, whatever its thread count.\n",
+                b->coretype_best[0] ? b->coretype_best : "unset, OpenBLAS's own choice", b->torch_blas);
+    if (b->torch_note[0]) fprintf(f, "\n%s.\n", b->torch_note);
+}
+
+/* Time-to-accuracy table (tta.c). */
+static void report_tta(const bench *b, FILE *f)
+{
+    if (!b->ntta) return;
+    char rec[512];
+    fprintf(f, "\n**Time to %.0f %% test accuracy** (wall time from the start of the `cltrain` process, data "
+               "loading and kernel cache included, to the end of the first epoch at %.0f %%, the evaluation of "
+               "that epoch included; warm kernel cache; recipe `%s` (the 784-800-10 record's without dropout, cosine over 8 epochs), stopped there; "
+               "mean over %d seeds):\n\n", 100 * TTA_TARGET, 100 * TTA_TARGET, tta_recipe(rec, sizeof rec),
+            TTA_SEEDS);
+    fprintf(f, "| device | mean s | per seed: s (epoch) |\n|---|---|---|\n");
+    for (int i = 0; i < b->ntta; i++) {
+        const tta_entry *e = &b->tta[i];
+        char mean[32];
+        fmt(mean, sizeof mean, e->mean, 2, "");
+        fprintf(f, "| %s | %s%s | ", e->device, e->ok ? "" : "**not reached** ", mean);
+        for (int s = 0; s < e->nseeds; s++) {
+            if (isfinite(e->seconds[s])) fprintf(f, "%s%.2f (%ld)", s ? ", " : "", e->seconds[s], e->epoch[s]);
+            else fprintf(f, "%snot reached (exit %d, epoch %ld at %.4f)", s ? ", " : "", e->rc[s], e->epoch[s],
+                         e->last_acc[s]);
+        }
+        fprintf(f, " |\n");
+    }
+}
+
+/* "What it shows", written from this run's figures only: per workload the fastest cltrain row
+ * against the fastest peer row, its % of floor, and the start-up and time-to-accuracy figures. */
+static void report_summary(const bench *b, FILE *f)
+{
+    fprintf(f, "\n**What this run shows** (generated from the tables above; ratios within this run):\n\n");
+    for (int w = 1; w <= 3; w++) {
+        const row *best = NULL, *host = best_of(b, ROW_HOST, w);
+        for (int i = 0; i < b->nrows; i++) {
+            const row *r = &b->rows[i];
+            if (r->kind != ROW_OPENCL || r->workload != w || !r->ran || r->failed) continue;
+            if (!best || r->st.median / (double)r->n_train < best->st.median / (double)best->n_train) best = r;
+        }
+        if (!best) best = host;
+        if (!best) continue;
+        const workload *wl = workload_get(w);
+        fprintf(f, "- Workload %d (%s): fastest cltrain row %s %s, %.1f ms per epoch of %zu images (%.1f ms more "
+                   "to evaluate the test set), %.1f %% of its floor",
+                w, wl->name, best->device, best->gemm, best->st.median, best->n_train, best->eval_ms, best->pct_floor);
+        const row *np = best_of(b, ROW_NUMPY, w), *tr = best_of(b, ROW_TORCH, w);
+        if (np && isfinite(best->vs_numpy))
+            fprintf(f, "; %.2f× the fastest numpy row (%s, %.1f ms)", best->vs_numpy, np->gemm, np->st.median);
+        if (tr && isfinite(best->vs_torch))
+            fprintf(f, "; %.2f× the fastest PyTorch row (%s, %.1f ms)", best->vs_torch, tr->gemm, tr->st.median);
+        if (host && host != best && best->kind == ROW_OPENCL)
+            fprintf(f, "; %.1f× the plain-C host back-end",
+                    (host->st.median / (double)host->n_train) / (best->st.median / (double)best->n_train));
+        fprintf(f, ".\n");
+    }
+    const startup_entry *s = &b->startup;
+    if (s->ran && !s->cold_rc && !s->warm_rc)
+        fprintf(f, "- Start-up to the end of the first epoch of `%s`: %.2f s cold, %.2f s warm.\n", s->command,
+                s->cold_s, fmin(s->warm_s[0], s->warm_s[1]));
+    for (int i = 0; i < b->ntta; i++)
+        if (b->tta[i].ok)
+            fprintf(f, "- Time to %.0f %% on %s: %.2f s (mean of %d seeds).\n", 100 * TTA_TARGET, b->tta[i].device,
+                    b->tta[i].mean, b->tta[i].nseeds);
+    if (b->failures) fprintf(f, "- %d check(s) failed: this run is not a result.\n", b->failures);
+}
+
 void report_markdown(const bench *b, FILE *f)
 {
     const bench_opts *o = &b->opt;
@@ -38,8 +137,7 @@ void report_markdown(const bench *b, FILE *f)
         if (b->want_cl[i])
             fprintf(f, "| cl%d | %s | %s | %s | %s |\n", i, b->devs[i].name, b->devs[i].platform,
                     b->devs[i].driver, b->devs[i].opencl_c);
-    if (b->blas[0]) fprintf(f, "\nnumpy peer: %s.\n", b->blas);
-    if (b->torch_note[0]) fprintf(f, "\n%s.\n", b->torch_note);
+    peer_configs(b, f);
 
     fprintf(f, "\n**Floor** (measured in this run; floor time = max(image bytes / read bandwidth, "
                "FLOP / peak), the FLOP of the gemms with the first layer's counted over nonzero "
@@ -62,7 +160,7 @@ void report_markdown(const bench *b, FILE *f)
     for (int w = 1; w <= 3; w++) {
         for (int i = 0; i < b->nrows; i++) {
             const row *r = &b->rows[i];
-            if (r->workload != w) continue;
+            if (r->workload != w || r->listed_only) continue;
             if (!r->ran) {
                 fprintf(f, "| %d | %s | %s | – | – | not run: %s | | | | | | | | | |\n", w, r->device, r->gemm, r->note);
                 continue;
@@ -87,7 +185,7 @@ void report_markdown(const bench *b, FILE *f)
     bool any_note = false;
     for (int i = 0; i < b->nrows; i++) {
         const row *r = &b->rows[i];
-        if (!r->note[0] && !r->clblast_unused && !r->over_floor) continue;
+        if (r->listed_only || (!r->note[0] && !r->clblast_unused && !r->over_floor)) continue;
         if (!any_note) fprintf(f, "\n");
         any_note = true;
         fprintf(f, "- wl %d, %s, %s: %s%s%s\n", r->workload, r->device, r->gemm, r->note,
@@ -119,6 +217,8 @@ void report_markdown(const bench *b, FILE *f)
                     e->cl_index, g, e->cached_s, e->second_s, e->cached_s - e->second_s);
         }
     }
+    report_tta(b, f);
+    report_summary(b, f);
     fprintf(f, "\nChecks failed: %d.\n<!-- cltrain-bench: paste to here -->\n", b->failures);
 }
 
@@ -200,6 +300,11 @@ void report_json(const bench *b, const char *path)
             {"speedup_vs_numpy", r->vs_numpy}, {"speedup_vs_torch", r->vs_torch},
             {"test_acc", r->test_acc}, {"train_acc", r->train_acc}, {"train_loss", r->loss},
         };
+        if (r->kind == ROW_NUMPY || r->kind == ROW_TORCH) {
+            fprintf(f, ", \"openblas_coretype_forced\": ");
+            json_put_string(f, r->coretype);
+            fprintf(f, ", \"fastest_of_peer\": %s", r->peer_best ? "true" : "false");
+        }
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
             fprintf(f, ", \"%s\": ", nums[k].k);
             json_put_number(f, r->ran ? nums[k].v : NAN);
@@ -235,6 +340,31 @@ void report_json(const bench *b, const char *path)
     } else {
         fputs("null", f);
     }
+    fprintf(f, ",\n  \"numpy_best_coretype\": ");
+    json_put_string(f, b->coretype_best);
+    fprintf(f, ",\n  \"torch_blas\": ");
+    json_put_string(f, b->torch_blas);
+    fprintf(f, ",\n  \"time_to_accuracy\": {\"target\": %.2f, \"recipe\": ", TTA_TARGET);
+    char rec[512];
+    json_put_string(f, tta_recipe(rec, sizeof rec));
+    fprintf(f, ", \"devices\": [");
+    for (int i = 0; i < b->ntta; i++) {
+        const tta_entry *e = &b->tta[i];
+        fprintf(f, "%s\n    {\"device\": ", i ? "," : "");
+        json_put_string(f, e->device);
+        fprintf(f, ", \"mean_s\": ");
+        json_put_number(f, e->mean);
+        fprintf(f, ", \"reached\": %s, \"seeds\": [", e->ok ? "true" : "false");
+        for (int k = 0; k < e->nseeds; k++) {
+            fprintf(f, "%s{\"seed\": %d, \"seconds\": ", k ? ", " : "", k + 1);
+            json_put_number(f, e->seconds[k]);
+            fprintf(f, ", \"epoch\": %ld, \"last_test_acc\": ", e->epoch[k]);
+            json_put_number(f, e->last_acc[k]);
+            fprintf(f, ", \"exit\": %d}", e->rc[k]);
+        }
+        fprintf(f, "]}");
+    }
+    fprintf(f, "%s]}", b->ntta ? "\n  " : "");
     fprintf(f, ",\n  \"peer_output\": [");
     for (int i = 0; i < b->npeer_lines; i++) fprintf(f, "%s\n    %s", i ? "," : "", b->peer_lines[i]);
     fprintf(f, "\n  ],\n  \"checks_failed\": %d\n}\n", b->failures);

@@ -357,13 +357,16 @@ static double ms_per_image(const row *r)
     return r->ran && r->n_train ? r->st.median / (double)r->n_train : NAN;
 }
 
-static const row *find_row(const bench *b, row_kind kind, int w, int threads_at_least)
+/* The fastest row of a peer kind on workload w (per training image, over the median): the
+ * speed-ups compare with the best the peer did in this run, never with a slower configuration
+ * of it (such as a thread count that oversubscribes the cores). */
+static const row *fastest_row(const bench *b, row_kind kind, int w)
 {
     const row *best = NULL;
     for (int i = 0; i < b->nrows; i++) {
         const row *r = &b->rows[i];
-        if (r->kind == kind && r->workload == w && r->ran && r->threads >= threads_at_least &&
-            (!best || r->threads > best->threads))
+        if (r->kind == kind && r->workload == w && r->ran && !r->failed && isfinite(r->st.median) &&
+            (!best || ms_per_image(r) < ms_per_image(best)))
             best = r;
     }
     return best;
@@ -395,10 +398,6 @@ void rows_derive(bench *b)
         r->floor_ms = 1e3 * (t_read > t_flop ? t_read : t_flop);
         r->pct_floor = r->floor_ms > 0 ? 100.0 * r->floor_ms / r->st.median : NAN;
         r->over_floor = r->pct_floor > 100.0;
-        const row *np = find_row(b, ROW_NUMPY, r->workload, 0);
-        if (np && r->kind != ROW_NUMPY && r->workload == 1) r->vs_numpy = ms_per_image(np) / ms_per_image(r);
-        const row *tr = find_row(b, ROW_TORCH, r->workload, 0);
-        if (tr && r->kind != ROW_TORCH) r->vs_torch = ms_per_image(tr) / ms_per_image(r);
     }
     /* Checks: a finite loss and accuracy; agreement with the reference row (the host back-end,
      * else numpy) trained on the same images for the same epochs from the same start; without
@@ -438,6 +437,23 @@ void rows_derive(bench *b)
         } else {
             snprintf(r->check, sizeof r->check, "unchecked (no row of the same length)");
         }
-        if (r->failed) b->failures++;
+        /* A forced OpenBLAS core type that computes a different answer is OpenBLAS's fault on
+         * this processor, not cltrain's: it is marked and not the yardstick, but no failure. */
+        if (r->failed && !(r->kind == ROW_NUMPY && r->coretype[0])) b->failures++;
+    }
+    for (int i = 0; i < b->nrows; i++) {
+        row *r = &b->rows[i];
+        if (!r->ran) continue;
+        const row *np = fastest_row(b, ROW_NUMPY, r->workload);
+        if (np && r->kind != ROW_NUMPY && r->workload == 1) r->vs_numpy = ms_per_image(np) / ms_per_image(r);
+        const row *tr = fastest_row(b, ROW_TORCH, r->workload);
+        if (tr && r->kind != ROW_TORCH) r->vs_torch = ms_per_image(tr) / ms_per_image(r);
+        r->peer_best = (r == np || r == tr);
+    }
+    /* The numpy rows of the other core types are listed beside the peer's configuration, not
+     * in the table: one numpy row per workload, the fastest. */
+    for (int i = 0; i < b->nrows; i++) {
+        row *r = &b->rows[i];
+        r->listed_only = r->kind == ROW_NUMPY && !r->peer_best && fastest_row(b, ROW_NUMPY, r->workload);
     }
 }

@@ -52,6 +52,7 @@ typedef struct {
     const char *bench_dir;
     bool gemm[2];
     bool peers, startup, build, probe_only;
+    bool tta;                 /* the time-to-accuracy rows (tta.c) */
 } bench_opts;
 
 /* ---- the run's record ---- */
@@ -78,6 +79,10 @@ typedef struct {
     bool clblast_unused;      /* a clblast row whose trainer made no CLBlast call */
     bool over_floor;          /* faster than the floor: the floor model is wrong for it */
     double floor_gflop;       /* the FLOP the floor counts (GFLOP) */
+    bool peer_best;           /* the fastest row of its peer: the one vs numpy / vs torch use */
+    bool listed_only;         /* a slower numpy core type: in the peer's list, not the table */
+    char blas[256];           /* peers: the BLAS and kernel the row ran (the peer's own words) */
+    char coretype[32];        /* peers: OPENBLAS_CORETYPE forced for it, "" = OpenBLAS's own pick */
 } row;
 
 typedef struct {
@@ -99,6 +104,20 @@ typedef struct {
     double cold_s, warm_s[2], cold_train_s, warm_train_s;
     int cold_rc, warm_rc;
 } startup_entry;
+
+#define TTA_TARGET 0.98
+#define TTA_SEEDS 3
+
+typedef struct {
+    char device[200];
+    int nseeds;
+    double seconds[TTA_SEEDS];  /* spawn to the end of the first epoch at TTA_TARGET; NaN: never */
+    long epoch[TTA_SEEDS];      /* that epoch (or the last one seen) */
+    double last_acc[TTA_SEEDS];
+    int rc[TTA_SEEDS];
+    double mean;
+    bool ok;                    /* every seed reached the target */
+} tta_entry;
 
 typedef struct {
     bench_opts opt;
@@ -124,7 +143,11 @@ typedef struct {
     size_t plan_n[4];         /* per workload: the OpenCL rows' shared plan, for the peers */
     int plan_timed[4];
     char blas[256], torch_note[256];
+    char torch_blas[1024];    /* torch.__config__.show()'s BLAS lines and its threads */
+    char coretype_best[32];   /* the numpy candidate that ran fastest ("" = OpenBLAS's pick) */
     char tmp[512];
+    tta_entry tta[MAX_DEVICES + 1];
+    int ntta;
     int failures;
 } bench;
 
@@ -142,6 +165,12 @@ void measure_startup(bench *b);
 
 /* ---- peers.c ---- */
 void run_peers(bench *b);
+
+/* ---- tta.c ---- */
+/* Time to TTA_TARGET test accuracy, per selected device (the host back-end included). */
+void measure_tta(bench *b);
+/* The recipe as a command line, for the report. */
+const char *tta_recipe(char *buf, size_t len);
 
 /* ---- report.c ---- */
 void report_markdown(const bench *b, FILE *f);

@@ -11,6 +11,7 @@ threads) on stdout; progress on stderr. cltrain-bench runs it only when `import 
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -19,7 +20,26 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from numpy_ref import budget_epochs, finite_or_none, load_mnist, read_params  # noqa: E402
+from numpy_ref import blas_description, budget_epochs, finite_or_none, load_mnist, read_params  # noqa: E402
+
+
+def torch_blas():
+    """PyTorch's own account of its BLAS (the BLAS lines of torch.__config__.show()) and the
+    OpenBLAS kernel its process runs (numpy_ref's probe of the loaded libraries)."""
+    show = torch.__config__.show()
+    lines = [ln.strip(" -") for ln in show.splitlines()
+             if "Build settings" not in ln and any(k in ln for k in ("MKL", "OpenMP", "LAPACK", "CPU capability"))]
+    # The build settings line is long (compiler flags): only its BLAS and threading entries.
+    for key in ("BLAS_INFO", "LAPACK_INFO", "USE_OPENMP", "USE_MKL", "USE_MKLDNN"):
+        m = re.search(rf"\b{key}=([^,\s]+)", show)
+        if m:
+            lines.append(f"{key}={m.group(1)}")
+    desc = blas_description()
+    kernel = desc.get("openblas_core", "")
+    summary = f"PyTorch {torch.__version__}: " + "; ".join(lines)
+    if kernel:
+        summary += f"; OpenBLAS kernel {kernel}, {desc.get('openblas_threads', '?')} threads"
+    return summary, kernel
 
 
 def run(workload, threads, params_path, data, args):
@@ -80,6 +100,8 @@ def run(workload, threads, params_path, data, args):
         note += ", PyTorch's own shuffle"
     if timed < args.epochs:
         note += f"; {timed} of {args.epochs} epochs timed (budget {args.budget:.0f} s)"
+    summary, kernel = torch_blas()
+    summary += f"; torch.get_num_threads() {torch.get_num_threads()}"
     print(f"torch_ref: workload {workload}, {threads} thread(s): median {median:.1f} ms/epoch, "
           f"test accuracy {acc:.4f}", file=sys.stderr)
     return {
@@ -88,7 +110,8 @@ def run(workload, threads, params_path, data, args):
         "epochs": timed, "timed_ms": timed_ms, "median_ms": median, "min_ms": s[0],
         "max_ms": s[-1], "eval_ms": eval_ms, "test_acc": finite_or_none(acc),
         "train_loss": finite_or_none(loss),
-        "note": note, "torch_config": torch.__config__.parallel_info(),
+        "note": note, "kernel": kernel, "blas": summary, "torch_blas": summary,
+        "torch_config": torch.__config__.show(), "torch_parallel": torch.__config__.parallel_info(),
     }
 
 
