@@ -22,6 +22,7 @@ typedef struct {
     bool device_host;          /* --device host */
     int device;                /* global OpenCL index */
     int gemm;                  /* -1 = pick the faster for the device, else gemm_kind */
+    kernel_family kernels;     /* --kernels, KERNELS_AUTO by default */
     bool profile, no_cache;
 
     /* data */

@@ -265,6 +265,7 @@ int command_train(const options *o)
                o->lr, batch, cfg.total_epochs, dev ? dev : "host (plain C)");
         printf("data: %zu training, %zu test%s images from %s\n", train->n, test->n,
                sd.val.n ? " (+ validation)" : "", sd.data.source);
+        trainer_print_plans(t, stdout);
     }
     FILE *log = NULL;
     bool with_lr = o->schedule != SCHED_CONSTANT || o->warmup > 0;
@@ -374,7 +375,10 @@ int command_train(const options *o)
         if (rc != 0) die(rc, "%s", err);
         if (!o->quiet) printf("charts: %s/accuracy.png, %s/mse.png\n", o->plot, o->plot);
     }
-    if (o->profile) backend_cl_print_profile(be, stdout);
+    if (o->profile) {
+        trainer_print_plans(t, stdout);
+        backend_cl_print_profile(be, stdout);
+    }
     trainer_destroy(t);
     backend_destroy(be);
     free(params);

@@ -32,10 +32,12 @@ void mnist_load(dataset_pair *p)
         ck_abort_msg("real MNIST is needed (make data): %s", err);
 }
 
-backend *test_cl_backend(gemm_kind gemm)
+backend *test_cl_backend(gemm_kind gemm) { return test_cl_backend_kernels(gemm, KERNELS_AUTO); }
+
+backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels)
 {
     const char *d = getenv("CLTRAIN_TEST_DEVICE");
-    backend_cl_options o = {.gemm = gemm, .profiling = false, .no_cache = false};
+    backend_cl_options o = {.gemm = gemm, .kernels = kernels, .profiling = false, .no_cache = false};
     return backend_cl_create(d && *d ? atoi(d) : 0, &o);
 }
 

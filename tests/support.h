@@ -15,6 +15,8 @@ void synthetic_dataset(dataset *d, size_t n, int side, uint64_t seed);
 void mnist_load(dataset_pair *p);
 /* The OpenCL back-end under test: device CLTRAIN_TEST_DEVICE (default 0). */
 backend *test_cl_backend(gemm_kind gemm);
+/* The same with the layer kernels of one family forced (--kernels). */
+backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels);
 /* max |a - b| / max |b| over n floats (b the reference; 1e-30 floor on the denominator). */
 double rel_err(const float *a, const float *b, size_t n);
 /* Path of the real binary (CLTRAIN_BIN, default build/cltrain). */
