@@ -40,7 +40,7 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 # Debian packages the build and the tests need; `make deps` installs whichever are missing.
 DEPS_PKGS := ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libclblast-dev check \
-             pkg-config zlib1g-dev libstb-dev gnuplot-nox
+             pkg-config zlib1g-dev libstb-dev gnuplot-nox oclgrind
 BENCH_PKGS := python3-numpy libopenblas0-pthread
 
 .PHONY: all deps data data-fashion demo test check-run install clean bench reproduce records
@@ -100,6 +100,15 @@ test: deps data
 check-run:
 	CLTRAIN_BIN=$(CURDIR)/$(BUILD)/cltrain CLTRAIN_DATA=$(CURDIR)/data/mnist \
 	    CLTRAIN_KERNEL_DIR= $(BUILD)/cltrain-tests
+
+# test-oclgrind: the layer kernels, every plan family and a short training through the binary
+# on Oclgrind's simulated GPU under --data-races, failing on any report Oclgrind makes (it does
+# not change the exit status: scripts/test_oclgrind.sh reads its output) or any disagreement
+# with the host back-end beyond the suites' tolerances. About 5 minutes on 2 cores.
+.PHONY: test-oclgrind
+test-oclgrind: deps data
+	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-tests
+	sh scripts/test_oclgrind.sh $(BUILD) $(CURDIR)/data/mnist
 
 # --- sanitizers and fuzzing ------------------------------------------------------------------
 # test-sanitize: the suites built with AddressSanitizer and UndefinedBehaviorSanitizer in

@@ -51,7 +51,7 @@ enum {
     K_BIAS_NONE, K_BIAS_RELU, K_BIAS_SIGMOID, K_RELU_BACKWARD, K_SIGMOID_BACKWARD, K_DROPOUT,
     K_SOFTMAX_XENT_GRAD, K_SOFTMAX_XENT_EVAL, K_COL_SUM_ROWS, K_COL_SUM_FINISH, K_REDUCE_STATS,
     K_UPDATE_SGD, K_UPDATE_MOMENTUM, K_UPDATE_NESTEROV, K_UPDATE_ADAM, K_UPDATE_ADAMW,
-    K_GATHER_ROWS, K_U8_TO_F32, K_COUNT
+    K_GATHER_ROWS, K_GATHER_ROWS16, K_U8_TO_F32, K_COUNT
 };
 
 static const struct {
@@ -74,6 +74,7 @@ static const struct {
     [K_UPDATE_ADAM] = {"update.cl", "", "update_adam"},
     [K_UPDATE_ADAMW] = {"update.cl", "", "update_adamw"},
     [K_GATHER_ROWS] = {"data.cl", "", "gather_rows"},
+    [K_GATHER_ROWS16] = {"data.cl", "", "gather_rows16"},
     [K_U8_TO_F32] = {"data.cl", "", "u8_to_f32"},
 };
 
@@ -584,7 +585,10 @@ static void cl_gather_rows(backend *be, const tensor *src, int rowlen, const ten
     clrt_arg args[] = {clrt_arg_buf(src->buf), clrt_arg_uint((uint32_t)src_rows),
                        clrt_arg_uint((uint32_t)rowlen), clrt_arg_buf(idx->buf),
                        clrt_arg_ulong(idx_off), clrt_arg_uint((uint32_t)m), clrt_arg_buf(dst->buf)};
-    launch_1d(b, K_GATHER_ROWS, (size_t)m * (size_t)rowlen, 7, args);
+    if (rowlen % 16 == 0)   /* 16 bytes per work-item: a sixteenth of the work-items */
+        launch_1d(b, K_GATHER_ROWS16, (size_t)m * (size_t)(rowlen / 16), 7, args);
+    else
+        launch_1d(b, K_GATHER_ROWS, (size_t)m * (size_t)rowlen, 7, args);
     dst->version = ++b->next_version;
 }
 

@@ -90,7 +90,7 @@ static void check_family(kernel_family fam, gemm_kind gemm)
     ck_assert_msg(err < 1e-3, "weights differ from the host's by %g (relative to the largest)", err);
     ck_assert_msg(fabs(got_acc - want_acc) <= 1.0 / (double)s.test + 1e-9,
                   "test accuracy %.4f, host %.4f", got_acc, want_acc);
-    ck_assert_msg(quick() || want_acc > 0.5, "the host reached only %.4f", want_acc);
+    ck_assert_msg(quick() || want_acc > 0.4, "the host reached only %.4f", want_acc);   /* chance: 0.1 */
     free(want);
     free(got);
     dataset_pair_free(&p);
@@ -131,13 +131,17 @@ START_TEST(test_binary_device_against_host)
     char *out = NULL, *err = NULL, args[2048];
     const char *common = "--train-limit 150 --test-limit 50 --hidden 7,5 --activation sigmoid "
                          "--optimizer adam --lr 0.01 --dropout 0.2 --batch 37 --epochs 2";
-    snprintf(args, sizeof args, "--device host %s --save host.model", common);
-    ck_assert_int_eq(run_cltrain(dir, NULL, args, &out, &err), 0);
-    snprintf(args, sizeof args, "--device %s %s --save dev.model --profile",
-             getenv("CLTRAIN_TEST_DEVICE") && *getenv("CLTRAIN_TEST_DEVICE") ? getenv("CLTRAIN_TEST_DEVICE") : "0",
-             common);
+    snprintf(args, sizeof args, "--device host --data %s %s --save host.model", mnist_dir(), common);
     int rc = run_cltrain(dir, NULL, args, &out, &err);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    const char *dev = getenv("CLTRAIN_TEST_DEVICE");
+    snprintf(args, sizeof args, "--device %s --data %s %s --save dev.model --profile",
+             dev && *dev ? dev : "0", mnist_dir(), common);
+    rc = run_cltrain(dir, NULL, args, &out, &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+    /* Under make test-oclgrind the binary runs on the simulator too: its reports (each kernel
+     * error names its kernel on a line "\tKernel: ", API errors start "Oclgrind - ") fail. */
+    ck_assert_msg(!strstr(err, "\tKernel: ") && !strstr(err, "Oclgrind - "), "Oclgrind reported:\n%s", err);
     /* One plan line per layer at start-up and again in the profile. */
     for (int l = 1; l <= 3; l++) {
         char tag[32];

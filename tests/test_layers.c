@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cl_layers.h"
+#include "cl_runtime.h"
 #include "rng.h"
 #include "support.h"
 #include "util.h"
@@ -22,6 +23,28 @@ static const shape shapes[] = {
     {5000, 49, 7, 0.3, false, ACT_RELU},  {66000, 3, 2, 0.5, true, ACT_RELU},
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+/* CLTRAIN_TEST_QUICK=1 (make test-oclgrind, a simulator thousands of times slower): the first
+ * four shapes only (every path, awkward sizes, with and without the index), no CLBlast. */
+static bool quick(void)
+{
+    const char *q = getenv("CLTRAIN_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
+static bool skipped(int i) { return quick() && i >= 4; }
+
+/* Whether the device under test is a CPU (its auto family is then the CPU one). */
+static bool device_is_cpu(void)
+{
+    const char *d = getenv("CLTRAIN_TEST_DEVICE");
+    int want = d && *d ? atoi(d) : 0;
+    clrt_device_desc *devs = NULL;
+    int n = clrt_list_devices(&devs);
+    bool cpu = want < n && strcmp(devs[want].type, "CPU") == 0;
+    free(devs);
+    return cpu;
+}
 
 typedef struct {
     uint8_t *px;          /* rows_total x k */
@@ -225,6 +248,7 @@ static void check_backend(backend *be, const shape *s, bool pixels)
 
 START_TEST(test_device_layers_pixels)
 {
+    if (skipped(_i)) return;
     backend *be = test_cl_backend(GEMM_BUILTIN);
     check_backend(be, &shapes[_i], true);
     backend_destroy(be);
@@ -233,6 +257,7 @@ END_TEST
 
 START_TEST(test_device_layers_floats)
 {
+    if (skipped(_i)) return;
     backend *be = test_cl_backend(GEMM_BUILTIN);
     check_backend(be, &shapes[_i], false);
     backend_destroy(be);
@@ -243,6 +268,7 @@ END_TEST
  * GPUs with the builtin gemm). */
 START_TEST(test_device_layers_clblast)
 {
+    if (quick()) return;
     backend *be = test_cl_backend(GEMM_CLBLAST);
     check_backend(be, &shapes[_i], true);
     check_backend(be, &shapes[_i], false);
@@ -254,6 +280,7 @@ END_TEST
  * of GPUs), on whatever device runs the suite. */
 START_TEST(test_device_layers_gpu)
 {
+    if (skipped(_i)) return;
     backend *be = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_GPU);
     check_backend(be, &shapes[_i], true);
     check_backend(be, &shapes[_i], false);
@@ -261,9 +288,10 @@ START_TEST(test_device_layers_gpu)
 }
 END_TEST
 
-/* --kernels cpu on any device: the sparse and fused kernels. */
+/* --kernels cpu on a device that is not a CPU (on a CPU the tests above ran them). */
 START_TEST(test_device_layers_cpu)
 {
+    if (skipped(_i) || device_is_cpu()) return;
     backend *be = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_CPU);
     check_backend(be, &shapes[_i], true);
     check_backend(be, &shapes[_i], false);
@@ -288,6 +316,7 @@ START_TEST(test_device_layers_split_k)
         {1100, 17, 3, 1.0, false, ACT_NONE},
     };
     const shape *s = &split_shapes[_i];
+    if (quick() && _i != 2) return;
     cl_device_traits d = big_gpu();
     backend *be = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_GPU);
     for (int pixels = 0; pixels < 2; pixels++) {
@@ -359,6 +388,7 @@ END_TEST
 
 START_TEST(test_host_layers)
 {
+    if (skipped(_i)) return;
     backend *be = backend_host_create();
     check_backend(be, &shapes[_i], true);
     check_backend(be, &shapes[_i], false);
