@@ -372,8 +372,8 @@ static void host_linear_input(backend *be, const linear_input_args *a)
             size_t at = (size_t)r * (size_t)k + (size_t)c;
             float g = (float)acc[c];
             if (act != ACT_NONE) {
-                float a = a_scale * F(a_prev, 0)[at];
-                g = act == ACT_RELU ? (a > 0.0f ? g : 0.0f) : g * (a * (1.0f - a));
+                float av = a_scale * F(a_prev, 0)[at];
+                g = act == ACT_RELU ? (av > 0.0f ? g : 0.0f) : g * (av * (1.0f - av));
             }
             F(da, 0)[at] = g;
         }
