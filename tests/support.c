@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "rng.h"
@@ -30,6 +31,12 @@ void mnist_load(dataset_pair *p)
     char err[DATASET_ERR_LEN];
     if (dataset_load(mnist_dir(), 0, p, err, sizeof err) != 0)
         ck_abort_msg("real MNIST is needed (make data): %s", err);
+}
+
+bool test_quick(void)
+{
+    const char *q = getenv("CLTRAIN_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
 }
 
 backend *test_cl_backend(gemm_kind gemm) { return test_cl_backend_kernels(gemm, KERNELS_AUTO); }

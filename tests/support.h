@@ -2,6 +2,7 @@
 #ifndef CLTRAIN_TEST_SUPPORT_H
 #define CLTRAIN_TEST_SUPPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,8 @@ void synthetic_dataset(dataset *d, size_t n, int side, uint64_t seed);
 void mnist_load(dataset_pair *p);
 /* The OpenCL back-end under test: device CLTRAIN_TEST_DEVICE (default 0). */
 backend *test_cl_backend(gemm_kind gemm);
+/* CLTRAIN_TEST_QUICK set and not 0: the suites' small sizes (make test-oclgrind). */
+bool test_quick(void);
 /* The same with the layer kernels of one family forced (--kernels). */
 backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels);
 /* max |a - b| / max |b| over n floats (b the reference; 1e-30 floor on the denominator). */

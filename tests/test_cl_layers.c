@@ -17,11 +17,7 @@
 #include "trainer.h"
 #include "util.h"
 
-static bool quick(void)
-{
-    const char *q = getenv("CLTRAIN_TEST_QUICK");
-    return q && *q && strcmp(q, "0") != 0;
-}
+static bool quick(void) { return test_quick(); }
 
 typedef struct {
     size_t train, test;

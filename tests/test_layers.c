@@ -26,11 +26,7 @@ static const shape shapes[] = {
 
 /* CLTRAIN_TEST_QUICK=1 (make test-oclgrind, a simulator thousands of times slower): the first
  * four shapes only (every path, awkward sizes, with and without the index), no CLBlast. */
-static bool quick(void)
-{
-    const char *q = getenv("CLTRAIN_TEST_QUICK");
-    return q && *q && strcmp(q, "0") != 0;
-}
+static bool quick(void) { return test_quick(); }
 
 static bool skipped(int i) { return quick() && i >= 4; }
 
