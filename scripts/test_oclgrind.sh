@@ -10,6 +10,8 @@
 # the exit status alone, so the status alone proves nothing: every report names its kernel on
 # a line "<tab>Kernel: NAME", API errors start with "Oclgrind - ", and any of them fails the
 # run (the binary's own stderr is checked by the cl_layers suite the same way).
+# The suites' timeouts are tripled (CK_TIMEOUT_MULTIPLIER): they are wall-clock limits, and a
+# busy machine stretches the simulator's minutes of CPU time.
 # Usage: sh scripts/test_oclgrind.sh BUILD_DIR DATA_DIR
 set -u
 build=$1
@@ -21,7 +23,7 @@ rc=0
 for suite in layers cl_layers; do
     start=$(date +%s)
     status=0
-    CLTRAIN_TEST_QUICK=1 CK_RUN_SUITE=$suite CLTRAIN_BIN="$PWD/$build/cltrain" \
+    CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} CLTRAIN_TEST_QUICK=1 CK_RUN_SUITE=$suite CLTRAIN_BIN="$PWD/$build/cltrain" \
         CLTRAIN_DATA="$data" CLTRAIN_KERNEL_DIR= CLTRAIN_TEST_DEVICE=0 \
         oclgrind --data-races "$build/cltrain-tests" >"$out/$suite.log" 2>&1 || status=$?
     reports=$(grep -c -e "^${tab}Kernel: " -e "Oclgrind - " "$out/$suite.log")

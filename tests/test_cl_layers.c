@@ -29,7 +29,7 @@ typedef struct {
 static run_size sizes(void)
 {
     run_size s = {6000, 1000, 60};
-    if (quick()) s = (run_size){300, 100, 4};
+    if (quick()) s = (run_size){200, 100, 3};
     return s;
 }
 
