@@ -104,8 +104,9 @@ check-run:
 # test-oclgrind: the layer kernels, every plan family and a short training through the binary
 # on Oclgrind's simulated GPU under --data-races, failing on any report Oclgrind makes (it does
 # not change the exit status: scripts/test_oclgrind.sh reads its output) or any disagreement
-# with the host back-end beyond the suites' tolerances. Measured: about 190 s of CPU time (the
-# two suites 60 s and 126 s), so 3 to 4 minutes on an idle 2-core machine.
+# with the host back-end beyond the suites' tolerances. Measured on a busy 2-core machine:
+# 126 s of CPU time for cl_layers alone, 163 s for layers and most of cl_layers; about 4
+# minutes of CPU in all (the wall time grows with the machine's load).
 .PHONY: test-oclgrind
 test-oclgrind: deps data
 	$(MAKE) --no-print-directory $(BUILD)/cltrain $(BUILD)/cltrain-tests
