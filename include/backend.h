@@ -18,13 +18,65 @@
 typedef enum { DT_F32, DT_U8, DT_U32 } dtype;
 typedef enum { ACT_NONE, ACT_RELU, ACT_SIGMOID } activation;
 typedef enum { GEMM_BUILTIN, GEMM_CLBLAST } gemm_kind;
+/* --kernels: the family of layer kernels, auto = the one shaped for the device's kind. */
+typedef enum { KERNELS_AUTO, KERNELS_CPU, KERNELS_GPU } kernel_family;
 typedef enum { OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM, OPT_ADAMW } optimizer_kind;
 
 /* Floats of per-row statistics written by softmax_xent: loss, squared error, correct. */
 #define STATS_PER_ROW 3
 
 typedef struct tensor tensor;     /* defined by each back-end */
+typedef struct layer_plan layer_plan;   /* likewise (the OpenCL one in cl_layers.h) */
 typedef struct backend backend;
+
+/* What a layer's plan is chosen from: rows is the largest batch it runs (a call may pass
+ * fewer), k inputs, n outputs, the input's type (DT_U8 pixels or DT_F32) and, for pixels, the
+ * share of nonzeros; indexed: the rows are read through a shuffle index. */
+typedef struct {
+    int rows, k, n;
+    dtype input;
+    double density;
+    bool indexed;
+    activation act;
+} layer_shape;
+
+/* The three products of a fully-connected layer, fused with their neighbours where the plan
+ * says so. Dimensions are always m (rows), k (inputs), n (outputs). X's row r is row
+ * idx[idx_off + r] of x when idx is non-NULL (a shuffled mini-batch read in place), else
+ * row r of x starting at element x_off. x is DT_U8 (pixels: pass alpha = 1/255) or DT_F32.
+ * plan: from plan_layer for this (k, n, input); NULL lets the back-end plan the call itself.
+ *   forward:  out[m x n] = act(alpha X[m x k] W[n x k]^T + b[n])
+ *   weights:  dw[n x k] = alpha dZ[m x n]^T X[m x k],  db[n] = sum over rows of dZ
+ *   input:    da[m x k] = (dZ[m x n] W[n x k]) * g'(a_scale * a_prev[m x k]), the activation's
+ *             derivative from its values (ACT_NONE: no factor); a_scale is 1 - p under
+ *             inverted dropout (a_prev holds the scaled values). */
+typedef struct {
+    const layer_plan *plan;
+    int m, k, n;
+    const tensor *x; size_t x_off; const tensor *idx; size_t idx_off; float alpha;
+    const tensor *w; size_t w_off;
+    const tensor *b; size_t b_off;
+    activation act;
+    tensor *out;
+} linear_forward_args;
+
+typedef struct {
+    const layer_plan *plan;
+    int m, k, n;
+    const tensor *dz;
+    const tensor *x; size_t x_off; const tensor *idx; size_t idx_off; float alpha;
+    tensor *dw; size_t dw_off;
+    tensor *db; size_t db_off;
+} linear_weights_args;
+
+typedef struct {
+    const layer_plan *plan;
+    int m, k, n;
+    const tensor *dz;
+    const tensor *w; size_t w_off;
+    const tensor *a_prev; activation act; float a_scale;
+    tensor *da;
+} linear_input_args;
 
 /* C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C.
  * op(A) = A (stored m x k, row stride lda) or A^T (A stored k x m). Likewise B.
@@ -57,6 +109,9 @@ typedef struct {
     void (*release)(backend *be, tensor *t);
     void (*write)(backend *be, tensor *t, size_t off, size_t count, const void *src);
     void (*read)(backend *be, const tensor *t, size_t off, size_t count, void *dst);
+    /* write() of a whole DT_U8 tensor of images, k pixels each, from host memory: a back-end
+     * that reads images sparsely builds that copy from these pixels, not from a read-back. */
+    void (*write_images)(backend *be, tensor *t, int k, const uint8_t *pixels);
 
     void (*gemm)(backend *be, const gemm_args *g);
 
@@ -107,25 +162,14 @@ typedef struct {
                     int width, int height, const augment_spec *spec, uint64_t seed,
                     uint64_t stream, uint64_t pos0, tensor *dst);
 
-    /* The three products of a fully-connected layer, fused with their neighbours (one launch
-     * each on a device). X's row r is row idx[idx_off + r] of x when idx is non-NULL (a
-     * shuffled mini-batch read in place), else row r of x starting at element x_off.
-     * x is DT_U8 (pixels: pass alpha = 1/255) or DT_F32.
-     * linear_forward:  out[m x n] = act(alpha X[m x k] W[n x k]^T + b[n])
-     * linear_weights:  dw[n x k] = alpha dZ[m x n]^T X[m x k],  db[n] = sum over rows of dZ
-     * linear_input:    da[m x k] = (dZ[m x n] W[n x k]) * g'(a_scale * a_prev[m x k]), the
-     *                  activation's derivative from its values (ACT_NONE: no factor); a_scale
-     *                  is 1 - p under inverted dropout (a_prev holds the scaled values). */
-    void (*linear_forward)(backend *be, const tensor *x, size_t x_off, const tensor *idx,
-                           size_t idx_off, int m, int k, float alpha, const tensor *w,
-                           size_t w_off, const tensor *b, size_t b_off, int n, activation act,
-                           tensor *out);
-    void (*linear_weights)(backend *be, const tensor *dz, int m, int n, const tensor *x,
-                           size_t x_off, const tensor *idx, size_t idx_off, int k, float alpha,
-                           tensor *dw, size_t dw_off, tensor *db, size_t db_off);
-    void (*linear_input)(backend *be, const tensor *dz, int m, int n, const tensor *w,
-                         size_t w_off, int k, const tensor *a_prev, activation act,
-                         float a_scale, tensor *da);
+    void (*linear_forward)(backend *be, const linear_forward_args *a);
+    void (*linear_weights)(backend *be, const linear_weights_args *a);
+    void (*linear_input)(backend *be, const linear_input_args *a);
+
+    /* The plan for a layer of shape s, chosen once and kept until destroy; describe writes
+     * one line (no newline) saying which kernels it runs and with which tuning values. */
+    const layer_plan *(*plan_layer)(backend *be, const layer_shape *s);
+    void (*describe_plan)(const backend *be, const layer_plan *p, char *buf, size_t len);
 
     /* Waits until everything enqueued has finished (timing, before reads of results). */
     void (*finish)(backend *be);
@@ -139,6 +183,7 @@ struct backend {
 
 typedef struct {
     gemm_kind gemm;
+    kernel_family kernels;
     bool profiling;
     bool no_cache;
 } backend_cl_options;

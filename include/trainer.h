@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backend.h"
 #include "dataset.h"
@@ -44,6 +45,8 @@ typedef struct trainer trainer;
 trainer *trainer_create(backend *be, const train_config *cfg, const dataset *train,
                         const dataset *test, const dataset *val, const float *params);
 void trainer_destroy(trainer *t);
+/* One line per layer: the plan trainer_create fixed for it ("layer 1: 784->10 ..."). */
+void trainer_print_plans(const trainer *t, FILE *f);
 
 /* One epoch (1-based number): steps over the training set (one for full batch, shuffled
  * mini-batches otherwise, the last partial batch included), then the evaluation. */

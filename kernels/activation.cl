@@ -5,16 +5,14 @@
  *   writes za = act(za + bias[col]) in place; relu max(v, 0), sigmoid 1 / (1 + e^-v)
  * relu_backward, sigmoid_backward: NDRange (count)
  *   reads  d[count] from d + d_off, a[count] (activated values) from a + a_off
- *   writes d *= a > 0 (relu) or a * (1 - a) (sigmoid), in place
+ *   writes d *= a > 0 (relu) or s (1 - s), s = a_scale * a (sigmoid; a_scale undoes inverted
+ *          dropout's scaling, 1 without dropout), in place
  * dropout: NDRange (count)
  *   reads  x[count] from x + off
  *   writes x[i] = keep_i ? x[i] * scale : 0, keep_i = rng_uniform(seed, stream, i) >= p,
  *          scale = 1 / (1 - p) from the host (the counter i starts at 0 at x + off) */
 #include "rng.cl"
-
-float act_relu(const float v) { return v > 0.0f ? v : 0.0f; }
-float act_sigmoid(const float v) { return 1.0f / (1.0f + exp(-v)); }
-float act_none(const float v) { return v; }
+#include "activate.cl"
 
 #define BIAS_ACT_KERNEL(NAME, ACT)                                                            \
     __kernel void NAME(__global float *za, const ulong za_off, __global const float *bias,     \
@@ -23,12 +21,12 @@ float act_none(const float v) { return v; }
         const size_t i = get_global_id(0);                                                     \
         if (i >= (size_t)rows * (size_t)cols) return;                                          \
         const int col = (int)(i % (size_t)cols);                                               \
-        za[za_off + i] = ACT(za[za_off + i] + bias[b_off + col]);                              \
+        za[za_off + i] = activate(za[za_off + i] + bias[b_off + col], ACT);                     \
     }
 
-BIAS_ACT_KERNEL(bias_none, act_none)
-BIAS_ACT_KERNEL(bias_relu, act_relu)
-BIAS_ACT_KERNEL(bias_sigmoid, act_sigmoid)
+BIAS_ACT_KERNEL(bias_none, 0)
+BIAS_ACT_KERNEL(bias_relu, 1)
+BIAS_ACT_KERNEL(bias_sigmoid, 2)
 
 __kernel void relu_backward(__global float *d, const ulong d_off, __global const float *a,
                             const ulong a_off, const ulong count)
@@ -39,11 +37,11 @@ __kernel void relu_backward(__global float *d, const ulong d_off, __global const
 }
 
 __kernel void sigmoid_backward(__global float *d, const ulong d_off, __global const float *a,
-                               const ulong a_off, const ulong count)
+                               const ulong a_off, const ulong count, const float a_scale)
 {
     const size_t i = get_global_id(0);
     if (i >= count) return;
-    const float s = a[a_off + i];
+    const float s = a_scale * a[a_off + i];
     d[d_off + i] *= s * (1.0f - s);
 }
 

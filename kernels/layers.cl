@@ -84,7 +84,7 @@ typedef CAT(float, VW) floatv;
 #define KV (K / VW)   /* vectors per row */
 
 /* Start of row r of X. */
-inline __global const XT *x_row(__global const XT *x, const ulong x_off,
+static inline __global const XT *x_row(__global const XT *x, const ulong x_off,
                                 __global const uint *idx, const ulong idx_off, const int use_idx,
                                 const int r)
 {
@@ -92,12 +92,7 @@ inline __global const XT *x_row(__global const XT *x, const ulong x_off,
     return x + x_off + row * (ulong)K;
 }
 
-inline float activate(const float z, const int act)
-{
-    if (act == 1) return fmax(z, 0.0f);
-    if (act == 2) return 1.0f / (1.0f + exp(-z));
-    return z;
-}
+#include "activate.cl"
 
 __kernel void linear_forward(__global const XT *x, const ulong x_off, __global const uint *idx,
                              const ulong idx_off, const int use_idx, const int m,

@@ -10,8 +10,8 @@
  *          softmax_xent_grad only: z_i[j] = (p_j - y_j) * scale in place
  * p = softmax(z_i) with the row maximum subtracted first, so large logits do not overflow. */
 
-void softmax_xent_row(__global float *z, const int classes, const uint label, const float scale,
-                      __global float *st, const int want_grad)
+static inline void softmax_xent_row(__global float *z, const int classes, const uint label,
+                                    const float scale, __global float *st, const int want_grad)
 {
     float zmax = z[0];
     int arg = 0;
@@ -54,7 +54,7 @@ SOFTMAX_XENT_KERNEL(softmax_xent_eval, 0)
 #define RB 64
 #endif
 /* One row with the exponentials computed once (exp dominates: PoCL's is a precise libm). */
-inline void softmax_xent_row_fixed(__global float *z, const uint label, const float scale,
+static inline void softmax_xent_row_fixed(__global float *z, const uint label, const float scale,
                                    __global float *st, const int want_grad)
 {
     float e[CLASSES];

@@ -36,14 +36,9 @@
 #define RB 16
 #endif
 
-inline float activate(const float z, const int act)
-{
-    if (act == 1) return fmax(z, 0.0f);
-    if (act == 2) return 1.0f / (1.0f + exp(-z));
-    return z;
-}
+#include "activate.cl"
 
-inline uint image_of(__global const uint *idx, const ulong idx_off, const int use_idx,
+static inline uint image_of(__global const uint *idx, const ulong idx_off, const int use_idx,
                      const uint r0, const int r)
 {
     return use_idx ? idx[idx_off + r] : r0 + (uint)r;

@@ -43,8 +43,9 @@ __kernel void update_nesterov(__global float *p, __global const float *g, __glob
 }
 
 /* m and v updated in place; returns the Adam step mhat / (sqrt(vhat) + eps). */
-float adam_step(const float gi, __global float *m, __global float *v, const size_t i,
-                const float b1, const float b2, const float eps, const float bc1, const float bc2)
+static inline float adam_step(const float gi, __global float *m, __global float *v,
+                              const size_t i, const float b1, const float b2, const float eps,
+                              const float bc1, const float bc2)
 {
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "augment_cl.h"
+#include "cl_layers.h"
 #include "cl_runtime.h"
 #include "util.h"
 
@@ -25,29 +26,20 @@ struct tensor {
     size_t count;
     uint64_t version;       /* bumped by every write into the tensor (write, gather_rows) */
     f32_shadow *shadow;     /* U8 tensors under GEMM_CLBLAST only */
-    struct pixel_csr *csr;  /* U8 tensors read by the fused layers: their nonzeros */
+    struct pixel_csr *csr;  /* images written by write_images for the sparse path: nonzeros */
 };
 
-/* The nonzero pixels of a U8 tensor of images, as kernels/sparse.cl reads them. */
+/* The nonzero pixels of a U8 tensor of images, as kernels/sparse.cl reads them, built from the
+ * host's pixels by write_images (dropped by any later write into the tensor). */
 typedef struct pixel_csr {
     clrt_buf *row_ptr, *nz;
     int k;                  /* pixels per image */
-    uint64_t version;       /* the tensor's version it was built from */
     double density;         /* nonzeros / pixels */
 } pixel_csr;
 
-/* Tile shapes of the builtin gemm (the -D parameters of gemm.cl). */
-typedef struct {
-    int tsm, tsn, tsk, wptm, wptn;
-} gemm_tiles;
-
-/* 128x128 tiles, 8x8 per work-item, 256 work-items (on PoCL about 4x the speed of 64x64 with
- * 4x4); the small one (64 work-items) for devices or kernels that cannot run 256. */
-static const gemm_tiles tiles_big = {128, 128, 16, 8, 8};
-static const gemm_tiles tiles_small = {32, 32, 16, 4, 4};
-
-/* col_sum_rows work-group (CS_COLS x CS_ROWS, passed to reduce.cl) and the rows one
- * work-group sums before the sums of several are added by col_sum_finish. */
+/* The public col_sum's work-group (CS_COLS x CS_ROWS, passed to reduce.cl; a layer's plan
+ * picks its own) and the rows one work-group sums before the sums of several are added by
+ * col_sum_finish. */
 #define CS_COLS 16
 #define CS_ROWS 16
 #define CS_ROWS_PER_BLOCK 1024
@@ -60,7 +52,7 @@ enum {
     K_BIAS_NONE, K_BIAS_RELU, K_BIAS_SIGMOID, K_RELU_BACKWARD, K_SIGMOID_BACKWARD, K_DROPOUT,
     K_SOFTMAX_XENT_GRAD, K_SOFTMAX_XENT_EVAL, K_COL_SUM_ROWS, K_COL_SUM_FINISH, K_REDUCE_STATS,
     K_UPDATE_SGD, K_UPDATE_MOMENTUM, K_UPDATE_NESTEROV, K_UPDATE_ADAM, K_UPDATE_ADAMW,
-    K_GATHER_ROWS, K_U8_TO_F32, K_COUNT
+    K_GATHER_ROWS, K_GATHER_ROWS16, K_U8_TO_F32, K_COUNT
 };
 
 static const struct {
@@ -83,6 +75,7 @@ static const struct {
     [K_UPDATE_ADAM] = {"update.cl", "", "update_adam"},
     [K_UPDATE_ADAMW] = {"update.cl", "", "update_adamw"},
     [K_GATHER_ROWS] = {"data.cl", "", "gather_rows"},
+    [K_GATHER_ROWS16] = {"data.cl", "", "gather_rows16"},
     [K_U8_TO_F32] = {"data.cl", "", "u8_to_f32"},
 };
 
@@ -94,23 +87,23 @@ typedef struct {
     size_t wg;              /* work-group size for 1D launches */
 } kernel_slot;
 
-typedef struct {
-    clrt_kernel *k;
-    const gemm_tiles *t;
-} gemm_slot;
+typedef struct plan_node {
+    layer_plan plan;
+    struct plan_node *next;
+} plan_node;
 
 typedef struct {
     clrt_ctx *ctx;
     gemm_kind gemm;
-    const gemm_tiles *tiles;               /* the device's first choice */
+    cl_device_traits traits;               /* what the layer plans are chosen from */
     kernel_slot kernels[K_COUNT];
-    gemm_slot gemms[2][2][2][2];           /* [trans_a][trans_b][a is U8][b is U8] */
     clrt_buf *scratch;                     /* col_sum partial sums, grown as needed */
     clrt_buf *layer_scratch;               /* fused layers: partial sums, transposed weights */
+    clrt_buf *split_scratch;               /* split-K gemm: the slices' partial products */
     clrt_buf *dummy;                       /* bound where a kernel argument is unused */
     tensor *gather_scratch;                /* composite layers: rows gathered through an index */
-    bool cpu;                              /* work-items run as loops over SIMD lanes */
-    struct { char key[160]; clrt_kernel *k; } layer_kernels[64];
+    plan_node *plans;                      /* every plan handed out, freed by destroy */
+    struct { char key[160]; clrt_kernel *k; } layer_kernels[128];
     uint64_t next_version;
     augment_cl *augment;                   /* --augment, made at its first use */
 } cl_backend;
@@ -118,6 +111,7 @@ typedef struct {
 static const backend_ops cl_ops;
 static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *opts,
                                  const char *name);
+static clrt_buf *grown(cl_backend *b, clrt_buf **slot, size_t bytes, const char *name);
 /* Rows one work-item of softmax_xent_rows takes on a CPU. */
 #define SOFTMAX_ROWS_PER_ITEM 64
 
@@ -195,15 +189,20 @@ static tensor *cl_alloc(backend *be, dtype type, size_t count, const char *name)
     return t;
 }
 
+static void drop_csr(tensor *t)
+{
+    if (!t->csr) return;
+    clrt_free(t->csr->row_ptr);
+    clrt_free(t->csr->nz);
+    free(t->csr);
+    t->csr = NULL;
+}
+
 static void cl_release(backend *be, tensor *t)
 {
     (void)be;
     if (!t) return;
-    if (t->csr) {
-        clrt_free(t->csr->row_ptr);
-        clrt_free(t->csr->nz);
-        free(t->csr);
-    }
+    drop_csr(t);
     if (t->shadow) clrt_free(t->shadow->buf);
     free(t->shadow);
     clrt_free(t->buf);
@@ -218,6 +217,48 @@ static void cl_write(backend *be, tensor *t, size_t off, size_t count, const voi
     size_t es = dtype_size(t->type);
     if (count) clrt_write(b->ctx, t->buf, off * es, count * es, src);
     t->version = ++b->next_version;
+    drop_csr(t);
+}
+
+/* The nonzeros of rows x k host pixels as sparse.cl's CSR, uploaded. */
+static pixel_csr *csr_build(cl_backend *b, const uint8_t *px, size_t rows, int k, size_t nnz)
+{
+    pixel_csr *c = xcalloc(1, sizeof *c, "sparse images");
+    uint32_t *row_ptr = xmalloc((rows + 1) * sizeof(uint32_t), "sparse images");
+    uint32_t *nz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
+    size_t e = 0;
+    for (size_t r = 0; r < rows; r++) {
+        row_ptr[r] = (uint32_t)e;
+        for (int p = 0; p < k; p++) {
+            uint8_t v = px[r * (size_t)k + (size_t)p];
+            if (v) nz[e++] = (uint32_t)p << 8 | v;
+        }
+    }
+    row_ptr[rows] = (uint32_t)e;
+    c->row_ptr = clrt_alloc(b->ctx, (rows + 1) * sizeof(uint32_t), "sparse image rows");
+    clrt_write(b->ctx, c->row_ptr, 0, (rows + 1) * sizeof(uint32_t), row_ptr);
+    c->nz = clrt_alloc(b->ctx, (nnz ? nnz : 1) * sizeof(uint32_t), "sparse image pixels");
+    if (nnz) clrt_write(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), nz);
+    c->k = k;
+    c->density = rows ? (double)nnz / ((double)rows * (double)k) : 1.0;
+    free(row_ptr);
+    free(nz);
+    return c;
+}
+
+/* The whole tensor from host pixels, and (where this device's plans read images sparsely and
+ * these are blank enough) their sparse copy, built from the same host pixels. */
+static void cl_write_images(backend *be, tensor *t, int k, const uint8_t *pixels)
+{
+    cl_backend *b = impl(be);
+    if (!t || t->type != DT_U8 || k < 1 || t->count % (size_t)k != 0)
+        bug("write_images", "not a uint8 tensor of whole images");
+    cl_write(be, t, 0, t->count, pixels);
+    size_t rows = t->count / (size_t)k, nnz = 0;
+    if (k >= (1 << 24) || rows >= UINT32_MAX || rows == 0) return;   /* sparse.cl's packing */
+    for (size_t i = 0; i < t->count; i++) nnz += pixels[i] != 0;
+    double density = (double)nnz / (double)t->count;
+    if (cl_layer_sparse_wanted(&b->traits, density)) t->csr = csr_build(b, pixels, rows, k, nnz);
 }
 
 static void cl_read(backend *be, const tensor *t, size_t off, size_t count, void *dst)
@@ -257,47 +298,69 @@ static void check_operand(const char *name, const tensor *x, bool c_operand, siz
     check_tensor("gemm", name, x, x->type, off, span);
 }
 
-static clrt_kernel *gemm_build(cl_backend *b, const gemm_tiles *t, const char *name)
+static clrt_kernel *gemm_kernel(cl_backend *b, const gemm_tiles *t, const char *name)
 {
     char opts[96];
     snprintf(opts, sizeof opts, "-DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d", t->tsm, t->tsn,
              t->tsk, t->wptm, t->wptn);
-    return clrt_kernel_get(b->ctx, "gemm.cl", opts, name);
+    return layer_kernel(b, "gemm.cl", opts, name);
 }
 
-static gemm_slot *gemm_kernel(cl_backend *b, bool ta, bool tb, bool a_u8, bool b_u8)
+/* gemm.cl with the tiles and split of gp (a plan's, or chosen for this shape): one launch, or
+ * one over split slices of k into the split-K scratch and gemm_split_sum adding them. */
+static void gemm_builtin(cl_backend *b, const gemm_plan *plan, const gemm_args *g)
 {
-    gemm_slot *s = &b->gemms[ta][tb][a_u8][b_u8];
-    if (s->k) return s;
     char name[32];
-    snprintf(name, sizeof name, "gemm_%c%c_%c%c", ta ? 't' : 'n', tb ? 't' : 'n', a_u8 ? 'u' : 'f',
-             b_u8 ? 'u' : 'f');
-    s->t = b->tiles;
-    s->k = gemm_build(b, s->t, name);
-    size_t need = (size_t)(s->t->tsm / s->t->wptm) * (size_t)(s->t->tsn / s->t->wptn);
-    if (clrt_kernel_max_wg(b->ctx, s->k) < need && s->t != &tiles_small) {
-        s->t = &tiles_small;
-        s->k = gemm_build(b, s->t, name);
+    snprintf(name, sizeof name, "gemm_%c%c_%c%c", g->trans_a ? 't' : 'n', g->trans_b ? 't' : 'n',
+             g->a->type == DT_U8 ? 'u' : 'f', g->b->type == DT_U8 ? 'u' : 'f');
+    gemm_plan gp = plan ? *plan : cl_layer_gemm_plan(&b->traits, g->m, g->n, g->k);
+    clrt_kernel *kern = gemm_kernel(b, &gp.t, name);
+    size_t items = (size_t)(gp.t.tsm / gp.t.wptm) * (size_t)(gp.t.tsn / gp.t.wptn);
+    size_t kmax = clrt_kernel_max_wg(b->ctx, kern);
+    if (kmax < items) {   /* this kernel's registers allow fewer work-items than the device's */
+        cl_device_traits d = b->traits;
+        d.max_wg = kmax;
+        gp.t = cl_layer_gemm_plan(&d, g->m, g->n, g->k).t;
+        kern = gemm_kernel(b, &gp.t, name);
     }
-    return s;
-}
-
-static void gemm_builtin(cl_backend *b, const gemm_args *g)
-{
-    gemm_slot *s = gemm_kernel(b, g->trans_a, g->trans_b, g->a->type == DT_U8,
-                               g->b->type == DT_U8);
-    const gemm_tiles *t = s->t;
-    size_t local[2] = {(size_t)(t->tsn / t->wptn), (size_t)(t->tsm / t->wptm)};
-    size_t global[2] = {((size_t)g->n + (size_t)t->tsn - 1) / (size_t)t->tsn * local[0],
-                        ((size_t)g->m + (size_t)t->tsm - 1) / (size_t)t->tsm * local[1]};
+    /* Slices of kc (a multiple of TSK), none empty. */
+    int split = gp.split > 1 ? gp.split : 1, kc = g->k > 0 ? g->k : 1;
+    if (split > 1) {
+        kc = (g->k + split - 1) / split;
+        kc = (kc + gp.t.tsk - 1) / gp.t.tsk * gp.t.tsk;
+        split = (g->k + kc - 1) / kc;
+    }
+    size_t mn = (size_t)g->m * (size_t)g->n;
+    const clrt_buf *c = g->c->buf;
+    size_t c_off = g->c_off, c_slice = 0;
+    int ldc = g->ldc;
+    float alpha = g->alpha, beta = g->beta;
+    if (split > 1) {
+        c = grown(b, &b->split_scratch, (size_t)split * mn * sizeof(float), "split-K partial products");
+        c_off = 0;
+        c_slice = mn;
+        ldc = g->n;
+        alpha = 1.0f;
+        beta = 0.0f;
+    }
+    size_t local[3] = {(size_t)(gp.t.tsn / gp.t.wptn), (size_t)(gp.t.tsm / gp.t.wptm), 1};
+    size_t global[3] = {((size_t)g->n + (size_t)gp.t.tsn - 1) / (size_t)gp.t.tsn * local[0],
+                        ((size_t)g->m + (size_t)gp.t.tsm - 1) / (size_t)gp.t.tsm * local[1],
+                        (size_t)split};
     clrt_arg args[] = {
-        clrt_arg_int(g->m), clrt_arg_int(g->n), clrt_arg_int(g->k), clrt_arg_float(g->alpha),
-        clrt_arg_buf(g->a->buf), clrt_arg_ulong(g->a_off), clrt_arg_int(g->lda),
-        clrt_arg_buf(g->b->buf), clrt_arg_ulong(g->b_off), clrt_arg_int(g->ldb),
-        clrt_arg_float(g->beta), clrt_arg_buf(g->c->buf), clrt_arg_ulong(g->c_off),
-        clrt_arg_int(g->ldc),
+        clrt_arg_int(g->m), clrt_arg_int(g->n), clrt_arg_int(g->k), clrt_arg_int(kc),
+        clrt_arg_float(alpha), clrt_arg_buf(g->a->buf), clrt_arg_ulong(g->a_off),
+        clrt_arg_int(g->lda), clrt_arg_buf(g->b->buf), clrt_arg_ulong(g->b_off),
+        clrt_arg_int(g->ldb), clrt_arg_float(beta), clrt_arg_buf(c), clrt_arg_ulong(c_off),
+        clrt_arg_int(ldc), clrt_arg_ulong(c_slice),
     };
-    clrt_launch(b->ctx, s->k, 2, global, local, (int)(sizeof args / sizeof args[0]), args);
+    clrt_launch(b->ctx, kern, 3, global, local, (int)(sizeof args / sizeof args[0]), args);
+    if (split > 1) {
+        clrt_arg sargs[] = {clrt_arg_buf(c), clrt_arg_int(split), clrt_arg_int(g->m),
+                            clrt_arg_int(g->n), clrt_arg_float(g->alpha), clrt_arg_float(g->beta),
+                            clrt_arg_buf(g->c->buf), clrt_arg_ulong(g->c_off), clrt_arg_int(g->ldc)};
+        clrt_launch(b->ctx, gemm_kernel(b, &gp.t, "gemm_split_sum"), 1, &mn, NULL, 9, sargs);
+    }
 }
 
 /* The float32 buffer CLBlast reads for x: x itself, or its shadow brought up to date. */
@@ -329,10 +392,10 @@ static bool gemm_clblast(cl_backend *b, const gemm_args *g)
     return false;
 }
 
-/* C[m x n] = alpha op(A)[m x k] op(B)[k x n] + beta C (backend.h). */
-static void cl_gemm(backend *be, const gemm_args *g)
+/* C[m x n] = alpha op(A)[m x k] op(B)[k x n] + beta C (backend.h), through CLBlast (kind
+ * GEMM_CLBLAST) or gemm.cl with the tiles of `plan` (NULL: chosen for this shape). */
+static void gemm_run(cl_backend *b, gemm_kind kind, const gemm_plan *plan, const gemm_args *g)
 {
-    cl_backend *b = impl(be);
     if (!g || g->m < 0 || g->n < 0 || g->k < 0) bug("gemm", "negative dimension");
     if (g->m == 0 || g->n == 0) return;
     check_operand("C", g->c, true, g->c_off, g->m, g->n, g->ldc);
@@ -345,9 +408,11 @@ static void cl_gemm(backend *be, const gemm_args *g)
         bug("gemm", "operand A or B is NULL");
     }
     /* k == 0 (C = beta C) is left to the builtin kernels: CLBlast rejects it. */
-    if (b->gemm == GEMM_CLBLAST && g->k > 0 && gemm_clblast(b, g)) return;
-    gemm_builtin(b, g);
+    if (kind == GEMM_CLBLAST && b->gemm == GEMM_CLBLAST && g->k > 0 && gemm_clblast(b, g)) return;
+    gemm_builtin(b, plan, g);
 }
+
+static void cl_gemm(backend *be, const gemm_args *g) { gemm_run(impl(be), impl(be)->gemm, NULL, g); }
 
 /* ---- element-wise ------------------------------------------------------------------------- */
 
@@ -367,17 +432,28 @@ static void cl_bias_act(backend *be, tensor *za, size_t za_off, const tensor *bi
     launch_1d(b, id, count, 6, args);
 }
 
-/* d[count] *= g'(a[count]). */
-static void cl_act_backward(backend *be, tensor *d, size_t d_off, const tensor *a, size_t a_off,
-                            size_t count, activation act)
+/* d[count] *= g'(a_scale * a[count]) (a_scale: see linear_input). */
+static void act_backward(cl_backend *b, tensor *d, size_t d_off, const tensor *a, size_t a_off,
+                         size_t count, activation act, float a_scale)
 {
-    cl_backend *b = impl(be);
     if (act == ACT_NONE || count == 0) return;
     check_tensor("act_backward", "d", d, DT_F32, d_off, count);
     check_tensor("act_backward", "a", a, DT_F32, a_off, count);
+    if (act == ACT_RELU) {   /* a scale > 0 does not move relu's kink */
+        clrt_arg args[] = {clrt_arg_buf(d->buf), clrt_arg_ulong(d_off), clrt_arg_buf(a->buf),
+                           clrt_arg_ulong(a_off), clrt_arg_ulong(count)};
+        launch_1d(b, K_RELU_BACKWARD, count, 5, args);
+        return;
+    }
     clrt_arg args[] = {clrt_arg_buf(d->buf), clrt_arg_ulong(d_off), clrt_arg_buf(a->buf),
-                       clrt_arg_ulong(a_off), clrt_arg_ulong(count)};
-    launch_1d(b, act == ACT_RELU ? K_RELU_BACKWARD : K_SIGMOID_BACKWARD, count, 5, args);
+                       clrt_arg_ulong(a_off), clrt_arg_ulong(count), clrt_arg_float(a_scale)};
+    launch_1d(b, K_SIGMOID_BACKWARD, count, 6, args);
+}
+
+static void cl_act_backward(backend *be, tensor *d, size_t d_off, const tensor *a, size_t a_off,
+                            size_t count, activation act)
+{
+    act_backward(impl(be), d, d_off, a, a_off, count, act, 1.0f);
 }
 
 /* x[count] *= keep_i / (1 - p). */
@@ -413,7 +489,7 @@ static void cl_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, int 
                        clrt_arg_int(classes), clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off),
                        clrt_arg_float(scale), clrt_arg_buf(stats->buf),
                        clrt_arg_ulong(stat_row0)};
-    if (b->cpu) {   /* rows in blocks, the class count built in: the loops unroll */
+    if (cl_layer_cpu_family(&b->traits)) {   /* rows in blocks, the class count built in */
         char opts[64];
         snprintf(opts, sizeof opts, "-DCLASSES=%d -DRB=%d", classes, SOFTMAX_ROWS_PER_ITEM);
         size_t g = ((size_t)rows + SOFTMAX_ROWS_PER_ITEM - 1) / SOFTMAX_ROWS_PER_ITEM, l = 1;
@@ -428,22 +504,22 @@ static void cl_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, int 
     launch_1d(b, want_grad ? K_SOFTMAX_XENT_GRAD : K_SOFTMAX_XENT_EVAL, (size_t)rows, 9, args);
 }
 
-/* The scratch buffer, at least `bytes` long. */
-static clrt_buf *scratch(cl_backend *b, size_t bytes)
+/* The scratch buffer *slot, at least `bytes` long. */
+static clrt_buf *grown(cl_backend *b, clrt_buf **slot, size_t bytes, const char *name)
 {
-    if (!b->scratch || clrt_buf_size(b->scratch) < bytes) {
-        clrt_free(b->scratch);   /* released by OpenCL once queued kernels are done with it */
-        b->scratch = clrt_alloc(b->ctx, bytes, "column-sum scratch");
+    if (!*slot || clrt_buf_size(*slot) < bytes) {
+        clrt_free(*slot);   /* released by OpenCL once queued kernels are done with it */
+        *slot = clrt_alloc(b->ctx, bytes, name);
     }
-    return b->scratch;
+    return *slot;
 }
 
-/* db[cols] = alpha * column sums of dz[rows x cols]: work-groups of CS_ROWS_PER_BLOCK rows,
- * then (with several) the sum of their partial rows, both in a fixed order. */
-static void cl_col_sum(backend *be, const tensor *dz, size_t dz_off, int rows, int cols,
-                       float alpha, tensor *db, size_t db_off)
+/* db[cols] = alpha * column sums of dz[rows x cols]: work-groups of cs_cols x cs_rows
+ * work-items (cs_rows a power of two) over CS_ROWS_PER_BLOCK rows each, then (with several)
+ * the sum of their partial rows, both in a fixed order. */
+static void col_sum(cl_backend *b, const tensor *dz, size_t dz_off, int rows, int cols,
+                    float alpha, tensor *db, size_t db_off, int cs_cols, int cs_rows)
 {
-    cl_backend *b = impl(be);
     if (rows < 0 || cols < 0) bug("col_sum", "negative dimension");
     if (cols == 0) return;
     check_tensor("col_sum", "dz", dz, DT_F32, dz_off, (size_t)rows * (size_t)cols);
@@ -453,22 +529,31 @@ static void cl_col_sum(backend *be, const tensor *dz, size_t dz_off, int rows, i
     size_t out_off = db_off;
     float first_alpha = alpha;
     if (blocks > 1) {
-        out = scratch(b, (size_t)blocks * (size_t)cols * sizeof(float));
+        out = grown(b, &b->scratch, (size_t)blocks * (size_t)cols * sizeof(float), "column-sum scratch");
         out_off = 0;
         first_alpha = 1.0f;
     }
-    kernel_slot *s = kernel(b, K_COL_SUM_ROWS);
-    size_t local[2] = {CS_COLS, CS_ROWS};
-    size_t global[2] = {(size_t)cols, (size_t)blocks * CS_ROWS};
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DCS_COLS=%d -DCS_ROWS=%d", cs_cols, cs_rows);
+    clrt_kernel *k = layer_kernel(b, "reduce.cl", opts, "col_sum_rows");
+    size_t local[2] = {(size_t)cs_cols, (size_t)cs_rows};
+    size_t global[2] = {((size_t)cols + (size_t)cs_cols - 1) / (size_t)cs_cols * (size_t)cs_cols,
+                        (size_t)blocks * (size_t)cs_rows};
     clrt_arg args[] = {clrt_arg_buf(dz->buf), clrt_arg_ulong(dz_off), clrt_arg_int(rows),
                        clrt_arg_int(cols), clrt_arg_int(CS_ROWS_PER_BLOCK),
                        clrt_arg_float(first_alpha), clrt_arg_buf(out), clrt_arg_ulong(out_off)};
-    clrt_launch(b->ctx, s->k, 2, global, local, 8, args);
+    clrt_launch(b->ctx, k, 2, global, local, 8, args);
     if (blocks > 1) {
         clrt_arg fin[] = {clrt_arg_buf(out), clrt_arg_int(blocks), clrt_arg_int(cols),
                           clrt_arg_float(alpha), clrt_arg_buf(db->buf), clrt_arg_ulong(db_off)};
         launch_1d(b, K_COL_SUM_FINISH, (size_t)cols, 6, fin);
     }
+}
+
+static void cl_col_sum(backend *be, const tensor *dz, size_t dz_off, int rows, int cols,
+                       float alpha, tensor *db, size_t db_off)
+{
+    col_sum(impl(be), dz, dz_off, rows, cols, alpha, db, db_off, CS_COLS, CS_ROWS);
 }
 
 /* out[out_off + c] = sum over n rows of stats[r * 3 + c]: one work-group, fixed order. */
@@ -502,7 +587,10 @@ static void cl_gather_rows(backend *be, const tensor *src, int rowlen, const ten
     clrt_arg args[] = {clrt_arg_buf(src->buf), clrt_arg_uint((uint32_t)src_rows),
                        clrt_arg_uint((uint32_t)rowlen), clrt_arg_buf(idx->buf),
                        clrt_arg_ulong(idx_off), clrt_arg_uint((uint32_t)m), clrt_arg_buf(dst->buf)};
-    launch_1d(b, K_GATHER_ROWS, (size_t)m * (size_t)rowlen, 7, args);
+    if (rowlen % 16 == 0)   /* 16 bytes per work-item: a sixteenth of the work-items */
+        launch_1d(b, K_GATHER_ROWS16, (size_t)m * (size_t)(rowlen / 16), 7, args);
+    else
+        launch_1d(b, K_GATHER_ROWS, (size_t)m * (size_t)rowlen, 7, args);
     dst->version = ++b->next_version;
 }
 
@@ -524,6 +612,7 @@ static void cl_augment(backend *be, const tensor *src, const tensor *idx, size_t
     augment_cl_run(b->augment, src->buf, rows, idx ? idx->buf : NULL, idx_off, m, width, height,
                    spec, seed, stream, pos0, dst->buf);
     dst->version = ++b->next_version;
+    drop_csr(dst);   /* a kernel wrote it: no sparse copy from host pixels describes it */
 }
 
 /* ---- optimizers --------------------------------------------------------------------------- */
@@ -573,15 +662,11 @@ static void cl_update(backend *be, const update_args *u)
     }
 }
 
-/* ---- fused layers --------------------------------------------------------------------------
- * The three products of a layer in one launch each (kernels/layers.cl), and for images with
- * mostly blank pixels the first layer over their nonzeros only (kernels/sparse.cl). One program
- * per layer shape, built on first use and cached by the runtime (and on disk). */
-
-/* Images whose share of nonzero pixels is at most this go through sparse.cl. */
-#define SPARSE_MAX_DENSITY 0.5
-/* Rows a slice of the weight gradient sums before the slices are added (full batches). */
-#define ROWS_PER_SLICE 4096
+/* ---- layers --------------------------------------------------------------------------------
+ * The three products of a layer as its plan says (cl_layers.c chose it): the fused kernels of
+ * kernels/layers.cl, the first layer over its nonzero pixels (kernels/sparse.cl), or a gemm
+ * (gemm.cl's tiles or CLBlast) with the element-wise kernels around it. One program per layer
+ * shape, built on first use and cached by the runtime (and on disk). */
 
 static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *opts,
                                  const char *name)
@@ -600,15 +685,6 @@ static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *op
     return clrt_kernel_get(b->ctx, file, opts, name);   /* the table is full: the runtime caches */
 }
 
-static clrt_buf *layer_scratch(cl_backend *b, size_t bytes)
-{
-    if (!b->layer_scratch || clrt_buf_size(b->layer_scratch) < bytes) {
-        clrt_free(b->layer_scratch);
-        b->layer_scratch = clrt_alloc(b->ctx, bytes, "layer scratch");
-    }
-    return b->layer_scratch;
-}
-
 static int vector_width(int k)
 {
     static const int widths[] = {16, 8, 4, 2, 1};
@@ -617,53 +693,23 @@ static int vector_width(int k)
     return 1;
 }
 
-/* The nonzeros of x (rows of k pixels), rebuilt when x changed since. The one read-back of
- * the images: at the first use after they were written. */
-static pixel_csr *csr_of(cl_backend *b, tensor *x, int k)
+static void check_idx(const char *op, const tensor *idx, size_t idx_off, int m)
 {
-    pixel_csr *c = x->csr;
-    if (c && c->version == x->version && c->k == k) return c;
-    if (!c) c = x->csr = xcalloc(1, sizeof *c, "sparse images");
-    clrt_free(c->row_ptr);
-    clrt_free(c->nz);
-    size_t rows = x->count / (size_t)k;
-    uint8_t *px = xmalloc(x->count ? x->count : 1, "images");
-    if (x->count) clrt_read(b->ctx, x->buf, 0, x->count, px);
-    size_t nnz = 0;
-    for (size_t i = 0; i < rows * (size_t)k; i++) nnz += px[i] != 0;
-    uint32_t *row_ptr = xmalloc((rows + 1) * sizeof(uint32_t), "sparse images");
-    uint32_t *nz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
-    size_t e = 0;
-    for (size_t r = 0; r < rows; r++) {
-        row_ptr[r] = (uint32_t)e;
-        for (int p = 0; p < k; p++) {
-            uint8_t v = px[r * (size_t)k + (size_t)p];
-            if (v) nz[e++] = (uint32_t)p << 8 | v;
-        }
-    }
-    row_ptr[rows] = (uint32_t)e;
-    c->row_ptr = clrt_alloc(b->ctx, (rows + 1) * sizeof(uint32_t), "sparse image rows");
-    clrt_write(b->ctx, c->row_ptr, 0, (rows + 1) * sizeof(uint32_t), row_ptr);
-    c->nz = clrt_alloc(b->ctx, (nnz ? nnz : 1) * sizeof(uint32_t), "sparse image pixels");
-    if (nnz) clrt_write(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), nz);
-    c->k = k;
-    c->version = x->version;
-    c->density = rows ? (double)nnz / (double)(rows * (size_t)k) : 1.0;
-    free(px);
-    free(row_ptr);
-    free(nz);
-    return c;
+    if (idx) check_tensor(op, "idx", idx, DT_U32, idx_off, (size_t)m);
 }
 
-/* The sparse path applies to U8 images stored whole (rows of k, from a row boundary) whose
- * pixels are mostly blank; it needs fewer than 2^24 pixels per image (the nz packing). */
-static pixel_csr *sparse_input(cl_backend *b, const tensor *x, size_t x_off, int k)
+/* The plan of a call: the one it carries, else one chosen here for its shape (tests and
+ * callers that did not plan) and kept with the others. */
+static const layer_plan *plan_for(backend *be, const layer_plan *plan, int m, int k, int n,
+                                  const tensor *x, bool indexed, activation act);
+
+/* The sparse copy of x when the plan's path is sparse and x has one (written by write_images)
+ * from a row boundary; NULL sends the product to the fused kernels, the CPU row's dense path. */
+static const pixel_csr *sparse_of(const tensor *x, size_t x_off, int k)
 {
-    if (x->type != DT_U8 || k <= 0 || k >= (1 << 24) || x->count % (size_t)k != 0 ||
-        x_off % (size_t)k != 0 || x->count / (size_t)k >= UINT32_MAX)
-        return NULL;
-    pixel_csr *c = csr_of(b, (tensor *)x, k);
-    return c->density <= SPARSE_MAX_DENSITY ? c : NULL;
+    const pixel_csr *c = x->csr;
+    if (!c || c->k != k || x_off % (size_t)k != 0) return NULL;
+    return c;
 }
 
 static void sparse_options(char *opts, size_t len, int k, int n, int cb, int rb)
@@ -671,32 +717,11 @@ static void sparse_options(char *opts, size_t len, int k, int n, int cb, int rb)
     snprintf(opts, len, "-DK=%d -DN=%d -DCB=%d -DRB=%d", k, n, cb, rb);
 }
 
-/* 16-float vectors of outputs per work-item: all of them up to 8, else the largest divisor
- * of their count up to 8 (register pressure). */
-static int sparse_cb(int n)
-{
-    int nv = (n + 15) / 16;
-    for (int cb = nv < 8 ? nv : 8; cb > 1; cb--)
-        if (nv % cb == 0) return cb;
-    return 1;
-}
-
-static void check_idx(const char *op, const tensor *idx, size_t idx_off, int m)
-{
-    if (idx) check_tensor(op, "idx", idx, DT_U32, idx_off, (size_t)m);
-}
-
-/* The layer products as a gemm (CLBlast's, or the tiled gemm.cl on GPUs) followed by the
- * element-wise kernels: the path of --gemm clblast, and of devices that are not CPUs. */
-static bool composite_path(const cl_backend *b) { return b->gemm == GEMM_CLBLAST || !b->cpu; }
-
-/* x's rows through idx, gathered into a scratch tensor (the gemm reads contiguous rows).
- * gather_rows moves bytes: float rows through an index stay on the fused kernels. */
+/* x's rows through idx, gathered into a scratch tensor (the gemm reads contiguous rows). */
 static const tensor *gathered(backend *be, const tensor *x, const tensor *idx, size_t idx_off,
                               int m, int k)
 {
     if (!idx) return x;
-    if (x->type != DT_U8) bug("linear", "a row index over float rows");
     cl_backend *b = impl(be);
     size_t need = (size_t)m * (size_t)k;
     if (!b->gather_scratch || b->gather_scratch->count < need) {
@@ -707,178 +732,248 @@ static const tensor *gathered(backend *be, const tensor *x, const tensor *idx, s
     return b->gather_scratch;
 }
 
-static void composite_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
-                              size_t idx_off, int m, int k, float alpha, const tensor *w,
-                              size_t w_off, const tensor *bias, size_t b_off, int n,
-                              activation act, tensor *out)
-{
-    const tensor *xr = gathered(be, x, idx, idx_off, m, k);
-    gemm_args g = {.trans_b = true, .m = m, .n = n, .k = k, .alpha = alpha, .beta = 0.0f,
-                   .a = xr, .a_off = idx ? 0 : x_off, .lda = k, .b = w, .b_off = w_off, .ldb = k,
-                   .c = out, .c_off = 0, .ldc = n};
-    cl_gemm(be, &g);
-    cl_bias_act(be, out, 0, bias, b_off, m, n, act);
-}
+static gemm_kind gemm_of(layer_path p) { return p == LP_CLBLAST ? GEMM_CLBLAST : GEMM_BUILTIN; }
 
-static void composite_weights(backend *be, const tensor *dz, int m, int n, const tensor *x,
-                              size_t x_off, const tensor *idx, size_t idx_off, int k, float alpha,
-                              tensor *dw, size_t dw_off, tensor *db, size_t db_off)
+static void sparse_forward(cl_backend *b, const layer_plan *p, const pixel_csr *c,
+                           const linear_forward_args *a)
 {
-    const tensor *xr = gathered(be, x, idx, idx_off, m, k);
-    gemm_args g = {.trans_a = true, .m = n, .n = k, .k = m, .alpha = alpha, .beta = 0.0f,
-                   .a = dz, .a_off = 0, .lda = n, .b = xr, .b_off = idx ? 0 : x_off, .ldb = k,
-                   .c = dw, .c_off = dw_off, .ldc = k};
-    cl_gemm(be, &g);
-    cl_col_sum(be, dz, 0, m, n, 1.0f, db, db_off);
-}
-
-static void cl_linear_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
-                              size_t idx_off, int m, int k, float alpha, const tensor *w,
-                              size_t w_off, const tensor *bias, size_t b_off, int n,
-                              activation act, tensor *out)
-{
-    cl_backend *b = impl(be);
-    if (m < 0 || k < 1 || n < 1) bug("linear_forward", "bad dimensions");
-    if (m == 0) return;
-    check_tensor("linear_forward", "w", w, DT_F32, w_off, (size_t)n * (size_t)k);
-    check_tensor("linear_forward", "b", bias, DT_F32, b_off, (size_t)n);
-    check_tensor("linear_forward", "out", out, DT_F32, 0, (size_t)m * (size_t)n);
-    check_idx("linear_forward", idx, idx_off, m);
-    if (!idx) check_tensor("linear_forward", "x", x, x->type, x_off, (size_t)m * (size_t)k);
-    if (composite_path(b) && !(idx && x->type != DT_U8)) {
-        composite_forward(be, x, x_off, idx, idx_off, m, k, alpha, w, w_off, bias, b_off, n, act, out);
-        return;
-    }
-    const clrt_buf *ib = idx ? idx->buf : b->dummy;
+    const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
+    int k = a->k, n = a->n, cb = p->sparse.cb, np = (n + 15) / 16 * 16, rb = p->sparse.rb;
     char opts[128];
-    pixel_csr *c = sparse_input(b, x, x_off, k);
-    if (c) {
-        int cb = sparse_cb(n), np = (n + 15) / 16 * 16, rb = b->cpu ? 16 : 1;
-        sparse_options(opts, sizeof opts, k, n, cb, rb);
-        clrt_buf *wt = layer_scratch(b, (size_t)k * (size_t)np * sizeof(float));
-        size_t tg = (size_t)k;
-        clrt_arg targs[] = {clrt_arg_buf(w->buf), clrt_arg_ulong(w_off), clrt_arg_buf(wt)};
-        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "transpose_pad"), 1, &tg, NULL, 3, targs);
-        size_t g[2] = {(size_t)(np / 16 / cb), ((size_t)m + (size_t)rb - 1) / (size_t)rb};
-        size_t l[2] = {1, 1};
-        clrt_arg args[] = {clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
-                           clrt_arg_ulong(idx_off), clrt_arg_int(idx != NULL),
-                           clrt_arg_uint((uint32_t)(x_off / (size_t)k)), clrt_arg_int(m),
-                           clrt_arg_float(alpha), clrt_arg_buf(wt), clrt_arg_buf(bias->buf),
-                           clrt_arg_ulong(b_off), clrt_arg_int((int)act), clrt_arg_buf(out->buf)};
-        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_forward"), 2, g,
-                    b->cpu ? l : NULL, 13, args);
-        return;
-    }
-    int rn = n <= 16 ? n : 4, rm = b->cpu ? (n <= 16 ? (n <= 5 ? 4 : 2) : 4) : 1;
-    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DXT=%s -DRM=%d -DRN=%d", k, n,
-             vector_width(k), x->type == DT_U8 ? "uchar" : "float", rm, rn);
-    size_t g[2] = {((size_t)n + (size_t)rn - 1) / (size_t)rn, ((size_t)m + (size_t)rm - 1) / (size_t)rm};
-    clrt_arg args[] = {clrt_arg_buf(x->buf), clrt_arg_ulong(x_off), clrt_arg_buf(ib),
-                       clrt_arg_ulong(idx_off), clrt_arg_int(idx != NULL), clrt_arg_int(m),
-                       clrt_arg_float(alpha), clrt_arg_buf(w->buf), clrt_arg_ulong(w_off),
-                       clrt_arg_buf(bias->buf), clrt_arg_ulong(b_off), clrt_arg_int((int)act),
-                       clrt_arg_buf(out->buf)};
+    sparse_options(opts, sizeof opts, k, n, cb, rb);
+    clrt_buf *wt = grown(b, &b->layer_scratch, (size_t)k * (size_t)np * sizeof(float), "layer scratch");
+    size_t tg = (size_t)k;
+    clrt_arg targs[] = {clrt_arg_buf(a->w->buf), clrt_arg_ulong(a->w_off), clrt_arg_buf(wt)};
+    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "transpose_pad"), 1, &tg, NULL, 3, targs);
+    size_t g[2] = {(size_t)(np / 16 / cb), ((size_t)a->m + (size_t)rb - 1) / (size_t)rb};
+    size_t l[2] = {1, 1};
+    clrt_arg args[] = {clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
+                       clrt_arg_ulong(a->idx_off), clrt_arg_int(a->idx != NULL),
+                       clrt_arg_uint((uint32_t)(a->x_off / (size_t)k)), clrt_arg_int(a->m),
+                       clrt_arg_float(a->alpha), clrt_arg_buf(wt), clrt_arg_buf(a->b->buf),
+                       clrt_arg_ulong(a->b_off), clrt_arg_int((int)a->act), clrt_arg_buf(a->out->buf)};
+    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_forward"), 2, g,
+                p->serial_items ? l : NULL, 13, args);
+}
+
+static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forward_args *a)
+{
+    const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
+    int rn = p->fused.fwd_rn, rm = p->fused.fwd_rm;
+    char opts[128];
+    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DXT=%s -DRM=%d -DRN=%d", a->k, a->n,
+             vector_width(a->k), a->x->type == DT_U8 ? "uchar" : "float", rm, rn);
+    size_t g[2] = {((size_t)a->n + (size_t)rn - 1) / (size_t)rn,
+                   ((size_t)a->m + (size_t)rm - 1) / (size_t)rm};
+    clrt_arg args[] = {clrt_arg_buf(a->x->buf), clrt_arg_ulong(a->x_off), clrt_arg_buf(ib),
+                       clrt_arg_ulong(a->idx_off), clrt_arg_int(a->idx != NULL), clrt_arg_int(a->m),
+                       clrt_arg_float(a->alpha), clrt_arg_buf(a->w->buf), clrt_arg_ulong(a->w_off),
+                       clrt_arg_buf(a->b->buf), clrt_arg_ulong(a->b_off), clrt_arg_int((int)a->act),
+                       clrt_arg_buf(a->out->buf)};
     clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_forward"), 2, g, NULL, 13, args);
 }
 
-static void cl_linear_weights(backend *be, const tensor *dz, int m, int n, const tensor *x,
-                              size_t x_off, const tensor *idx, size_t idx_off, int k, float alpha,
-                              tensor *dw, size_t dw_off, tensor *db, size_t db_off)
+static void cl_linear_forward(backend *be, const linear_forward_args *a)
 {
     cl_backend *b = impl(be);
-    if (m < 0 || k < 1 || n < 1) bug("linear_weights", "bad dimensions");
-    check_tensor("linear_weights", "dz", dz, DT_F32, 0, (size_t)m * (size_t)n);
-    check_tensor("linear_weights", "dw", dw, DT_F32, dw_off, (size_t)n * (size_t)k);
-    check_tensor("linear_weights", "db", db, DT_F32, db_off, (size_t)n);
-    check_idx("linear_weights", idx, idx_off, m);
-    if (!idx) check_tensor("linear_weights", "x", x, x->type, x_off, (size_t)m * (size_t)k);
-    if (composite_path(b) && !(idx && x->type != DT_U8)) {
-        composite_weights(be, dz, m, n, x, x_off, idx, idx_off, k, alpha, dw, dw_off, db, db_off);
-        return;
-    }
-    const clrt_buf *ib = idx ? idx->buf : b->dummy;
-    int slices = m > ROWS_PER_SLICE ? (m + ROWS_PER_SLICE - 1) / ROWS_PER_SLICE : 1;
-    int rows_per_slice = slices > 1 ? (m + slices - 1) / slices : (m > 0 ? m : 1);
-    char opts[128];
-    size_t nk = (size_t)n * (size_t)k + (size_t)n;
-    pixel_csr *c = sparse_input(b, x, x_off, k);
-    if (c) {
-        int cb = sparse_cb(n), np = (n + 15) / 16 * 16;
-        sparse_options(opts, sizeof opts, k, n, cb, 1);
-        if (!b->cpu && slices == 1 && m > 256) {   /* a GPU wants more work-items */
-            slices = (m + 255) / 256;
-            rows_per_slice = 256;
+    if (!a || a->m < 0 || a->k < 1 || a->n < 1) bug("linear_forward", "bad dimensions");
+    if (a->m == 0) return;
+    int m = a->m, k = a->k, n = a->n;
+    check_tensor("linear_forward", "w", a->w, DT_F32, a->w_off, (size_t)n * (size_t)k);
+    check_tensor("linear_forward", "b", a->b, DT_F32, a->b_off, (size_t)n);
+    check_tensor("linear_forward", "out", a->out, DT_F32, 0, (size_t)m * (size_t)n);
+    check_idx("linear_forward", a->idx, a->idx_off, m);
+    if (!a->x) bug("linear_forward", "tensor x is NULL");
+    if (!a->idx) check_tensor("linear_forward", "x", a->x, a->x->type, a->x_off, (size_t)m * (size_t)k);
+    const layer_plan *p = plan_for(be, a->plan, m, k, n, a->x, a->idx != NULL, a->act);
+    const pixel_csr *c;
+    switch (p->fwd) {
+    case LP_SPARSE:
+        if ((c = sparse_of(a->x, a->x_off, k)) != NULL) {
+            sparse_forward(b, p, c, a);
+            return;
         }
-        size_t part_floats = (size_t)slices * ((size_t)k + 1) * (size_t)np;
-        clrt_buf *part = layer_scratch(b, part_floats * sizeof(float));
-        size_t g[2] = {(size_t)(np / 16 / cb), (size_t)slices}, l[2] = {1, 1};
-        clrt_arg args[] = {clrt_arg_buf(dz->buf), clrt_arg_int(m), clrt_arg_int(rows_per_slice),
-                           clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
-                           clrt_arg_ulong(idx_off), clrt_arg_int(idx != NULL),
-                           clrt_arg_uint((uint32_t)(x_off / (size_t)k)), clrt_arg_buf(part)};
-        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights"), 2, g,
-                    b->cpu ? l : NULL, 10, args);
-        size_t gs = (size_t)k + 1;
-        clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(alpha),
-                            clrt_arg_buf(dw->buf), clrt_arg_ulong(dw_off), clrt_arg_buf(db->buf),
-                            clrt_arg_ulong(db_off)};
-        clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_sum"), 1, &gs,
-                    NULL, 7, sargs);
+        fused_forward(b, p, a);   /* images without their sparse copy */
+        return;
+    case LP_FUSED:
+        fused_forward(b, p, a);
+        return;
+    case LP_TILED:
+    case LP_CLBLAST: {
+        const tensor *xr = gathered(be, a->x, a->idx, a->idx_off, m, k);
+        gemm_args g = {.trans_b = true, .m = m, .n = n, .k = k, .alpha = a->alpha, .beta = 0.0f,
+                       .a = xr, .a_off = a->idx ? 0 : a->x_off, .lda = k, .b = a->w,
+                       .b_off = a->w_off, .ldb = k, .c = a->out, .c_off = 0, .ldc = n};
+        gemm_run(b, gemm_of(p->fwd), &p->g_fwd, &g);
+        cl_bias_act(be, a->out, 0, a->b, a->b_off, m, n, a->act);
         return;
     }
-    int vw = vector_width(k), rn = n <= 8 ? n : 8, rv = 2;
+    }
+    bug("linear_forward", "unknown path");
+}
+
+static void sparse_weights(cl_backend *b, const layer_plan *p, const pixel_csr *c,
+                           const linear_weights_args *a)
+{
+    const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
+    int m = a->m, k = a->k, n = a->n, cb = p->sparse.cb, np = (n + 15) / 16 * 16;
+    int slices = m > p->sparse.slice_rows ? (m + p->sparse.slice_rows - 1) / p->sparse.slice_rows : 1;
+    int rows_per_slice = (m + slices - 1) / slices;
+    if (rows_per_slice < 1) rows_per_slice = 1;
+    char opts[128];
+    sparse_options(opts, sizeof opts, k, n, cb, 1);
+    size_t part_floats = (size_t)slices * ((size_t)k + 1) * (size_t)np;
+    clrt_buf *part = grown(b, &b->layer_scratch, part_floats * sizeof(float), "layer scratch");
+    size_t g[2] = {(size_t)(np / 16 / cb), (size_t)slices}, l[2] = {1, 1};
+    clrt_arg args[] = {clrt_arg_buf(a->dz->buf), clrt_arg_int(m), clrt_arg_int(rows_per_slice),
+                       clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
+                       clrt_arg_ulong(a->idx_off), clrt_arg_int(a->idx != NULL),
+                       clrt_arg_uint((uint32_t)(a->x_off / (size_t)k)), clrt_arg_buf(part)};
+    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights"), 2, g,
+                p->serial_items ? l : NULL, 10, args);
+    size_t gs = (size_t)k + 1;
+    clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
+                        clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off), clrt_arg_buf(a->db->buf),
+                        clrt_arg_ulong(a->db_off)};
+    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_sum"), 1, &gs, NULL, 7, sargs);
+}
+
+static void fused_weights(cl_backend *b, const layer_plan *p, const linear_weights_args *a)
+{
+    const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
+    int m = a->m, k = a->k, n = a->n;
+    int slices = m > p->fused.slice_rows ? (m + p->fused.slice_rows - 1) / p->fused.slice_rows : 1;
+    int rows_per_slice = slices > 1 ? (m + slices - 1) / slices : (m > 0 ? m : 1);
+    size_t nk = (size_t)n * (size_t)k + (size_t)n;
+    int vw = vector_width(k), rn = p->fused.wgt_rn, rv = p->fused.wgt_rv;
+    char opts[128];
     snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DXT=%s -DRN=%d -DRV=%d", k, n, vw,
-             x->type == DT_U8 ? "uchar" : "float", rn, rv);
-    clrt_buf *part = slices > 1 ? layer_scratch(b, (size_t)slices * nk * sizeof(float)) : b->dummy;
+             a->x->type == DT_U8 ? "uchar" : "float", rn, rv);
+    clrt_buf *part = slices > 1 ? grown(b, &b->layer_scratch, (size_t)slices * nk * sizeof(float),
+                                        "layer scratch")
+                                : b->dummy;
     size_t kv = (size_t)(k / vw);
     size_t g[3] = {(kv + (size_t)rv - 1) / (size_t)rv, ((size_t)n + (size_t)rn - 1) / (size_t)rn,
                    (size_t)slices};
-    clrt_arg args[] = {clrt_arg_buf(dz->buf), clrt_arg_int(m), clrt_arg_int(rows_per_slice),
-                       clrt_arg_buf(x->buf), clrt_arg_ulong(x_off), clrt_arg_buf(ib),
-                       clrt_arg_ulong(idx_off), clrt_arg_int(idx != NULL), clrt_arg_float(alpha),
-                       clrt_arg_buf(dw->buf), clrt_arg_ulong(dw_off), clrt_arg_buf(db->buf),
-                       clrt_arg_ulong(db_off), clrt_arg_buf(part)};
+    clrt_arg args[] = {clrt_arg_buf(a->dz->buf), clrt_arg_int(m), clrt_arg_int(rows_per_slice),
+                       clrt_arg_buf(a->x->buf), clrt_arg_ulong(a->x_off), clrt_arg_buf(ib),
+                       clrt_arg_ulong(a->idx_off), clrt_arg_int(a->idx != NULL),
+                       clrt_arg_float(a->alpha), clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off),
+                       clrt_arg_buf(a->db->buf), clrt_arg_ulong(a->db_off), clrt_arg_buf(part)};
     clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights"), 3, g, NULL, 14, args);
     if (slices > 1) {
         size_t gs = nk;
-        clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(alpha),
-                            clrt_arg_buf(dw->buf), clrt_arg_ulong(dw_off), clrt_arg_buf(db->buf),
-                            clrt_arg_ulong(db_off)};
+        clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
+                            clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off),
+                            clrt_arg_buf(a->db->buf), clrt_arg_ulong(a->db_off)};
         clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights_sum"), 1, &gs,
                     NULL, 7, sargs);
     }
 }
 
-static void cl_linear_input(backend *be, const tensor *dz, int m, int n, const tensor *w,
-                            size_t w_off, int k, const tensor *a_prev, activation act,
-                            float a_scale, tensor *da)
+static void cl_linear_weights(backend *be, const linear_weights_args *a)
 {
     cl_backend *b = impl(be);
-    if (m < 0 || k < 1 || n < 1) bug("linear_input", "bad dimensions");
-    if (m == 0) return;
-    size_t mk = (size_t)m * (size_t)k;
-    check_tensor("linear_input", "dz", dz, DT_F32, 0, (size_t)m * (size_t)n);
-    check_tensor("linear_input", "w", w, DT_F32, w_off, (size_t)n * (size_t)k);
-    check_tensor("linear_input", "da", da, DT_F32, 0, mk);
-    if (act != ACT_NONE) check_tensor("linear_input", "a_prev", a_prev, DT_F32, 0, mk);
-    /* The element-wise sigmoid_backward has no scale: dropout under sigmoid stays fused. */
-    if (composite_path(b) && !(act == ACT_SIGMOID && a_scale != 1.0f)) {
-        gemm_args g = {.m = m, .n = k, .k = n, .alpha = 1.0f, .beta = 0.0f, .a = dz, .lda = n,
-                       .b = w, .b_off = w_off, .ldb = k, .c = da, .ldc = k};
-        cl_gemm(be, &g);
-        cl_act_backward(be, da, 0, a_prev, 0, mk, act);
+    if (!a || a->m < 0 || a->k < 1 || a->n < 1) bug("linear_weights", "bad dimensions");
+    int m = a->m, k = a->k, n = a->n;
+    check_tensor("linear_weights", "dz", a->dz, DT_F32, 0, (size_t)m * (size_t)n);
+    check_tensor("linear_weights", "dw", a->dw, DT_F32, a->dw_off, (size_t)n * (size_t)k);
+    check_tensor("linear_weights", "db", a->db, DT_F32, a->db_off, (size_t)n);
+    check_idx("linear_weights", a->idx, a->idx_off, m);
+    if (!a->x) bug("linear_weights", "tensor x is NULL");
+    if (!a->idx) check_tensor("linear_weights", "x", a->x, a->x->type, a->x_off, (size_t)m * (size_t)k);
+    const layer_plan *p = plan_for(be, a->plan, m, k, n, a->x, a->idx != NULL, ACT_NONE);
+    const pixel_csr *c;
+    switch (p->wgt) {
+    case LP_SPARSE:
+        if ((c = sparse_of(a->x, a->x_off, k)) != NULL) {
+            sparse_weights(b, p, c, a);
+            return;
+        }
+        fused_weights(b, p, a);   /* images without their sparse copy */
+        return;
+    case LP_FUSED:
+        fused_weights(b, p, a);
+        return;
+    case LP_TILED:
+    case LP_CLBLAST: {
+        const tensor *xr = gathered(be, a->x, a->idx, a->idx_off, m, k);
+        gemm_args g = {.trans_a = true, .m = n, .n = k, .k = m, .alpha = a->alpha, .beta = 0.0f,
+                       .a = a->dz, .a_off = 0, .lda = n, .b = xr, .b_off = a->idx ? 0 : a->x_off,
+                       .ldb = k, .c = a->dw, .c_off = a->dw_off, .ldc = k};
+        gemm_run(b, gemm_of(p->wgt), &p->g_wgt, &g);
+        col_sum(b, a->dz, 0, m, n, 1.0f, a->db, a->db_off, p->cs_cols, p->cs_rows);
         return;
     }
-    int vw = vector_width(k), rm = b->cpu ? 4 : 1, rv = 2;
+    }
+    bug("linear_weights", "unknown path");
+}
+
+static void cl_linear_input(backend *be, const linear_input_args *a)
+{
+    cl_backend *b = impl(be);
+    if (!a || a->m < 0 || a->k < 1 || a->n < 1) bug("linear_input", "bad dimensions");
+    if (a->m == 0) return;
+    int m = a->m, k = a->k, n = a->n;
+    size_t mk = (size_t)m * (size_t)k;
+    check_tensor("linear_input", "dz", a->dz, DT_F32, 0, (size_t)m * (size_t)n);
+    check_tensor("linear_input", "w", a->w, DT_F32, a->w_off, (size_t)n * (size_t)k);
+    check_tensor("linear_input", "da", a->da, DT_F32, 0, mk);
+    if (a->act != ACT_NONE) check_tensor("linear_input", "a_prev", a->a_prev, DT_F32, 0, mk);
+    const layer_plan *p = plan_for(be, a->plan, m, k, n, NULL, false, a->act);
+    if (p->inp == LP_TILED || p->inp == LP_CLBLAST) {
+        gemm_args g = {.m = m, .n = k, .k = n, .alpha = 1.0f, .beta = 0.0f, .a = a->dz, .lda = n,
+                       .b = a->w, .b_off = a->w_off, .ldb = k, .c = a->da, .ldc = k};
+        gemm_run(b, gemm_of(p->inp), &p->g_inp, &g);
+        act_backward(b, a->da, 0, a->a_prev, 0, mk, a->act, a->a_scale);
+        return;
+    }
+    int vw = vector_width(k), rm = p->fused.inp_rm, rv = p->fused.inp_rv;
     char opts[128];
     snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DRM=%d -DRV=%d", k, n, vw, rm, rv);
     size_t kv = (size_t)(k / vw);
     size_t g[2] = {(kv + (size_t)rv - 1) / (size_t)rv, ((size_t)m + (size_t)rm - 1) / (size_t)rm};
-    clrt_arg args[] = {clrt_arg_buf(dz->buf), clrt_arg_int(m), clrt_arg_buf(w->buf),
-                       clrt_arg_ulong(w_off), clrt_arg_buf(act != ACT_NONE ? a_prev->buf : b->dummy),
-                       clrt_arg_int((int)act), clrt_arg_float(a_scale), clrt_arg_buf(da->buf)};
+    clrt_arg args[] = {clrt_arg_buf(a->dz->buf), clrt_arg_int(m), clrt_arg_buf(a->w->buf),
+                       clrt_arg_ulong(a->w_off),
+                       clrt_arg_buf(a->act != ACT_NONE ? a->a_prev->buf : b->dummy),
+                       clrt_arg_int((int)a->act), clrt_arg_float(a->a_scale), clrt_arg_buf(a->da->buf)};
     clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_input"), 2, g, NULL, 8, args);
+}
+
+/* ---- plans -------------------------------------------------------------------------------- */
+
+static const layer_plan *cl_plan_layer(backend *be, const layer_shape *s)
+{
+    cl_backend *b = impl(be);
+    if (!s || s->k < 1 || s->n < 1 || s->rows < 0) bug("plan_layer", "bad shape");
+    /* The same shape planned twice gets the same plan (tests plan on every call). */
+    for (plan_node *q = b->plans; q; q = q->next) {
+        const layer_shape *o = &q->plan.shape;
+        if (o->rows == s->rows && o->k == s->k && o->n == s->n && o->input == s->input &&
+            o->density == s->density && o->indexed == s->indexed && o->act == s->act)
+            return &q->plan;
+    }
+    plan_node *q = xcalloc(1, sizeof *q, "layer plan");
+    cl_layer_plan_choose(&b->traits, s, &q->plan);
+    q->next = b->plans;
+    b->plans = q;
+    return &q->plan;
+}
+
+static const layer_plan *plan_for(backend *be, const layer_plan *plan, int m, int k, int n,
+                                  const tensor *x, bool indexed, activation act)
+{
+    if (plan) return plan;
+    layer_shape s = {.rows = m, .k = k, .n = n, .input = x ? x->type : DT_F32,
+                     .density = x && x->csr ? x->csr->density : 1.0, .indexed = indexed,
+                     .act = act};
+    return cl_plan_layer(be, &s);
+}
+
+static void cl_describe_plan(const backend *be, const layer_plan *p, char *buf, size_t len)
+{
+    (void)be;
+    cl_layer_plan_describe(p, buf, len);
 }
 
 /* ---- the back-end ------------------------------------------------------------------------- */
@@ -890,9 +985,15 @@ static void cl_destroy(backend *be)
     cl_backend *b = impl(be);
     clrt_free(b->scratch);
     clrt_free(b->layer_scratch);
+    clrt_free(b->split_scratch);
     clrt_free(b->dummy);
     cl_release(be, b->gather_scratch);
     augment_cl_free(b->augment);
+    while (b->plans) {
+        plan_node *next = b->plans->next;
+        free(b->plans);
+        b->plans = next;
+    }
     clrt_close(b->ctx);
     free(b);
     free(be);
@@ -904,6 +1005,7 @@ static const backend_ops cl_ops = {
     .release = cl_release,
     .write = cl_write,
     .read = cl_read,
+    .write_images = cl_write_images,
     .gemm = cl_gemm,
     .bias_act = cl_bias_act,
     .act_backward = cl_act_backward,
@@ -917,13 +1019,15 @@ static const backend_ops cl_ops = {
     .linear_forward = cl_linear_forward,
     .linear_weights = cl_linear_weights,
     .linear_input = cl_linear_input,
+    .plan_layer = cl_plan_layer,
+    .describe_plan = cl_describe_plan,
     .finish = cl_finish,
     .destroy = cl_destroy,
 };
 
 backend *backend_cl_create(int device_index, const backend_cl_options *opt)
 {
-    static const backend_cl_options defaults = {GEMM_BUILTIN, false, false};
+    static const backend_cl_options defaults = {GEMM_BUILTIN, KERNELS_AUTO, false, false};
     if (!opt) opt = &defaults;
     clrt_device_desc *devs = NULL;
     int ndev = clrt_list_devices(&devs);
@@ -939,8 +1043,12 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
     cl_backend *b = xcalloc(1, sizeof *b, "OpenCL back-end");
     b->ctx = clrt_open(device_index, &copt);
     b->gemm = opt->gemm;
-    b->tiles = clrt_device(b->ctx)->max_work_group >= 256 ? &tiles_big : &tiles_small;
-    b->cpu = strcmp(clrt_device(b->ctx)->type, "CPU") == 0;
+    const clrt_device_desc *dev = clrt_device(b->ctx);
+    b->traits = (cl_device_traits){.cpu = strcmp(dev->type, "CPU") == 0,
+                                   .max_wg = dev->max_work_group,
+                                   .local_mem = (size_t)dev->local_mem,
+                                   .compute_units = dev->compute_units, .gemm = opt->gemm,
+                                   .family = opt->kernels};
     b->dummy = clrt_alloc(b->ctx, 16, "unused argument");
     backend *be = xmalloc(sizeof *be, "OpenCL back-end");
     be->ops = &cl_ops;

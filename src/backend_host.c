@@ -266,12 +266,51 @@ static inline size_t x_row_off(const tensor *idx, size_t idx_off, size_t x_off, 
     return x_off + row * (size_t)k;
 }
 
-static void host_linear_forward(backend *be, const tensor *x, size_t x_off, const tensor *idx,
-                                size_t idx_off, int m, int k, float alpha, const tensor *w,
-                                size_t w_off, const tensor *b, size_t b_off, int n,
-                                activation act, tensor *out)
+/* Dies unless t is a `type` tensor holding elements [off, off + count): the OpenCL back-end's
+ * checks, so that a caller's mistake fails the same way on both. */
+static void check_tensor(const char *op, const char *arg, const tensor *t, dtype type, size_t off,
+                         size_t count)
+{
+    if (!t) die(EXIT_RUNTIME, "BUG: host back-end, %s: tensor %s is NULL", op, arg);
+    if (t->type != type) die(EXIT_RUNTIME, "BUG: host back-end, %s: tensor %s has the wrong type", op, arg);
+    if (off > t->count || count > t->count - off)
+        die(EXIT_RUNTIME, "BUG: host back-end, %s: elements [%zu, %zu + %zu) of tensor %s (%zu elements)",
+            op, off, off, count, arg, t->count);
+}
+
+/* The rows of X a layer product reads: through the index, or [x_off, x_off + m k). */
+static void check_rows(const char *op, const tensor *x, size_t x_off, const tensor *idx,
+                       size_t idx_off, int m, int k)
+{
+    if (m < 0 || k < 1) die(EXIT_RUNTIME, "BUG: host back-end, %s: bad dimensions", op);
+    if (!x) die(EXIT_RUNTIME, "BUG: host back-end, %s: tensor x is NULL", op);
+    if (x->type != DT_U8 && x->type != DT_F32)
+        die(EXIT_RUNTIME, "BUG: host back-end, %s: x is neither pixels nor floats", op);
+    if (!idx) {
+        check_tensor(op, "x", x, x->type, x_off, (size_t)m * (size_t)k);
+        return;
+    }
+    check_tensor(op, "idx", idx, DT_U32, idx_off, (size_t)m);
+    size_t rows = x->count / (size_t)k;
+    for (int r = 0; r < m; r++)
+        if (((const uint32_t *)idx->data)[idx_off + (size_t)r] >= rows)
+            die(EXIT_RUNTIME, "BUG: host back-end, %s: row index %d is past x's %zu rows", op, r, rows);
+}
+
+static void host_linear_forward(backend *be, const linear_forward_args *a)
 {
     (void)be;
+    const tensor *x = a->x, *idx = a->idx, *w = a->w, *b = a->b;
+    size_t x_off = a->x_off, idx_off = a->idx_off, w_off = a->w_off, b_off = a->b_off;
+    int m = a->m, k = a->k, n = a->n;
+    float alpha = a->alpha;
+    activation act = a->act;
+    tensor *out = a->out;
+    check_rows("linear_forward", x, x_off, idx, idx_off, m, k);
+    if (n < 1) die(EXIT_RUNTIME, "BUG: host back-end, linear_forward: bad dimensions");
+    check_tensor("linear_forward", "w", w, DT_F32, w_off, (size_t)n * (size_t)k);
+    check_tensor("linear_forward", "b", b, DT_F32, b_off, (size_t)n);
+    check_tensor("linear_forward", "out", out, DT_F32, 0, (size_t)m * (size_t)n);
     double *xr = xmalloc((size_t)k * sizeof(double), "row");
     for (int r = 0; r < m; r++) {
         size_t xo = x_row_off(idx, idx_off, x_off, r, k);
@@ -287,11 +326,19 @@ static void host_linear_forward(backend *be, const tensor *x, size_t x_off, cons
     free(xr);
 }
 
-static void host_linear_weights(backend *be, const tensor *dz, int m, int n, const tensor *x,
-                                size_t x_off, const tensor *idx, size_t idx_off, int k,
-                                float alpha, tensor *dw, size_t dw_off, tensor *db, size_t db_off)
+static void host_linear_weights(backend *be, const linear_weights_args *a)
 {
     (void)be;
+    const tensor *dz = a->dz, *x = a->x, *idx = a->idx;
+    size_t x_off = a->x_off, idx_off = a->idx_off, dw_off = a->dw_off, db_off = a->db_off;
+    int m = a->m, k = a->k, n = a->n;
+    float alpha = a->alpha;
+    tensor *dw = a->dw, *db = a->db;
+    check_rows("linear_weights", x, x_off, idx, idx_off, m, k);
+    if (n < 1) die(EXIT_RUNTIME, "BUG: host back-end, linear_weights: bad dimensions");
+    check_tensor("linear_weights", "dz", dz, DT_F32, 0, (size_t)m * (size_t)n);
+    check_tensor("linear_weights", "dw", dw, DT_F32, dw_off, (size_t)n * (size_t)k);
+    check_tensor("linear_weights", "db", db, DT_F32, db_off, (size_t)n);
     size_t nk = (size_t)n * (size_t)k;
     double *acc = xcalloc(nk, sizeof(double), "weight gradient"), *bacc = xcalloc((size_t)n, sizeof(double), "bias gradient");
     for (int r = 0; r < m; r++) {
@@ -310,11 +357,21 @@ static void host_linear_weights(backend *be, const tensor *dz, int m, int n, con
     free(bacc);
 }
 
-static void host_linear_input(backend *be, const tensor *dz, int m, int n, const tensor *w,
-                              size_t w_off, int k, const tensor *a_prev, activation act,
-                              float a_scale, tensor *da)
+static void host_linear_input(backend *be, const linear_input_args *a)
 {
     (void)be;
+    const tensor *dz = a->dz, *w = a->w, *a_prev = a->a_prev;
+    size_t w_off = a->w_off;
+    int m = a->m, k = a->k, n = a->n;
+    activation act = a->act;
+    float a_scale = a->a_scale;
+    tensor *da = a->da;
+    if (m < 0 || k < 1 || n < 1) die(EXIT_RUNTIME, "BUG: host back-end, linear_input: bad dimensions");
+    size_t mk = (size_t)m * (size_t)k;
+    check_tensor("linear_input", "dz", dz, DT_F32, 0, (size_t)m * (size_t)n);
+    check_tensor("linear_input", "w", w, DT_F32, w_off, (size_t)n * (size_t)k);
+    check_tensor("linear_input", "da", da, DT_F32, 0, mk);
+    if (act != ACT_NONE) check_tensor("linear_input", "a_prev", a_prev, DT_F32, 0, mk);
     double *acc = xmalloc((size_t)k * sizeof(double), "row");
     for (int r = 0; r < m; r++) {
         memset(acc, 0, (size_t)k * sizeof(double));
@@ -327,13 +384,39 @@ static void host_linear_input(backend *be, const tensor *dz, int m, int n, const
             size_t at = (size_t)r * (size_t)k + (size_t)c;
             float g = (float)acc[c];
             if (act != ACT_NONE) {
-                float a = a_scale * F(a_prev, 0)[at];
-                g = act == ACT_RELU ? (a > 0.0f ? g : 0.0f) : g * (a * (1.0f - a));
+                float av = a_scale * F(a_prev, 0)[at];
+                g = act == ACT_RELU ? (av > 0.0f ? g : 0.0f) : g * (av * (1.0f - av));
             }
             F(da, 0)[at] = g;
         }
     }
     free(acc);
+}
+
+/* Every layer runs the same loops here: one plan for all. */
+struct layer_plan {
+    const char *what;
+};
+static const layer_plan host_plan = {"host loops (float64 accumulation)"};
+
+static const layer_plan *host_plan_layer(backend *be, const layer_shape *s)
+{
+    (void)be;
+    if (!s || s->k < 1 || s->n < 1) die(EXIT_RUNTIME, "BUG: host back-end, plan_layer: bad shape");
+    return &host_plan;
+}
+
+static void host_describe_plan(const backend *be, const layer_plan *p, char *buf, size_t len)
+{
+    (void)be;
+    snprintf(buf, len, "%s", p ? p->what : "?");
+}
+
+static void host_write_images(backend *be, tensor *t, int k, const uint8_t *pixels)
+{
+    if (!t || t->type != DT_U8 || k < 1 || t->count % (size_t)k != 0)
+        die(EXIT_RUNTIME, "BUG: host back-end, write_images: not a uint8 tensor of whole images");
+    host_write(be, t, 0, t->count, pixels);
 }
 
 static void host_finish(backend *be) { (void)be; }
@@ -346,6 +429,7 @@ static const backend_ops host_ops = {
     .release = host_release,
     .write = host_write,
     .read = host_read,
+    .write_images = host_write_images,
     .gemm = host_gemm,
     .bias_act = host_bias_act,
     .act_backward = host_act_backward,
@@ -359,6 +443,8 @@ static const backend_ops host_ops = {
     .linear_forward = host_linear_forward,
     .linear_weights = host_linear_weights,
     .linear_input = host_linear_input,
+    .plan_layer = host_plan_layer,
+    .describe_plan = host_describe_plan,
     .finish = host_finish,
     .destroy = host_destroy,
 };

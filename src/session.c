@@ -141,6 +141,7 @@ backend *session_open_backend(const options *o)
     clrt_require_device(device);
     backend_cl_options bo = {
         .gemm = o->gemm < 0 ? GEMM_BUILTIN : (gemm_kind)o->gemm,
+        .kernels = o->kernels,
         .profiling = o->profile,
         .no_cache = o->no_cache,
     };

@@ -368,6 +368,7 @@ int command_train(const options *all_ranks)
             for (int c = 0; c < train->classes; c++) printf("%s%s", c ? ", " : " ", names[c]);
             printf("\n");
         }
+        trainer_print_plans(t, stdout);
     }
     FILE *log = NULL;
     bool with_lr = o->schedule != SCHED_CONSTANT || o->warmup > 0;
@@ -494,7 +495,10 @@ int command_train(const options *all_ranks)
         if (!o->quiet) printf("charts: %s/accuracy.png, %s/mse.png\n", o->plot, o->plot);
     }
     if (dist_size() > 1 && !o->quiet) print_allreduce(&first_epoch_stats, elapsed - first_epoch_seconds, o->profile);
-    if (o->profile) backend_cl_print_profile(be, stdout);
+    if (o->profile) {
+        trainer_print_plans(t, stdout);
+        backend_cl_print_profile(be, stdout);
+    }
     trainer_destroy(t);
     backend_destroy(be);
     free(params);

@@ -42,6 +42,7 @@ struct trainer {
     tensor *act[MODEL_MAX_LAYERS];
     tensor *delta[2];
     tensor *train_stats, *eval_stats, *sums;
+    const layer_plan *plan[MODEL_MAX_LAYERS];   /* fixed by trainer_create */
     int64_t step;
     float *grad_host;                  /* data parallel: the gradients on their way to MPI */
 };
@@ -66,10 +67,42 @@ static void upload_set(trainer *t, device_set *s, const dataset *d, const char *
     char label[64];
     snprintf(label, sizeof label, "%s images", name);
     s->x = t->be->ops->alloc(t->be, DT_U8, pixels, label);
-    t->be->ops->write(t->be, s->x, 0, pixels, d->pixels);
+    t->be->ops->write_images(t->be, s->x, t->in_dim, d->pixels);
     snprintf(label, sizeof label, "%s labels", name);
     s->y = t->be->ops->alloc(t->be, DT_U8, s->n, label);
     t->be->ops->write(t->be, s->y, 0, s->n, d->labels);
+}
+
+/* Share of nonzero pixels in the training images (the sets the first layer reads most). */
+static double pixel_density(const dataset *d, int in_dim)
+{
+    size_t n = d ? d->n * (size_t)in_dim : 0, nz = 0;
+    for (size_t i = 0; i < n; i++) nz += d->pixels[i] != 0;
+    return n ? (double)nz / (double)n : 1.0;
+}
+
+/* Each layer's plan, chosen once for the training batch (evaluation runs the same kernels on
+ * blocks of up to EVAL_ROWS rows). */
+static void plan_layers(trainer *t, const dataset *train, size_t train_rows)
+{
+    const model_arch *a = &t->cfg.arch;
+    double density = pixel_density(train, t->in_dim);
+    for (int l = 0; l < t->L; l++) {
+        layer_shape s = {.rows = (int)train_rows, .k = a->sizes[l], .n = a->sizes[l + 1],
+                         .input = l == 0 ? DT_U8 : DT_F32, .density = l == 0 ? density : 1.0,
+                         .indexed = l == 0 && t->cfg.batch > 0,
+                         .act = l < t->L - 1 ? a->act : ACT_NONE};
+        t->plan[l] = t->be->ops->plan_layer(t->be, &s);
+    }
+}
+
+void trainer_print_plans(const trainer *t, FILE *f)
+{
+    for (int l = 0; l < t->L; l++) {
+        char line[512];
+        t->be->ops->describe_plan(t->be, t->plan[l], line, sizeof line);
+        fprintf(f, "layer %d: %s\n", l + 1, line);
+    }
 }
 
 static int state_arrays(optimizer_kind k)
@@ -148,6 +181,7 @@ trainer *trainer_create(backend *be, const train_config *cfg, const dataset *tra
     t->eval_stats = op->alloc(be, DT_F32, (eval_n ? eval_n : 1) * STATS_PER_ROW, "evaluation statistics");
     t->sums = op->alloc(be, DT_F32, SUM_COUNT, "metric sums");
     if (distributed(t)) t->grad_host = xmalloc(a->n_params * sizeof(float), "gradients for MPI");
+    plan_layers(t, train, train_rows ? train_rows : 1);
     return t;
 }
 
@@ -217,9 +251,13 @@ static void forward(trainer *t, const batch_rows *rows, int m, bool training)
         float alpha;
         layer_input(t, l, rows, &in, &in_off, &idx, &idx_off, &alpha);
         bool hidden = l < t->L - 1;
-        op->linear_forward(t->be, in, in_off, idx, idx_off, m, a->sizes[l], alpha, t->params,
-                           a->w_off[l], t->params, a->b_off[l], a->sizes[l + 1],
-                           hidden ? a->act : ACT_NONE, t->act[l]);
+        linear_forward_args f = {
+            .plan = t->plan[l], .m = m, .k = a->sizes[l], .n = a->sizes[l + 1],
+            .x = in, .x_off = in_off, .idx = idx, .idx_off = idx_off, .alpha = alpha,
+            .w = t->params, .w_off = a->w_off[l], .b = t->params, .b_off = a->b_off[l],
+            .act = hidden ? a->act : ACT_NONE, .out = t->act[l],
+        };
+        op->linear_forward(t->be, &f);
         if (hidden && training && t->cfg.dropout > 0.0f)
             op->dropout(t->be, t->act[l], 0, (size_t)m * (size_t)a->sizes[l + 1], t->cfg.dropout,
                         dropout_seed(t), dropout_stream(t, l));
@@ -239,13 +277,21 @@ static void backward(trainer *t, const batch_rows *rows, int m)
         size_t in_off, idx_off;
         float alpha;
         layer_input(t, l, rows, &in, &in_off, &idx, &idx_off, &alpha);
-        op->linear_weights(t->be, dz, m, out, in, in_off, idx, idx_off, in_w, alpha, t->grads,
-                           a->w_off[l], t->grads, a->b_off[l]);
+        linear_weights_args w = {
+            .plan = t->plan[l], .m = m, .k = in_w, .n = out, .dz = dz,
+            .x = in, .x_off = in_off, .idx = idx, .idx_off = idx_off, .alpha = alpha,
+            .dw = t->grads, .dw_off = a->w_off[l], .db = t->grads, .db_off = a->b_off[l],
+        };
+        op->linear_weights(t->be, &w);
         if (l == 0) break;
         tensor *da = t->delta[l % 2];   /* never the buffer dz lives in */
         /* With inverted dropout act[l-1] holds A / (1 - p) where kept: a_scale undoes that. */
-        op->linear_input(t->be, dz, m, out, t->params, a->w_off[l], in_w, t->act[l - 1], a->act,
-                         dropout ? 1.0f - t->cfg.dropout : 1.0f, da);
+        linear_input_args d = {
+            .plan = t->plan[l], .m = m, .k = in_w, .n = out, .dz = dz,
+            .w = t->params, .w_off = a->w_off[l], .a_prev = t->act[l - 1], .act = a->act,
+            .a_scale = dropout ? 1.0f - t->cfg.dropout : 1.0f, .da = da,
+        };
+        op->linear_input(t->be, &d);
         if (dropout)
             op->dropout(t->be, da, 0, (size_t)m * (size_t)in_w, t->cfg.dropout, dropout_seed(t),
                         dropout_stream(t, l - 1));
@@ -457,12 +503,15 @@ void trainer_set_step_count(trainer *t, int64_t step) { t->step = step; }
 void trainer_logits(trainer *t, const uint8_t *pixels, size_t n, float *out)
 {
     const backend_ops *op = t->be->ops;
+    if (n == 0) return;
     size_t chunk = t->rows_cap;
-    tensor *x = op->alloc(t->be, DT_U8, chunk * (size_t)t->in_dim, "images to predict");
+    /* All of them up at once (and their sparse copy built from these pixels), then forward
+     * passes over blocks of the rows the activation buffers hold. */
+    tensor *x = op->alloc(t->be, DT_U8, n * (size_t)t->in_dim, "images to predict");
+    op->write_images(t->be, x, t->in_dim, pixels);
     for (size_t row0 = 0; row0 < n; row0 += chunk) {
         int m = (int)(n - row0 < chunk ? n - row0 : chunk);
-        op->write(t->be, x, 0, (size_t)m * (size_t)t->in_dim, pixels + row0 * (size_t)t->in_dim);
-        batch_rows rows = {x, 0, NULL, 0};
+        batch_rows rows = {x, row0, NULL, 0};
         forward(t, &rows, m, false);
         op->read(t->be, t->act[t->L - 1], 0, (size_t)m * (size_t)t->classes, out + row0 * (size_t)t->classes);
     }

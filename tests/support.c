@@ -34,10 +34,18 @@ void mnist_load(dataset_pair *p)
         ck_abort_msg("real MNIST is needed (make data): %s", err);
 }
 
-backend *test_cl_backend(gemm_kind gemm)
+bool test_quick(void)
+{
+    const char *q = getenv("CLTRAIN_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
+backend *test_cl_backend(gemm_kind gemm) { return test_cl_backend_kernels(gemm, KERNELS_AUTO); }
+
+backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels)
 {
     const char *d = getenv("CLTRAIN_TEST_DEVICE");
-    backend_cl_options o = {.gemm = gemm, .profiling = false, .no_cache = false};
+    backend_cl_options o = {.gemm = gemm, .kernels = kernels, .profiling = false, .no_cache = false};
     return backend_cl_create(d && *d ? atoi(d) : 0, &o);
 }
 

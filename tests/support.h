@@ -3,6 +3,7 @@
 #define CLTRAIN_TEST_SUPPORT_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,10 @@ void synthetic_dataset(dataset *d, size_t n, int side, uint64_t seed);
 void mnist_load(dataset_pair *p);
 /* The OpenCL back-end under test: device CLTRAIN_TEST_DEVICE (default 0). */
 backend *test_cl_backend(gemm_kind gemm);
+/* CLTRAIN_TEST_QUICK set and not 0: the suites' small sizes (make test-oclgrind). */
+bool test_quick(void);
+/* The same with the layer kernels of one family forced (--kernels). */
+backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels);
 /* max |a - b| / max |b| over n floats (b the reference; 1e-30 floor on the denominator). */
 double rel_err(const float *a, const float *b, size_t n);
 /* Path of the real binary (CLTRAIN_BIN, default build/cltrain). */

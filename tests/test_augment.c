@@ -386,14 +386,17 @@ START_TEST(test_version1_file_loads)
     unsigned char *v2 = read_file(path, &len);
     ck_assert_ptr_nonnull(v2);
     uint32_t hb = (uint32_t)v2[12] | (uint32_t)v2[13] << 8;
-    size_t aug_at = 16 + hb - 20;     /* magic 8, version 4, header bytes 4, then the header */
+    /* Version 2's header ends with what version 1 lacks: the class-name count (no names), the
+     * 5 augmentation floats and the process count. */
+    const size_t extra = 4 + 20 + 4;
+    size_t aug_at = 16 + hb - extra;  /* magic 8, version 4, header bytes 4, then the header */
     unsigned char *v1 = xmalloc(len, "v1 file");
     memcpy(v1, v2, aug_at);
-    memcpy(v1 + aug_at, v2 + aug_at + 20, len - 4 - aug_at - 20);
-    size_t len1 = len - 20;
+    memcpy(v1 + aug_at, v2 + aug_at + extra, len - 4 - aug_at - extra);
+    size_t len1 = len - extra;
     v1[8] = 1;
-    v1[12] = (unsigned char)(hb - 20);
-    v1[13] = (unsigned char)((hb - 20) >> 8);
+    v1[12] = (unsigned char)(hb - extra);
+    v1[13] = (unsigned char)((hb - extra) >> 8);
     uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), v1, (uInt)(len1 - 4));
     for (int k = 0; k < 4; k++) v1[len1 - 4 + (size_t)k] = (unsigned char)(crc >> (8 * k));
     snprintf(path, sizeof path, "%s/v1.model", dir);

@@ -1,11 +1,15 @@
-/* test_layers.c: the fused layer products (linear_forward, linear_weights, linear_input) of
- * both back-ends against float64 sums computed here, on awkward shapes, dense and sparse
- * images, read in order or through a row index, outputs poisoned with NaN first. */
+/* test_layers.c: the layer products (linear_forward, linear_weights, linear_input) of both
+ * back-ends, every path of the OpenCL plans (sparse, fused, tiled, CLBlast, through
+ * --kernels cpu|gpu and --gemm clblast), against float64 sums computed here, on awkward
+ * shapes, dense and sparse images, read in order or through a row index, outputs poisoned
+ * with NaN first; and the plans themselves. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl_layers.h"
+#include "cl_runtime.h"
 #include "rng.h"
 #include "clblast_check.h"
 #include "support.h"
@@ -20,6 +24,24 @@ static const shape shapes[] = {
     {5000, 49, 7, 0.3, false, ACT_RELU},  {66000, 3, 2, 0.5, true, ACT_RELU},
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+/* CLTRAIN_TEST_QUICK=1 (make test-oclgrind, a simulator thousands of times slower): the first
+ * four shapes only (every path, awkward sizes, with and without the index), no CLBlast. */
+static bool quick(void) { return test_quick(); }
+
+static bool skipped(int i) { return quick() && i >= 4; }
+
+/* Whether the device under test is a CPU (its auto family is then the CPU one). */
+static bool device_is_cpu(void)
+{
+    const char *d = getenv("CLTRAIN_TEST_DEVICE");
+    int want = d && *d ? atoi(d) : 0;
+    clrt_device_desc *devs = NULL;
+    int n = clrt_list_devices(&devs);
+    bool cpu = want < n && strcmp(devs[want].type, "CPU") == 0;
+    free(devs);
+    return cpu;
+}
 
 typedef struct {
     uint8_t *px;          /* rows_total x k */
@@ -114,14 +136,21 @@ static double act_of(double z, activation a)
     return a == ACT_RELU ? (z > 0 ? z : 0) : a == ACT_SIGMOID ? 1.0 / (1.0 + exp(-z)) : z;
 }
 
-/* Runs the three products on one back-end for shape s, with pixels (u8) or floats as X. */
-static void check_backend(backend *be, const shape *s, bool pixels)
+/* Runs the three products on one back-end for shape s, with pixels (u8) or floats as X,
+ * under `plan` (NULL: the back-end plans each call). */
+static void check_plan(backend *be, const shape *s, bool pixels, const layer_plan *plan)
 {
     inputs in;
     make_inputs(s, &in, 11 + s->m);
     const int m = s->m, k = s->k, n = s->n;
     size_t px = (size_t)in.rows_total * (size_t)k;
-    tensor *x = pixels ? upload(be, DT_U8, px, in.px) : upload(be, DT_F32, px, in.xf);
+    tensor *x;
+    if (pixels) {   /* as the trainer uploads images: their sparse copy from these pixels */
+        x = be->ops->alloc(be, DT_U8, px, "test");
+        be->ops->write_images(be, x, k, in.px);
+    } else {
+        x = upload(be, DT_F32, px, in.xf);
+    }
     tensor *w = upload(be, DT_F32, (size_t)n * (size_t)k, in.w), *b = upload(be, DT_F32, (size_t)n, in.b);
     tensor *idx = upload(be, DT_U32, (size_t)m, in.idx);
     tensor *dz = upload(be, DT_F32, (size_t)m * (size_t)n, in.dz);
@@ -133,8 +162,10 @@ static void check_backend(backend *be, const shape *s, bool pixels)
 
     /* forward */
     tensor *out = poisoned(be, (size_t)m * (size_t)n + GUARD);
-    be->ops->linear_forward(be, x, s->use_idx ? 0 : row_off * (size_t)k, s->use_idx ? idx : NULL, 0,
-                            m, k, alpha, w, 0, b, 0, n, s->act, out);
+    linear_forward_args fa = {.plan = plan, .m = m, .k = k, .n = n, .x = x, .x_off = s->use_idx ? 0 : row_off * (size_t)k,
+                              .idx = s->use_idx ? idx : NULL, .alpha = alpha, .w = w, .b = b,
+                              .act = s->act, .out = out};
+    be->ops->linear_forward(be, &fa);
     float *got = download(be, out, (size_t)m * (size_t)n);
     for (int r = 0; r < m; r++) {
         size_t row = s->use_idx ? in.idx[r] : row_off + (size_t)r;
@@ -156,8 +187,10 @@ static void check_backend(backend *be, const shape *s, bool pixels)
 
     /* weight and bias gradients */
     tensor *dw = poisoned(be, (size_t)n * (size_t)k + GUARD), *db = poisoned(be, (size_t)n + 3 + GUARD);
-    be->ops->linear_weights(be, dz, m, n, x, s->use_idx ? 0 : row_off * (size_t)k, s->use_idx ? idx : NULL, 0,
-                            k, alpha, dw, 0, db, 3);
+    linear_weights_args wa = {.plan = plan, .m = m, .k = k, .n = n, .dz = dz, .x = x,
+                              .x_off = s->use_idx ? 0 : row_off * (size_t)k, .idx = s->use_idx ? idx : NULL,
+                              .alpha = alpha, .dw = dw, .db = db, .db_off = 3};
+    be->ops->linear_weights(be, &wa);
     got = download(be, dw, (size_t)n * (size_t)k);
     for (int j = 0; j < n; j++)
         for (int p = 0; p < k; p++) {
@@ -194,7 +227,9 @@ static void check_backend(backend *be, const shape *s, bool pixels)
     /* input gradient, with and without dropout's scale */
     float a_scale = s->act == ACT_SIGMOID ? 0.75f : 1.0f;
     tensor *da = poisoned(be, (size_t)m * (size_t)k + GUARD);
-    be->ops->linear_input(be, dz, m, n, w, 0, k, ap, s->act, a_scale, da);
+    linear_input_args ia = {.plan = plan, .m = m, .k = k, .n = n, .dz = dz, .w = w, .a_prev = ap, .act = s->act,
+                            .a_scale = a_scale, .da = da};
+    be->ops->linear_input(be, &ia);
     got = download(be, da, (size_t)m * (size_t)k);
     for (int r = 0; r < m; r++)
         for (int p = 0; p < k; p++) {
@@ -220,8 +255,14 @@ static void check_backend(backend *be, const shape *s, bool pixels)
     free_inputs(&in);
 }
 
+static void check_backend(backend *be, const shape *s, bool pixels)
+{
+    check_plan(be, s, pixels, NULL);
+}
+
 START_TEST(test_device_layers_pixels)
 {
+    if (skipped(_i)) return;
     backend *be = test_cl_backend(GEMM_BUILTIN);
     check_backend(be, &shapes[_i], true);
     backend_destroy(be);
@@ -230,6 +271,7 @@ END_TEST
 
 START_TEST(test_device_layers_floats)
 {
+    if (skipped(_i)) return;
     backend *be = test_cl_backend(GEMM_BUILTIN);
     check_backend(be, &shapes[_i], false);
     backend_destroy(be);
@@ -240,6 +282,7 @@ END_TEST
  * GPUs with the builtin gemm). */
 START_TEST(test_device_layers_clblast)
 {
+    if (quick()) return;
     backend *be = test_clblast_backend();
     check_backend(be, &shapes[_i], true);
     check_backend(be, &shapes[_i], false);
@@ -248,8 +291,119 @@ START_TEST(test_device_layers_clblast)
 }
 END_TEST
 
+/* --kernels gpu: gemm.cl's shape-fitted tiles with the element-wise kernels (the default path
+ * of GPUs), on whatever device runs the suite. */
+START_TEST(test_device_layers_gpu)
+{
+    if (skipped(_i)) return;
+    backend *be = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_GPU);
+    check_backend(be, &shapes[_i], true);
+    check_backend(be, &shapes[_i], false);
+    backend_destroy(be);
+}
+END_TEST
+
+/* --kernels cpu on a device that is not a CPU (on a CPU the tests above ran them). */
+START_TEST(test_device_layers_cpu)
+{
+    if (skipped(_i) || device_is_cpu()) return;
+    backend *be = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_CPU);
+    check_backend(be, &shapes[_i], true);
+    check_backend(be, &shapes[_i], false);
+    backend_destroy(be);
+}
+END_TEST
+
+/* A big GPU's traits: the plans a many-core device gets (split-K on the batch). */
+static cl_device_traits big_gpu(void)
+{
+    cl_device_traits d = {.cpu = false, .max_wg = 1024, .local_mem = 48 * 1024,
+                          .compute_units = 132, .gemm = GEMM_BUILTIN, .family = KERNELS_AUTO};
+    return d;
+}
+
+/* The plan of a big GPU, carried out on this device: the weight gradient split over slices of
+ * the batch and summed by the second pass. Shapes whose batch allows a split only. */
+START_TEST(test_device_layers_split_k)
+{
+    static const shape split_shapes[] = {
+        {5000, 49, 7, 0.3, false, ACT_RELU}, {3000, 784, 10, 0.2, true, ACT_SIGMOID},
+        {1100, 17, 3, 1.0, false, ACT_NONE},
+    };
+    const shape *s = &split_shapes[_i];
+    if (quick() && _i != 2) return;
+    cl_device_traits d = big_gpu();
+    backend *be = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_GPU);
+    for (int pixels = 0; pixels < 2; pixels++) {
+        layer_shape ls = {.rows = s->m, .k = s->k, .n = s->n, .input = pixels ? DT_U8 : DT_F32,
+                          .density = s->density, .indexed = s->use_idx, .act = s->act};
+        layer_plan p;
+        cl_layer_plan_choose(&d, &ls, &p);
+        if (!pixels && s->use_idx) continue;   /* float rows through an index: fused, tested above */
+        ck_assert_int_eq(p.wgt, LP_TILED);
+        ck_assert_msg(p.g_wgt.split > 1, "%dx%d over %d rows: split %d", s->n, s->k, s->m, p.g_wgt.split);
+        check_plan(be, s, pixels, &p);
+    }
+    backend_destroy(be);
+}
+END_TEST
+
+/* The plans: thin products get thin tiles, the full batch's weight gradient is split on a big
+ * GPU, a CPU gets the sparse first layer, --gemm clblast means CLBlast everywhere. */
+START_TEST(test_plans)
+{
+    cl_device_traits gpu = big_gpu();
+    layer_shape first = {.rows = 60000, .k = 784, .n = 10, .input = DT_U8, .density = 0.19,
+                         .act = ACT_RELU};
+    layer_plan p;
+    cl_layer_plan_choose(&gpu, &first, &p);
+    ck_assert_int_eq(p.fwd, LP_TILED);
+    ck_assert_msg(p.g_fwd.t.tsn <= 16, "10 outputs in a %d-wide tile", p.g_fwd.t.tsn);
+    ck_assert_msg(p.g_wgt.t.tsm <= 16, "10 outputs in a %d-row tile", p.g_wgt.t.tsm);
+    long groups = (long)((10 + p.g_wgt.t.tsm - 1) / p.g_wgt.t.tsm) *
+                  ((784 + p.g_wgt.t.tsn - 1) / p.g_wgt.t.tsn) * p.g_wgt.split;
+    ck_assert_msg(groups >= 132, "the full batch's weight gradient runs %ld work-groups", groups);
+    ck_assert_int_le(p.cs_cols, 16);
+
+    layer_shape thin = {.rows = 37, .k = 784, .n = 7, .input = DT_U8, .density = 0.19,
+                        .indexed = true, .act = ACT_SIGMOID};
+    cl_layer_plan_choose(&gpu, &thin, &p);
+    ck_assert_msg(p.g_fwd.t.tsm <= 64 && p.g_fwd.t.tsn <= 8, "37x7 in a %dx%d tile", p.g_fwd.t.tsm,
+                  p.g_fwd.t.tsn);
+    ck_assert_int_eq(p.g_wgt.split, 1);   /* 37 rows: nothing to split */
+
+    cl_device_traits cpu = {.cpu = true, .max_wg = 4096, .local_mem = 1 << 20, .compute_units = 2,
+                            .gemm = GEMM_BUILTIN, .family = KERNELS_AUTO};
+    cl_layer_plan_choose(&cpu, &first, &p);
+    ck_assert_int_eq(p.fwd, LP_SPARSE);
+    ck_assert_int_eq(p.wgt, LP_SPARSE);
+    first.density = 0.9;
+    cl_layer_plan_choose(&cpu, &first, &p);
+    ck_assert_int_eq(p.fwd, LP_FUSED);
+    cpu.family = KERNELS_GPU;
+    cl_layer_plan_choose(&cpu, &first, &p);
+    ck_assert_int_eq(p.fwd, LP_TILED);
+    cpu.gemm = GEMM_CLBLAST;
+    cl_layer_plan_choose(&cpu, &first, &p);
+    ck_assert_int_eq(p.fwd, LP_CLBLAST);
+    ck_assert_int_eq(p.inp, LP_CLBLAST);
+
+    /* A device that runs 64 work-items and has 8 KiB of local memory gets tiles that fit. */
+    cl_device_traits small = {.cpu = false, .max_wg = 64, .local_mem = 8192, .compute_units = 4,
+                              .gemm = GEMM_BUILTIN, .family = KERNELS_AUTO};
+    gemm_plan g = cl_layer_gemm_plan(&small, 4096, 4096, 4096);
+    ck_assert_int_le((g.t.tsm / g.t.wptm) * (g.t.tsn / g.t.wptn), 64);
+    ck_assert_int_le(g.t.tsk * (g.t.tsm + g.t.tsn + 2) * 4, 8192);
+
+    char line[512];
+    cl_layer_plan_describe(&p, line, sizeof line);
+    ck_assert_msg(strstr(line, "784->10") && strstr(line, "clblast"), "%s", line);
+}
+END_TEST
+
 START_TEST(test_host_layers)
 {
+    if (skipped(_i)) return;
     backend *be = backend_host_create();
     check_backend(be, &shapes[_i], true);
     check_backend(be, &shapes[_i], false);
@@ -265,6 +419,10 @@ Suite *layers_suite(void)
     tcase_add_loop_test(tc, test_device_layers_pixels, 0, N_SHAPES);
     tcase_add_loop_test(tc, test_device_layers_floats, 0, N_SHAPES);
     tcase_add_loop_test(tc, test_device_layers_clblast, 0, N_SHAPES);
+    tcase_add_loop_test(tc, test_device_layers_gpu, 0, N_SHAPES);
+    tcase_add_loop_test(tc, test_device_layers_cpu, 0, N_SHAPES);
+    tcase_add_loop_test(tc, test_device_layers_split_k, 0, 3);
+    tcase_add_test(tc, test_plans);
     tcase_add_loop_test(tc, test_host_layers, 0, N_SHAPES);
     suite_add_tcase(s, tc);
     return s;

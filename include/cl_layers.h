@@ -1,0 +1,89 @@
+/* cl_layers.h: the execution plan of a fully-connected layer on an OpenCL device, chosen once
+ * (trainer_create, through the back-end's plan_layer) from the layer's shape, its input, the
+ * device's kind and limits and --gemm / --kernels, out of one table per device kind (the way
+ * CLBlast keeps one database entry per device). backend_cl.c only carries a plan out.
+ * Plain C: this module calls no OpenCL function, so its choices are testable anywhere. */
+#ifndef CLTRAIN_CL_LAYERS_H
+#define CLTRAIN_CL_LAYERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backend.h"
+
+/* How one product of a layer runs. */
+typedef enum {
+    LP_SPARSE,      /* kernels/sparse.cl over the nonzero pixels (first layer, blank-heavy images) */
+    LP_FUSED,       /* kernels/layers.cl: CPU-shaped, one launch per product, no local memory */
+    LP_TILED,       /* kernels/gemm.cl with tiles fitted to the shape, element-wise kernels around */
+    LP_CLBLAST,     /* CLBlast's sgemm, element-wise kernels around */
+} layer_path;
+
+/* Tiles of gemm.cl (its -D parameters): a TSM x TSN tile of C per work-group, TSK of the inner
+ * dimension per local-memory step, WPTM x WPTN outputs per work-item. */
+typedef struct {
+    int tsm, tsn, tsk, wptm, wptn;
+} gemm_tiles;
+
+/* One product on the tiled path: C[m x n] += over k, split into `split` slices of k (each a
+ * layer of work-groups writing a partial C) summed by a second pass when split > 1. */
+typedef struct {
+    gemm_tiles t;
+    int split;
+} gemm_plan;
+
+/* What the plan needs to know of the device. */
+typedef struct {
+    bool cpu;                   /* CL_DEVICE_TYPE_CPU: work-items run as loops over SIMD lanes */
+    size_t max_wg;              /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t local_mem;           /* CL_DEVICE_LOCAL_MEM_SIZE, bytes */
+    unsigned compute_units;
+    gemm_kind gemm;             /* --gemm */
+    kernel_family family;       /* --kernels */
+} cl_device_traits;
+
+/* The fused kernels' register blocks (layers.cl's RM, RN, RV) and weight-gradient slices. */
+typedef struct {
+    int fwd_rm, fwd_rn;         /* linear_forward: rows x outputs per work-item */
+    int wgt_rn, wgt_rv;         /* linear_weights: outputs, vectors of VW inputs per work-item */
+    int inp_rm, inp_rv;         /* linear_input: rows, vectors of VW inputs per work-item */
+    int slice_rows;             /* linear_weights: rows one slice sums before the second pass */
+} fused_plan;
+
+/* sparse.cl's blocks: CB 16-float vectors of outputs per work-item, RB rows per work-item
+ * (forward), rows per slice of the weight gradient. */
+typedef struct {
+    int cb, rb, slice_rows;
+} sparse_plan;
+
+struct layer_plan {
+    layer_shape shape;
+    const char *table;          /* the row of the table: "CPU" or "GPU" */
+    bool serial_items;          /* sparse.cl with one work-item per work-group (CPU row) */
+    layer_path fwd, wgt, inp;   /* forward, weight gradient, input gradient */
+    fused_plan fused;
+    sparse_plan sparse;
+    gemm_plan g_fwd, g_wgt, g_inp;   /* tiled: out = X W^T (nt), dW = dZ^T X (tn), dA = dZ W (nn) */
+    int cs_cols, cs_rows;       /* tiled and CLBlast: the bias gradient's column-sum work-group */
+};
+
+/* Images whose share of nonzero pixels is at most this take the sparse path. */
+#define CL_SPARSE_MAX_DENSITY 0.5
+
+/* Fills *p for shape s on device d. */
+void cl_layer_plan_choose(const cl_device_traits *d, const layer_shape *s, layer_plan *p);
+
+/* The tiles and split for C[m x n] over k on device d, from the table of its family. */
+gemm_plan cl_layer_gemm_plan(const cl_device_traits *d, int m, int n, int k);
+/* Whether device d runs the CPU row's kernels (--kernels cpu, or auto on a CPU). */
+bool cl_layer_cpu_family(const cl_device_traits *d);
+/* Whether images of this density are worth a sparse copy on device d (its plans use one). */
+bool cl_layer_sparse_wanted(const cl_device_traits *d, double density);
+
+/* One line (no newline) saying what the plan runs, e.g.
+ * "784->10 relu: sparse (CB 1, RB 16) | fused input (RM 4 RV 2)". */
+void cl_layer_plan_describe(const layer_plan *p, char *buf, size_t len);
+
+const char *layer_path_name(layer_path p);
+
+#endif
