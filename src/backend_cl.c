@@ -1029,16 +1029,7 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
 {
     static const backend_cl_options defaults = {GEMM_BUILTIN, KERNELS_AUTO, false, false};
     if (!opt) opt = &defaults;
-    clrt_device_desc *devs = NULL;
-    int ndev = clrt_list_devices(&devs);
-    free(devs);
-    if (ndev == 0)
-        die(EXIT_RUNTIME, "no OpenCL device found: install an OpenCL driver (PoCL for CPUs: "
-            "pocl-opencl-icd), or train with --device host");
-    if (device_index < 0 || device_index >= ndev)
-        die(EXIT_USAGE, "there is no OpenCL device %d (devices 0 to %d; see --list-devices)",
-            device_index, ndev - 1);
-
+    /* clrt_open says, in the one message for each case, when there is no such device. */
     clrt_options copt = {.profiling = opt->profiling, .no_cache = opt->no_cache};
     cl_backend *b = xcalloc(1, sizeof *b, "OpenCL back-end");
     b->ctx = clrt_open(device_index, &copt);
