@@ -26,6 +26,11 @@ void die_set_prefix(const char *prefix);
 void *xmalloc(size_t bytes, const char *what);
 void *xcalloc(size_t count, size_t size, const char *what);
 void *xrealloc(void *p, size_t bytes, const char *what);
+
+/* A growable byte buffer for files built in memory (model files, ONNX): start it as {0},
+ * free p when done. byte_buf_put appends n bytes (dies naming `what` when out of memory). */
+typedef struct { unsigned char *p; size_t len, cap; } byte_buf;
+void byte_buf_put(byte_buf *b, const void *src, size_t n, const char *what);
 char *xstrdup(const char *s);
 
 /* Multiplies a*b into *out; returns 0 on overflow (size_t arithmetic from untrusted headers). */

@@ -13,18 +13,10 @@
 
 static const unsigned char MAGIC[8] = {'C', 'L', 'T', 'R', 'A', 'I', 'N', 0x1a};
 
-/* A growable little-endian byte writer. */
-typedef struct { unsigned char *p; size_t len, cap; } wbuf;
+/* The model file's little-endian writer, over util's growable buffer. */
+typedef byte_buf wbuf;
 
-static void put(wbuf *w, const void *src, size_t n)
-{
-    if (w->len + n > w->cap) {
-        while (w->len + n > w->cap) w->cap = w->cap ? 2 * w->cap : 4096;
-        w->p = xrealloc(w->p, w->cap, "model file buffer");
-    }
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
+static void put(wbuf *w, const void *src, size_t n) { byte_buf_put(w, src, n, "model file buffer"); }
 static void put_u32(wbuf *w, uint32_t v)
 {
     unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};

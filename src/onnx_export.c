@@ -18,18 +18,9 @@
 enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
 
 /* A growable buffer holding one message being built. */
-typedef struct { unsigned char *p; size_t len, cap; } pb;
+typedef byte_buf pb;
 
-static void pb_put(pb *b, const void *src, size_t n)
-{
-    if (n == 0) return;
-    if (b->len + n > b->cap) {
-        while (b->len + n > b->cap) b->cap = b->cap ? 2 * b->cap : 256;
-        b->p = xrealloc(b->p, b->cap, "ONNX model buffer");
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
+static void pb_put(pb *b, const void *src, size_t n) { byte_buf_put(b, src, n, "ONNX model buffer"); }
 
 /* Base-128, least significant group first, the high bit marking "more follows". */
 static void pb_varint(pb *b, uint64_t v)

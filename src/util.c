@@ -154,3 +154,16 @@ void remove_tree(const char *path)
     }
     rmdir(path);
 }
+
+void byte_buf_put(byte_buf *b, const void *src, size_t n, const char *what)
+{
+    if (n == 0) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->len + n > cap) cap *= 2;
+        b->p = xrealloc(b->p, cap, what);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
