@@ -8,6 +8,7 @@
 #ifndef CLTRAIN_BACKEND_H
 #define CLTRAIN_BACKEND_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,14 +95,25 @@ typedef struct {
 /* One optimizer step over n parameters, in place. state1/state2 are n floats each where the
  * optimizer needs them (momentum: velocity; Adam: first and second moments), else NULL.
  * weight_decay is L2 (added to the gradient) for sgd/momentum/nesterov/adam and decoupled
- * for adamw. step counts from 1 (Adam's bias correction). */
+ * for adamw. bc1, bc2: Adam's bias corrections 1 - beta1^t and 1 - beta2^t for step t
+ * (adam_bias_corrections), computed by the caller so that no two back-ends can differ. */
 typedef struct {
     optimizer_kind kind;
     tensor *params; const tensor *grads; tensor *state1; tensor *state2;
     size_t n;
     float lr, momentum, beta1, beta2, eps, weight_decay;
-    int64_t step;
+    float bc1, bc2;
 } update_args;
+
+/* Fills u->bc1 and u->bc2 for step t >= 1 (counted from 1): in double, rounded to float. */
+static inline void adam_bias_corrections(update_args *u, int64_t t)
+{
+    u->bc1 = (float)(1.0 - pow((double)u->beta1, (double)t));
+    u->bc2 = (float)(1.0 - pow((double)u->beta2, (double)t));
+}
+
+/* Inverted dropout's scale for the kept elements, 1 / (1 - p): the dropout op's `scale`. */
+static inline float dropout_scale(float p) { return 1.0f / (1.0f - p); }
 
 typedef struct {
     const char *name;
@@ -147,11 +159,12 @@ typedef struct {
     void (*gather_rows)(backend *be, const tensor *src, int rowlen, const tensor *idx,
                         size_t idx_off, int m, tensor *dst);
 
-    /* Inverted dropout: x[i] *= keep_i / (1 - p), keep_i = rng_uniform(seed, stream, i) >= p
-     * for count elements; the same (seed, stream) reproduces the mask, so the backward pass
-     * calls it again on the gradient instead of storing a mask. */
-    void (*dropout)(backend *be, tensor *x, size_t off, size_t count, float p, uint64_t seed,
-                    uint64_t stream);
+    /* Inverted dropout: x[i] *= keep_i * scale, keep_i = rng_uniform(seed, stream, i) >= p
+     * for count elements, scale = dropout_scale(p) from the caller; the same (seed, stream)
+     * reproduces the mask, so the backward pass calls it again on the gradient instead of
+     * storing a mask. */
+    void (*dropout)(backend *be, tensor *x, size_t off, size_t count, float p, float scale,
+                    uint64_t seed, uint64_t stream);
 
     void (*update)(backend *be, const update_args *u);
 

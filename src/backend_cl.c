@@ -4,7 +4,6 @@
 #include "backend.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -456,15 +455,13 @@ static void cl_act_backward(backend *be, tensor *d, size_t d_off, const tensor *
     act_backward(impl(be), d, d_off, a, a_off, count, act, 1.0f);
 }
 
-/* x[count] *= keep_i / (1 - p). */
-static void cl_dropout(backend *be, tensor *x, size_t off, size_t count, float p, uint64_t seed,
-                       uint64_t stream)
+/* x[count] *= keep_i * scale. */
+static void cl_dropout(backend *be, tensor *x, size_t off, size_t count, float p, float scale,
+                       uint64_t seed, uint64_t stream)
 {
     cl_backend *b = impl(be);
     if (count == 0) return;
     check_tensor("dropout", "x", x, DT_F32, off, count);
-    /* The host back-end's scale, to the bit. */
-    float scale = 1.0f / (1.0f - p);
     clrt_arg args[] = {clrt_arg_buf(x->buf), clrt_arg_ulong(off), clrt_arg_ulong(count),
                        clrt_arg_float(p), clrt_arg_float(scale), clrt_arg_ulong(seed),
                        clrt_arg_ulong(stream)};
@@ -628,6 +625,8 @@ static void cl_update(backend *be, const update_args *u)
     check_tensor("update", "grads", u->grads, DT_F32, 0, u->n);
     if (adam || velocity) check_tensor("update", "state1", u->state1, DT_F32, 0, u->n);
     if (adam) check_tensor("update", "state2", u->state2, DT_F32, 0, u->n);
+    if (adam && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
+        bug("update", "Adam's bias corrections must be positive (adam_bias_corrections)");
     clrt_arg p = clrt_arg_buf(u->params->buf), g = clrt_arg_buf(u->grads->buf);
     clrt_arg n = clrt_arg_ulong(u->n), lr = clrt_arg_float(u->lr);
     clrt_arg wd = clrt_arg_float(u->weight_decay);
@@ -647,14 +646,10 @@ static void cl_update(backend *be, const update_args *u)
     }
     case OPT_ADAM:
     case OPT_ADAMW: {
-        if (u->step < 1) bug("update", "Adam's step counts from 1");
-        /* Bias corrections in double, rounded to float as the host back-end does. */
-        float bc1 = (float)(1.0 - pow((double)u->beta1, (double)u->step));
-        float bc2 = (float)(1.0 - pow((double)u->beta2, (double)u->step));
         clrt_arg args[] = {p, g, clrt_arg_buf(u->state1->buf), clrt_arg_buf(u->state2->buf), n,
                            lr, clrt_arg_float(u->beta1), clrt_arg_float(u->beta2),
-                           clrt_arg_float(u->eps), wd, clrt_arg_float(bc1),
-                           clrt_arg_float(bc2)};
+                           clrt_arg_float(u->eps), wd, clrt_arg_float(u->bc1),
+                           clrt_arg_float(u->bc2)};
         launch_1d(b, u->kind == OPT_ADAM ? K_UPDATE_ADAM : K_UPDATE_ADAMW, u->n, 12, args);
         break;
     }

@@ -199,13 +199,12 @@ static void host_gather_rows(backend *be, const tensor *src, int rowlen, const t
 }
 
 static void host_dropout(backend *be, tensor *x, size_t off, size_t count, float p,
-                         uint64_t seed, uint64_t stream)
+                         float scale, uint64_t seed, uint64_t stream)
 {
     (void)be;
     float *v = F(x, off);
-    float keep_scale = 1.0f / (1.0f - p);
     for (size_t i = 0; i < count; i++)
-        v[i] = rng_uniform(seed, stream, i) >= p ? v[i] * keep_scale : 0.0f;
+        v[i] = rng_uniform(seed, stream, i) >= p ? v[i] * scale : 0.0f;
 }
 
 static void host_augment(backend *be, const tensor *src, const tensor *idx, size_t idx_off,
@@ -226,10 +225,9 @@ static void host_update(backend *be, const update_args *u)
     float *p = F(u->params, 0), *s1 = u->state1 ? F(u->state1, 0) : NULL;
     float *s2 = u->state2 ? F(u->state2, 0) : NULL;
     const float *g = F(u->grads, 0);
-    bool adam = u->kind == OPT_ADAM || u->kind == OPT_ADAMW;
-    /* Bias corrections in double, rounded to float as the kernel receives them. */
-    float bc1 = adam ? (float)(1.0 - pow((double)u->beta1, (double)u->step)) : 1.0f;
-    float bc2 = adam ? (float)(1.0 - pow((double)u->beta2, (double)u->step)) : 1.0f;
+    if ((u->kind == OPT_ADAM || u->kind == OPT_ADAMW) && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
+        die(EXIT_RUNTIME, "BUG: host back-end, update: Adam's bias corrections must be positive "
+            "(adam_bias_corrections)");
     for (size_t i = 0; i < u->n; i++) {
         float gi = g[i];
         if (u->kind != OPT_ADAMW) gi += u->weight_decay * p[i];
@@ -245,7 +243,7 @@ static void host_update(backend *be, const update_args *u)
             if (u->kind == OPT_ADAMW) p[i] -= u->lr * u->weight_decay * p[i];
             s1[i] = u->beta1 * s1[i] + (1.0f - u->beta1) * gi;
             s2[i] = u->beta2 * s2[i] + (1.0f - u->beta2) * gi * gi;
-            float mhat = s1[i] / bc1, vhat = s2[i] / bc2;
+            float mhat = s1[i] / u->bc1, vhat = s2[i] / u->bc2;
             p[i] -= u->lr * mhat / (sqrtf(vhat) + u->eps);
             break;
         }

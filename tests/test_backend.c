@@ -426,7 +426,7 @@ START_TEST(test_dropout)
             for (int bi = 0; bi < N_BACKENDS; bi++) {
                 backend *be = backend_at(bi);
                 tensor *t = upload(be, DT_F32, total, x);
-                be->ops->dropout(be, t, off, count, p, seed, stream);
+                be->ops->dropout(be, t, off, count, p, dropout_scale(p), seed, stream);
                 outs[bi] = download(be, t, DT_F32, total);
                 check_untouched("dropout", outs[bi], total, off, count, be->ops->name);
                 size_t kept = 0;
@@ -701,12 +701,13 @@ END_TEST
 
 /* ---- update ------------------------------------------------------------------------------- */
 
-/* One step of the optimizer in float64 on p, s1, s2 (backend.h's update_args). */
-static void update_reference(const update_args *u, double *p, const float *g, double *s1,
-                             double *s2)
+/* Step t (from 1) of the optimizer in float64 on p, s1, s2 (backend.h's update_args);
+ * the bias corrections from t, not from u's float ones. */
+static void update_reference(const update_args *u, int t, double *p, const float *g,
+                             double *s1, double *s2)
 {
     const double lr = u->lr, mu = u->momentum, b1 = u->beta1, b2 = u->beta2, wd = u->weight_decay;
-    const double bc1 = 1.0 - pow(b1, (double)u->step), bc2 = 1.0 - pow(b2, (double)u->step);
+    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     for (size_t i = 0; i < u->n; i++) {
         double gi = g[i];
         if (u->kind != OPT_ADAMW) gi += wd * p[i];
@@ -766,8 +767,9 @@ START_TEST(test_update)
         }
         for (int step = 1; step <= 3; step++) {
             update_args u = {.kind = kind, .n = n, .lr = 0.05f, .momentum = 0.9f, .beta1 = 0.9f,
-                             .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = wd, .step = step};
-            update_reference(&u, p, grads[step - 1], s1, s2);
+                             .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = wd};
+            adam_bias_corrections(&u, step);
+            update_reference(&u, step, p, grads[step - 1], s1, s2);
             for (int bi = 0; bi < N_BACKENDS; bi++) {
                 backend *be = backend_at(bi);
                 be->ops->write(be, tg[bi], 0, n, grads[step - 1]);
