@@ -2,6 +2,7 @@
  * Every buffer, build and launch goes through cl_runtime; this file calls no cl* function.
  * Shapes in the comments are rows x columns, row-major, as in backend.h. */
 #include "backend.h"
+#include "backend_testing.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -994,6 +995,13 @@ static void cl_destroy(backend *be)
     free(be);
 }
 
+const backend_test_ops backend_cl_testing = {
+    .gemm = cl_gemm,
+    .bias_act = cl_bias_act,
+    .act_backward = cl_act_backward,
+    .col_sum = cl_col_sum,
+};
+
 static const backend_ops cl_ops = {
     .name = "opencl",
     .alloc = cl_alloc,
@@ -1001,11 +1009,7 @@ static const backend_ops cl_ops = {
     .write = cl_write,
     .read = cl_read,
     .write_images = cl_write_images,
-    .gemm = cl_gemm,
-    .bias_act = cl_bias_act,
-    .act_backward = cl_act_backward,
     .softmax_xent = cl_softmax_xent,
-    .col_sum = cl_col_sum,
     .reduce_stats = cl_reduce_stats,
     .gather_rows = cl_gather_rows,
     .dropout = cl_dropout,

@@ -1,6 +1,7 @@
 /* backend_host.c: the operation table in plain C, float32 storage with float64 accumulation.
  * The reference for every test and the CPU baseline of the benchmark (`--device host`). */
 #include "backend.h"
+#include "backend_testing.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -421,6 +422,13 @@ static void host_finish(backend *be) { (void)be; }
 
 static void host_destroy(backend *be) { free(be); }
 
+const backend_test_ops backend_host_testing = {
+    .gemm = host_gemm,
+    .bias_act = host_bias_act,
+    .act_backward = host_act_backward,
+    .col_sum = host_col_sum,
+};
+
 static const backend_ops host_ops = {
     .name = "host",
     .alloc = host_alloc,
@@ -428,11 +436,7 @@ static const backend_ops host_ops = {
     .write = host_write,
     .read = host_read,
     .write_images = host_write_images,
-    .gemm = host_gemm,
-    .bias_act = host_bias_act,
-    .act_backward = host_act_backward,
     .softmax_xent = host_softmax_xent,
-    .col_sum = host_col_sum,
     .reduce_stats = host_reduce_stats,
     .gather_rows = host_gather_rows,
     .dropout = host_dropout,
