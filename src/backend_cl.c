@@ -50,7 +50,7 @@ typedef struct pixel_csr {
 /* Kernels other than gemm, fetched on first use. */
 enum {
     K_BIAS_NONE, K_BIAS_RELU, K_BIAS_SIGMOID, K_RELU_BACKWARD, K_SIGMOID_BACKWARD, K_DROPOUT,
-    K_SOFTMAX_XENT_GRAD, K_SOFTMAX_XENT_EVAL, K_COL_SUM_ROWS, K_COL_SUM_FINISH, K_REDUCE_STATS,
+    K_COL_SUM_ROWS, K_COL_SUM_FINISH, K_REDUCE_STATS,
     K_UPDATE_SGD, K_UPDATE_MOMENTUM, K_UPDATE_NESTEROV, K_UPDATE_ADAM, K_UPDATE_ADAMW,
     K_GATHER_ROWS, K_GATHER_ROWS16, K_U8_TO_F32, K_COUNT
 };
@@ -64,8 +64,6 @@ static const struct {
     [K_RELU_BACKWARD] = {"activation.cl", "", "relu_backward"},
     [K_SIGMOID_BACKWARD] = {"activation.cl", "", "sigmoid_backward"},
     [K_DROPOUT] = {"activation.cl", "", "dropout"},
-    [K_SOFTMAX_XENT_GRAD] = {"softmax_xent.cl", "", "softmax_xent_grad"},
-    [K_SOFTMAX_XENT_EVAL] = {"softmax_xent.cl", "", "softmax_xent_eval"},
     [K_COL_SUM_ROWS] = {"reduce.cl", REDUCE_OPTIONS, "col_sum_rows"},
     [K_COL_SUM_FINISH] = {"reduce.cl", REDUCE_OPTIONS, "col_sum_finish"},
     [K_REDUCE_STATS] = {"reduce.cl", REDUCE_OPTIONS, "reduce_stats"},
@@ -150,15 +148,21 @@ static void check_tensor(const char *op, const char *arg, const tensor *t, dtype
     }
 }
 
+/* The 1-D work-group of k: the largest power of two up to WG_1D that k allows. */
+static size_t wg_1d(cl_backend *b, clrt_kernel *k)
+{
+    size_t max = clrt_kernel_max_wg(b->ctx, k), wg = 1;
+    while (wg * 2 <= max && wg * 2 <= WG_1D) wg *= 2;
+    return wg;
+}
+
 static kernel_slot *kernel(cl_backend *b, int id)
 {
     kernel_slot *s = &b->kernels[id];
     if (!s->k) {
         s->k = clrt_kernel_get(b->ctx, kernel_names[id].file, kernel_names[id].options,
                               kernel_names[id].name);
-        size_t max = clrt_kernel_max_wg(b->ctx, s->k);
-        s->wg = 1;
-        while (s->wg * 2 <= max && s->wg * 2 <= WG_1D) s->wg *= 2;
+        s->wg = wg_1d(b, s->k);
     }
     return s;
 }
@@ -483,23 +487,18 @@ static void cl_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, int 
     check_tensor("softmax_xent", "labels", labels, DT_U8, l_off, (size_t)rows);
     check_tensor("softmax_xent", "stats", stats, DT_F32, stat_row0 * STATS_PER_ROW,
                  (size_t)rows * STATS_PER_ROW);
+    /* The class count built in; a CPU takes rows in blocks, a GPU one row per work-item. */
+    bool cpu = cl_layer_cpu_family(&b->traits);
+    int rb = cpu ? SOFTMAX_ROWS_PER_ITEM : 1;
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DCLASSES=%d -DRB=%d", classes, rb);
+    clrt_kernel *k = layer_kernel(b, "softmax_xent.cl", opts, "softmax_xent_rows");
+    size_t g = ((size_t)rows + (size_t)rb - 1) / (size_t)rb, l = cpu ? 1 : wg_1d(b, k);
     clrt_arg args[] = {clrt_arg_buf(z->buf), clrt_arg_ulong(z_off), clrt_arg_int(rows),
-                       clrt_arg_int(classes), clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off),
-                       clrt_arg_float(scale), clrt_arg_buf(stats->buf),
-                       clrt_arg_ulong(stat_row0)};
-    if (cl_layer_cpu_family(&b->traits)) {   /* rows in blocks, the class count built in */
-        char opts[64];
-        snprintf(opts, sizeof opts, "-DCLASSES=%d -DRB=%d", classes, SOFTMAX_ROWS_PER_ITEM);
-        size_t g = ((size_t)rows + SOFTMAX_ROWS_PER_ITEM - 1) / SOFTMAX_ROWS_PER_ITEM, l = 1;
-        clrt_arg rargs[] = {clrt_arg_buf(z->buf), clrt_arg_ulong(z_off), clrt_arg_int(rows),
-                            clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off), clrt_arg_float(scale),
-                            clrt_arg_buf(stats->buf), clrt_arg_ulong(stat_row0),
-                            clrt_arg_int(want_grad)};
-        clrt_launch(b->ctx, layer_kernel(b, "softmax_xent.cl", opts, "softmax_xent_rows"), 1, &g,
-                    &l, 9, rargs);
-        return;
-    }
-    launch_1d(b, want_grad ? K_SOFTMAX_XENT_GRAD : K_SOFTMAX_XENT_EVAL, (size_t)rows, 9, args);
+                       clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off), clrt_arg_float(scale),
+                       clrt_arg_buf(stats->buf), clrt_arg_ulong(stat_row0),
+                       clrt_arg_int(want_grad)};
+    clrt_launch(b->ctx, k, 1, &g, &l, 9, args);
 }
 
 /* The scratch buffer *slot, at least `bytes` long. */

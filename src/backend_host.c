@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "softmax.h"
 #include "util.h"
 
 struct tensor {
@@ -147,13 +148,8 @@ static void host_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, in
     float *st = F(stats, stat_row0 * STATS_PER_ROW);
     for (int r = 0; r < rows; r++) {
         float *zr = F(z, z_off + (size_t)r * (size_t)classes);
-        int y = lab[r], arg = 0;
-        float mx = zr[0];
-        for (int c = 1; c < classes; c++)
-            if (zr[c] > mx) { mx = zr[c]; arg = c; }
-        double sum = 0.0;
-        for (int c = 0; c < classes; c++) sum += exp((double)zr[c] - (double)mx);
-        double lse = (double)mx + log(sum);
+        int y = lab[r], arg;
+        double lse = softmax_lse(zr, classes, &arg);
         double sq = 0.0;
         st[(size_t)r * STATS_PER_ROW + 0] = (float)(lse - (double)zr[y]);
         for (int c = 0; c < classes; c++) {
