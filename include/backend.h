@@ -1,13 +1,15 @@
 /* backend.h: the table of operations the training loop is written against. Two back-ends
  * implement it: "host" (plain C, float32 storage with float64 accumulation, the reference for
  * every test) and "opencl" (kernels in kernels/, launched through cl_runtime). The loop never
- * knows which one it drives; tests run every operation on both and compare.
+ * knows which one it drives; tests run every operation on both and compare (the parts the
+ * layer operations are built from, which the loop never calls, through backend_testing.h).
  *
  * Conventions: matrices are row-major; a batch of m samples with f features is an m x f
  * matrix (one sample per row). Offsets and counts are in elements of the tensor's type. */
 #ifndef CLTRAIN_BACKEND_H
 #define CLTRAIN_BACKEND_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,30 +80,28 @@ typedef struct {
     tensor *da;
 } linear_input_args;
 
-/* C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C.
- * op(A) = A (stored m x k, row stride lda) or A^T (A stored k x m). Likewise B.
- * A and B may be DT_U8 (pixels, converted to float; pass alpha = 1/255 to scale them).
- * With beta == 0, C is not read (it may hold NaN). */
-typedef struct {
-    bool trans_a, trans_b;
-    int m, n, k;
-    float alpha, beta;
-    const tensor *a; size_t a_off; int lda;
-    const tensor *b; size_t b_off; int ldb;
-    tensor *c; size_t c_off; int ldc;
-} gemm_args;
-
 /* One optimizer step over n parameters, in place. state1/state2 are n floats each where the
  * optimizer needs them (momentum: velocity; Adam: first and second moments), else NULL.
  * weight_decay is L2 (added to the gradient) for sgd/momentum/nesterov/adam and decoupled
- * for adamw. step counts from 1 (Adam's bias correction). */
+ * for adamw. bc1, bc2: Adam's bias corrections 1 - beta1^t and 1 - beta2^t for step t
+ * (adam_bias_corrections), computed by the caller so that no two back-ends can differ. */
 typedef struct {
     optimizer_kind kind;
     tensor *params; const tensor *grads; tensor *state1; tensor *state2;
     size_t n;
     float lr, momentum, beta1, beta2, eps, weight_decay;
-    int64_t step;
+    float bc1, bc2;
 } update_args;
+
+/* Fills u->bc1 and u->bc2 for step t >= 1 (counted from 1): in double, rounded to float. */
+static inline void adam_bias_corrections(update_args *u, int64_t t)
+{
+    u->bc1 = (float)(1.0 - pow((double)u->beta1, (double)t));
+    u->bc2 = (float)(1.0 - pow((double)u->beta2, (double)t));
+}
+
+/* Inverted dropout's scale for the kept elements, 1 / (1 - p): the dropout op's `scale`. */
+static inline float dropout_scale(float p) { return 1.0f / (1.0f - p); }
 
 typedef struct {
     const char *name;
@@ -113,18 +113,6 @@ typedef struct {
      * that reads images sparsely builds that copy from these pixels, not from a read-back. */
     void (*write_images)(backend *be, tensor *t, int k, const uint8_t *pixels);
 
-    void (*gemm)(backend *be, const gemm_args *g);
-
-    /* za[rows x cols] (row stride cols): za = act(za + bias) with bias[cols] broadcast over rows.
-     * The activated value replaces the pre-activation: act_backward needs only A. */
-    void (*bias_act)(backend *be, tensor *za, size_t za_off, const tensor *bias, size_t b_off,
-                     int rows, int cols, activation act);
-
-    /* d[i] *= g'(.) for count elements, from the activated values a: relu a > 0,
-     * sigmoid a (1 - a). Turns dA into dZ in place. */
-    void (*act_backward)(backend *be, tensor *d, size_t d_off, const tensor *a, size_t a_off,
-                         size_t count, activation act);
-
     /* Softmax over each row of z[rows x classes] against labels (DT_U8, one per row).
      * Writes per-row stats[(stat_row0 + i) * 3 + {0,1,2}] = cross-entropy loss,
      * sum over classes of (p - y)^2, and 1 if argmax == label else 0 (first maximum wins).
@@ -133,10 +121,6 @@ typedef struct {
     void (*softmax_xent)(backend *be, tensor *z, size_t z_off, int rows, int classes,
                          const tensor *labels, size_t l_off, float scale,
                          tensor *stats, size_t stat_row0, bool want_grad);
-
-    /* db[j] = alpha * sum_i dz[i][j] over rows x cols (bias gradient). */
-    void (*col_sum)(backend *be, const tensor *dz, size_t dz_off, int rows, int cols,
-                    float alpha, tensor *db, size_t db_off);
 
     /* out[out_off + c] = sum over rows r < n of stats[r * 3 + c], c < 3, in a fixed order
      * (deterministic). */
@@ -147,11 +131,12 @@ typedef struct {
     void (*gather_rows)(backend *be, const tensor *src, int rowlen, const tensor *idx,
                         size_t idx_off, int m, tensor *dst);
 
-    /* Inverted dropout: x[i] *= keep_i / (1 - p), keep_i = rng_uniform(seed, stream, i) >= p
-     * for count elements; the same (seed, stream) reproduces the mask, so the backward pass
-     * calls it again on the gradient instead of storing a mask. */
-    void (*dropout)(backend *be, tensor *x, size_t off, size_t count, float p, uint64_t seed,
-                    uint64_t stream);
+    /* Inverted dropout: x[i] *= keep_i * scale, keep_i = rng_uniform(seed, stream, i) >= p
+     * for count elements, scale = dropout_scale(p) from the caller; the same (seed, stream)
+     * reproduces the mask, so the backward pass calls it again on the gradient instead of
+     * storing a mask. */
+    void (*dropout)(backend *be, tensor *x, size_t off, size_t count, float p, float scale,
+                    uint64_t seed, uint64_t stream);
 
     void (*update)(backend *be, const update_args *u);
 

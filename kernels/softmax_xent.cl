@@ -1,61 +1,25 @@
 /* softmax_xent.cl: softmax over each row, cross-entropy against a label, per-row statistics and
- * (optionally) the gradient, one work-item per row (classes are few).
+ * (optionally) the gradient. Built with the class count (-DCLASSES=10) so that the per-row
+ * loops unroll, and RB rows per work-item (a CPU takes many, a GPU one).
  *
- * softmax_xent_grad, softmax_xent_eval: NDRange (rows)
- *   reads  z[rows x classes] (row stride classes) from z + z_off,
+ * softmax_xent_rows: NDRange (ceil(rows / RB))
+ *   reads  z[rows x CLASSES] (row stride CLASSES) from z + z_off,
  *          labels[rows] (uchar) from labels + l_off
  *   writes stats[(stat_row0 + i) * 3 + {0, 1, 2}] = loss, squared error, correct:
- *            loss = logsumexp(z_i) - z_i[label] (NaN for a label >= classes),
+ *            loss = logsumexp(z_i) - z_i[label] (NaN for a label >= CLASSES),
  *            squared error = sum_j (p_j - y_j)^2, correct = 1 if argmax (first maximum) == label
- *          softmax_xent_grad only: z_i[j] = (p_j - y_j) * scale in place
+ *          want_grad only: z_i[j] = (p_j - y_j) * scale in place
  * p = softmax(z_i) with the row maximum subtracted first, so large logits do not overflow. */
-
-static inline void softmax_xent_row(__global float *z, const int classes, const uint label,
-                                    const float scale, __global float *st, const int want_grad)
-{
-    float zmax = z[0];
-    int arg = 0;
-    for (int j = 1; j < classes; j++) {
-        if (z[j] > zmax) { zmax = z[j]; arg = j; }
-    }
-    float sum = 0.0f;
-    for (int j = 0; j < classes; j++) sum += exp(z[j] - zmax);
-    const float zl = label < (uint)classes ? z[label] : NAN;
-    const float inv = 1.0f / sum;
-    float sq = 0.0f;
-    for (int j = 0; j < classes; j++) {
-        const float d = exp(z[j] - zmax) * inv - ((uint)j == label ? 1.0f : 0.0f);
-        sq += d * d;
-        if (want_grad) z[j] = d * scale;
-    }
-    st[0] = (zmax - zl) + log(sum);   /* >= 0: zmax >= z[label] and sum >= 1 */
-    st[1] = sq;
-    st[2] = (uint)arg == label ? 1.0f : 0.0f;
-}
-
-#define SOFTMAX_XENT_KERNEL(NAME, WANT_GRAD)                                                  \
-    __kernel void NAME(__global float *z, const ulong z_off, const int rows, const int classes, \
-                       __global const uchar *labels, const ulong l_off, const float scale,     \
-                       __global float *stats, const ulong stat_row0)                           \
-    {                                                                                          \
-        const int i = get_global_id(0);                                                        \
-        if (i >= rows) return;                                                                 \
-        softmax_xent_row(z + z_off + (size_t)i * classes, classes, labels[l_off + i], scale,   \
-                         stats + (stat_row0 + i) * 3, WANT_GRAD);                              \
-    }
-
-SOFTMAX_XENT_KERNEL(softmax_xent_grad, 1)
-SOFTMAX_XENT_KERNEL(softmax_xent_eval, 0)
-
-/* softmax_xent_rows: the same per row, for CPUs: RB rows per work-item and CLASSES known at
- * build time (-DCLASSES=10), so the per-row loops unroll. NDRange (ceil(rows / RB)). */
-#ifdef CLASSES
-#ifndef RB
-#define RB 64
+#ifndef CLASSES
+#error "softmax_xent.cl is built with -DCLASSES=<class count>"
 #endif
-/* One row with the exponentials computed once (exp dominates: PoCL's is a precise libm). */
-static inline void softmax_xent_row_fixed(__global float *z, const uint label, const float scale,
-                                   __global float *st, const int want_grad)
+#ifndef RB
+#define RB 1
+#endif
+
+/* One row, the exponentials computed once (exp dominates: PoCL's is a precise libm). */
+static inline void softmax_xent_row(__global float *z, const uint label, const float scale,
+                                    __global float *st, const int want_grad)
 {
     float e[CLASSES];
     float zmax = z[0];
@@ -75,7 +39,7 @@ static inline void softmax_xent_row_fixed(__global float *z, const uint label, c
         sq += d * d;
         if (want_grad) z[j] = d * scale;
     }
-    st[0] = (zmax - zl) + log(sum);
+    st[0] = (zmax - zl) + log(sum);   /* >= 0: zmax >= z[label] and sum >= 1 */
     st[1] = sq;
     st[2] = (uint)arg == label ? 1.0f : 0.0f;
 }
@@ -86,7 +50,6 @@ __kernel void softmax_xent_rows(__global float *z, const ulong z_off, const int 
 {
     const int r0 = get_global_id(0) * RB;
     for (int i = r0; i < min(rows, r0 + RB); i++)
-        softmax_xent_row_fixed(z + z_off + (size_t)i * CLASSES, labels[l_off + i], scale,
-                               stats + (stat_row0 + i) * 3, want_grad);
+        softmax_xent_row(z + z_off + (size_t)i * CLASSES, labels[l_off + i], scale,
+                         stats + (stat_row0 + i) * 3, want_grad);
 }
-#endif

@@ -7,8 +7,8 @@
  *                                                     v = b2 v + (1 - b2) g'^2;
  *                                                     p -= lr (m / bc1) / (sqrt(v / bc2) + eps)
  * update_adamw:    as adam with g' = g, then p -= lr wd p_old (decoupled weight decay)
- * p, g, v, m: n floats each. bc1 = 1 - b1^t and bc2 = 1 - b2^t come from the host (computed in
- * double there). wd is the weight decay, 0 for none. */
+ * p, g, v, m: n floats each. bc1 = 1 - b1^t and bc2 = 1 - b2^t come from the trainer (computed
+ * once in double, backend.h's adam_bias_corrections). wd is the weight decay, 0 for none. */
 
 __kernel void update_sgd(__global float *p, __global const float *g, const ulong n,
                          const float lr, const float wd)

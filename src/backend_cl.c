@@ -2,9 +2,9 @@
  * Every buffer, build and launch goes through cl_runtime; this file calls no cl* function.
  * Shapes in the comments are rows x columns, row-major, as in backend.h. */
 #include "backend.h"
+#include "backend_testing.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +50,7 @@ typedef struct pixel_csr {
 /* Kernels other than gemm, fetched on first use. */
 enum {
     K_BIAS_NONE, K_BIAS_RELU, K_BIAS_SIGMOID, K_RELU_BACKWARD, K_SIGMOID_BACKWARD, K_DROPOUT,
-    K_SOFTMAX_XENT_GRAD, K_SOFTMAX_XENT_EVAL, K_COL_SUM_ROWS, K_COL_SUM_FINISH, K_REDUCE_STATS,
+    K_COL_SUM_ROWS, K_COL_SUM_FINISH, K_REDUCE_STATS,
     K_UPDATE_SGD, K_UPDATE_MOMENTUM, K_UPDATE_NESTEROV, K_UPDATE_ADAM, K_UPDATE_ADAMW,
     K_GATHER_ROWS, K_GATHER_ROWS16, K_U8_TO_F32, K_COUNT
 };
@@ -64,8 +64,6 @@ static const struct {
     [K_RELU_BACKWARD] = {"activation.cl", "", "relu_backward"},
     [K_SIGMOID_BACKWARD] = {"activation.cl", "", "sigmoid_backward"},
     [K_DROPOUT] = {"activation.cl", "", "dropout"},
-    [K_SOFTMAX_XENT_GRAD] = {"softmax_xent.cl", "", "softmax_xent_grad"},
-    [K_SOFTMAX_XENT_EVAL] = {"softmax_xent.cl", "", "softmax_xent_eval"},
     [K_COL_SUM_ROWS] = {"reduce.cl", REDUCE_OPTIONS, "col_sum_rows"},
     [K_COL_SUM_FINISH] = {"reduce.cl", REDUCE_OPTIONS, "col_sum_finish"},
     [K_REDUCE_STATS] = {"reduce.cl", REDUCE_OPTIONS, "reduce_stats"},
@@ -150,15 +148,21 @@ static void check_tensor(const char *op, const char *arg, const tensor *t, dtype
     }
 }
 
+/* The 1-D work-group of k: the largest power of two up to WG_1D that k allows. */
+static size_t wg_1d(cl_backend *b, clrt_kernel *k)
+{
+    size_t max = clrt_kernel_max_wg(b->ctx, k), wg = 1;
+    while (wg * 2 <= max && wg * 2 <= WG_1D) wg *= 2;
+    return wg;
+}
+
 static kernel_slot *kernel(cl_backend *b, int id)
 {
     kernel_slot *s = &b->kernels[id];
     if (!s->k) {
         s->k = clrt_kernel_get(b->ctx, kernel_names[id].file, kernel_names[id].options,
                               kernel_names[id].name);
-        size_t max = clrt_kernel_max_wg(b->ctx, s->k);
-        s->wg = 1;
-        while (s->wg * 2 <= max && s->wg * 2 <= WG_1D) s->wg *= 2;
+        s->wg = wg_1d(b, s->k);
     }
     return s;
 }
@@ -456,15 +460,13 @@ static void cl_act_backward(backend *be, tensor *d, size_t d_off, const tensor *
     act_backward(impl(be), d, d_off, a, a_off, count, act, 1.0f);
 }
 
-/* x[count] *= keep_i / (1 - p). */
-static void cl_dropout(backend *be, tensor *x, size_t off, size_t count, float p, uint64_t seed,
-                       uint64_t stream)
+/* x[count] *= keep_i * scale. */
+static void cl_dropout(backend *be, tensor *x, size_t off, size_t count, float p, float scale,
+                       uint64_t seed, uint64_t stream)
 {
     cl_backend *b = impl(be);
     if (count == 0) return;
     check_tensor("dropout", "x", x, DT_F32, off, count);
-    /* The host back-end's scale, to the bit. */
-    float scale = 1.0f / (1.0f - p);
     clrt_arg args[] = {clrt_arg_buf(x->buf), clrt_arg_ulong(off), clrt_arg_ulong(count),
                        clrt_arg_float(p), clrt_arg_float(scale), clrt_arg_ulong(seed),
                        clrt_arg_ulong(stream)};
@@ -485,23 +487,18 @@ static void cl_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, int 
     check_tensor("softmax_xent", "labels", labels, DT_U8, l_off, (size_t)rows);
     check_tensor("softmax_xent", "stats", stats, DT_F32, stat_row0 * STATS_PER_ROW,
                  (size_t)rows * STATS_PER_ROW);
+    /* The class count built in; a CPU takes rows in blocks, a GPU one row per work-item. */
+    bool cpu = cl_layer_cpu_family(&b->traits);
+    int rb = cpu ? SOFTMAX_ROWS_PER_ITEM : 1;
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DCLASSES=%d -DRB=%d", classes, rb);
+    clrt_kernel *k = layer_kernel(b, "softmax_xent.cl", opts, "softmax_xent_rows");
+    size_t g = ((size_t)rows + (size_t)rb - 1) / (size_t)rb, l = cpu ? 1 : wg_1d(b, k);
     clrt_arg args[] = {clrt_arg_buf(z->buf), clrt_arg_ulong(z_off), clrt_arg_int(rows),
-                       clrt_arg_int(classes), clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off),
-                       clrt_arg_float(scale), clrt_arg_buf(stats->buf),
-                       clrt_arg_ulong(stat_row0)};
-    if (cl_layer_cpu_family(&b->traits)) {   /* rows in blocks, the class count built in */
-        char opts[64];
-        snprintf(opts, sizeof opts, "-DCLASSES=%d -DRB=%d", classes, SOFTMAX_ROWS_PER_ITEM);
-        size_t g = ((size_t)rows + SOFTMAX_ROWS_PER_ITEM - 1) / SOFTMAX_ROWS_PER_ITEM, l = 1;
-        clrt_arg rargs[] = {clrt_arg_buf(z->buf), clrt_arg_ulong(z_off), clrt_arg_int(rows),
-                            clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off), clrt_arg_float(scale),
-                            clrt_arg_buf(stats->buf), clrt_arg_ulong(stat_row0),
-                            clrt_arg_int(want_grad)};
-        clrt_launch(b->ctx, layer_kernel(b, "softmax_xent.cl", opts, "softmax_xent_rows"), 1, &g,
-                    &l, 9, rargs);
-        return;
-    }
-    launch_1d(b, want_grad ? K_SOFTMAX_XENT_GRAD : K_SOFTMAX_XENT_EVAL, (size_t)rows, 9, args);
+                       clrt_arg_buf(labels->buf), clrt_arg_ulong(l_off), clrt_arg_float(scale),
+                       clrt_arg_buf(stats->buf), clrt_arg_ulong(stat_row0),
+                       clrt_arg_int(want_grad)};
+    clrt_launch(b->ctx, k, 1, &g, &l, 9, args);
 }
 
 /* The scratch buffer *slot, at least `bytes` long. */
@@ -628,6 +625,8 @@ static void cl_update(backend *be, const update_args *u)
     check_tensor("update", "grads", u->grads, DT_F32, 0, u->n);
     if (adam || velocity) check_tensor("update", "state1", u->state1, DT_F32, 0, u->n);
     if (adam) check_tensor("update", "state2", u->state2, DT_F32, 0, u->n);
+    if (adam && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
+        bug("update", "Adam's bias corrections must be positive (adam_bias_corrections)");
     clrt_arg p = clrt_arg_buf(u->params->buf), g = clrt_arg_buf(u->grads->buf);
     clrt_arg n = clrt_arg_ulong(u->n), lr = clrt_arg_float(u->lr);
     clrt_arg wd = clrt_arg_float(u->weight_decay);
@@ -647,14 +646,10 @@ static void cl_update(backend *be, const update_args *u)
     }
     case OPT_ADAM:
     case OPT_ADAMW: {
-        if (u->step < 1) bug("update", "Adam's step counts from 1");
-        /* Bias corrections in double, rounded to float as the host back-end does. */
-        float bc1 = (float)(1.0 - pow((double)u->beta1, (double)u->step));
-        float bc2 = (float)(1.0 - pow((double)u->beta2, (double)u->step));
         clrt_arg args[] = {p, g, clrt_arg_buf(u->state1->buf), clrt_arg_buf(u->state2->buf), n,
                            lr, clrt_arg_float(u->beta1), clrt_arg_float(u->beta2),
-                           clrt_arg_float(u->eps), wd, clrt_arg_float(bc1),
-                           clrt_arg_float(bc2)};
+                           clrt_arg_float(u->eps), wd, clrt_arg_float(u->bc1),
+                           clrt_arg_float(u->bc2)};
         launch_1d(b, u->kind == OPT_ADAM ? K_UPDATE_ADAM : K_UPDATE_ADAMW, u->n, 12, args);
         break;
     }
@@ -999,6 +994,13 @@ static void cl_destroy(backend *be)
     free(be);
 }
 
+const backend_test_ops backend_cl_testing = {
+    .gemm = cl_gemm,
+    .bias_act = cl_bias_act,
+    .act_backward = cl_act_backward,
+    .col_sum = cl_col_sum,
+};
+
 static const backend_ops cl_ops = {
     .name = "opencl",
     .alloc = cl_alloc,
@@ -1006,11 +1008,7 @@ static const backend_ops cl_ops = {
     .write = cl_write,
     .read = cl_read,
     .write_images = cl_write_images,
-    .gemm = cl_gemm,
-    .bias_act = cl_bias_act,
-    .act_backward = cl_act_backward,
     .softmax_xent = cl_softmax_xent,
-    .col_sum = cl_col_sum,
     .reduce_stats = cl_reduce_stats,
     .gather_rows = cl_gather_rows,
     .dropout = cl_dropout,

@@ -1,12 +1,14 @@
 /* backend_host.c: the operation table in plain C, float32 storage with float64 accumulation.
  * The reference for every test and the CPU baseline of the benchmark (`--device host`). */
 #include "backend.h"
+#include "backend_testing.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rng.h"
+#include "softmax.h"
 #include "util.h"
 
 struct tensor {
@@ -146,13 +148,8 @@ static void host_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, in
     float *st = F(stats, stat_row0 * STATS_PER_ROW);
     for (int r = 0; r < rows; r++) {
         float *zr = F(z, z_off + (size_t)r * (size_t)classes);
-        int y = lab[r], arg = 0;
-        float mx = zr[0];
-        for (int c = 1; c < classes; c++)
-            if (zr[c] > mx) { mx = zr[c]; arg = c; }
-        double sum = 0.0;
-        for (int c = 0; c < classes; c++) sum += exp((double)zr[c] - (double)mx);
-        double lse = (double)mx + log(sum);
+        int y = lab[r], arg;
+        double lse = softmax_lse(zr, classes, &arg);
         double sq = 0.0;
         st[(size_t)r * STATS_PER_ROW + 0] = (float)(lse - (double)zr[y]);
         for (int c = 0; c < classes; c++) {
@@ -199,13 +196,12 @@ static void host_gather_rows(backend *be, const tensor *src, int rowlen, const t
 }
 
 static void host_dropout(backend *be, tensor *x, size_t off, size_t count, float p,
-                         uint64_t seed, uint64_t stream)
+                         float scale, uint64_t seed, uint64_t stream)
 {
     (void)be;
     float *v = F(x, off);
-    float keep_scale = 1.0f / (1.0f - p);
     for (size_t i = 0; i < count; i++)
-        v[i] = rng_uniform(seed, stream, i) >= p ? v[i] * keep_scale : 0.0f;
+        v[i] = rng_uniform(seed, stream, i) >= p ? v[i] * scale : 0.0f;
 }
 
 static void host_augment(backend *be, const tensor *src, const tensor *idx, size_t idx_off,
@@ -226,10 +222,9 @@ static void host_update(backend *be, const update_args *u)
     float *p = F(u->params, 0), *s1 = u->state1 ? F(u->state1, 0) : NULL;
     float *s2 = u->state2 ? F(u->state2, 0) : NULL;
     const float *g = F(u->grads, 0);
-    bool adam = u->kind == OPT_ADAM || u->kind == OPT_ADAMW;
-    /* Bias corrections in double, rounded to float as the kernel receives them. */
-    float bc1 = adam ? (float)(1.0 - pow((double)u->beta1, (double)u->step)) : 1.0f;
-    float bc2 = adam ? (float)(1.0 - pow((double)u->beta2, (double)u->step)) : 1.0f;
+    if ((u->kind == OPT_ADAM || u->kind == OPT_ADAMW) && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
+        die(EXIT_RUNTIME, "BUG: host back-end, update: Adam's bias corrections must be positive "
+            "(adam_bias_corrections)");
     for (size_t i = 0; i < u->n; i++) {
         float gi = g[i];
         if (u->kind != OPT_ADAMW) gi += u->weight_decay * p[i];
@@ -245,7 +240,7 @@ static void host_update(backend *be, const update_args *u)
             if (u->kind == OPT_ADAMW) p[i] -= u->lr * u->weight_decay * p[i];
             s1[i] = u->beta1 * s1[i] + (1.0f - u->beta1) * gi;
             s2[i] = u->beta2 * s2[i] + (1.0f - u->beta2) * gi * gi;
-            float mhat = s1[i] / bc1, vhat = s2[i] / bc2;
+            float mhat = s1[i] / u->bc1, vhat = s2[i] / u->bc2;
             p[i] -= u->lr * mhat / (sqrtf(vhat) + u->eps);
             break;
         }
@@ -423,6 +418,13 @@ static void host_finish(backend *be) { (void)be; }
 
 static void host_destroy(backend *be) { free(be); }
 
+const backend_test_ops backend_host_testing = {
+    .gemm = host_gemm,
+    .bias_act = host_bias_act,
+    .act_backward = host_act_backward,
+    .col_sum = host_col_sum,
+};
+
 static const backend_ops host_ops = {
     .name = "host",
     .alloc = host_alloc,
@@ -430,11 +432,7 @@ static const backend_ops host_ops = {
     .write = host_write,
     .read = host_read,
     .write_images = host_write_images,
-    .gemm = host_gemm,
-    .bias_act = host_bias_act,
-    .act_backward = host_act_backward,
     .softmax_xent = host_softmax_xent,
-    .col_sum = host_col_sum,
     .reduce_stats = host_reduce_stats,
     .gather_rows = host_gather_rows,
     .dropout = host_dropout,

@@ -15,6 +15,7 @@
 #include "output_paths.h"
 #include "predict.h"
 #include "session.h"
+#include "softmax.h"
 #include "trainer.h"
 #include "util.h"
 
@@ -52,16 +53,14 @@ int predict_argmax(const float *p, int n)
     return best;
 }
 
-/* logits (n x classes) -> probabilities (n x classes), in place; softmax with the maximum
- * subtracted so that large logits do not overflow. */
+/* logits (n x classes) -> probabilities (n x classes), in place: the host's softmax. */
 static void softmax_rows(float *z, size_t n, int classes)
 {
     for (size_t i = 0; i < n; i++) {
         float *r = z + i * (size_t)classes;
-        float top = r[predict_argmax(r, classes)];
-        double sum = 0.0;
-        for (int k = 0; k < classes; k++) sum += exp((double)r[k] - top);
-        for (int k = 0; k < classes; k++) r[k] = (float)(exp((double)r[k] - top) / sum);
+        int arg;
+        double lse = softmax_lse(r, classes, &arg);
+        for (int k = 0; k < classes; k++) r[k] = (float)exp((double)r[k] - lse);
     }
 }
 

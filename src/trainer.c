@@ -260,7 +260,7 @@ static void forward(trainer *t, const batch_rows *rows, int m, bool training)
         op->linear_forward(t->be, &f);
         if (hidden && training && t->cfg.dropout > 0.0f)
             op->dropout(t->be, t->act[l], 0, (size_t)m * (size_t)a->sizes[l + 1], t->cfg.dropout,
-                        dropout_seed(t), dropout_stream(t, l));
+                        dropout_scale(t->cfg.dropout), dropout_seed(t), dropout_stream(t, l));
     }
 }
 
@@ -293,8 +293,8 @@ static void backward(trainer *t, const batch_rows *rows, int m)
         };
         op->linear_input(t->be, &d);
         if (dropout)
-            op->dropout(t->be, da, 0, (size_t)m * (size_t)in_w, t->cfg.dropout, dropout_seed(t),
-                        dropout_stream(t, l - 1));
+            op->dropout(t->be, da, 0, (size_t)m * (size_t)in_w, t->cfg.dropout,
+                        dropout_scale(t->cfg.dropout), dropout_seed(t), dropout_stream(t, l - 1));
         dz = da;
     }
 }
@@ -306,8 +306,9 @@ static void update(trainer *t, float lr)
         .kind = t->cfg.optimizer, .params = t->params, .grads = t->grads,
         .state1 = t->state[0], .state2 = t->state[1], .n = t->cfg.arch.n_params,
         .lr = lr, .momentum = t->cfg.momentum, .beta1 = t->cfg.beta1, .beta2 = t->cfg.beta2,
-        .eps = t->cfg.eps, .weight_decay = t->cfg.weight_decay, .step = t->step,
+        .eps = t->cfg.eps, .weight_decay = t->cfg.weight_decay,
     };
+    adam_bias_corrections(&u, t->step);
     t->be->ops->update(t->be, &u);
 }
 

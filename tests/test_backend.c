@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "backend_testing.h"
 #include "clblast_check.h"
 #include "rng.h"
 #include "support.h"
@@ -200,7 +201,7 @@ static void run_gemm(gemm_shape s, bool ta, bool tb, bool a_u8, bool b_u8, float
         gemm_args g = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = alpha,
                        .beta = beta, .a = ta_, .a_off = a_off, .lda = lda, .b = tb_,
                        .b_off = b_off, .ldb = ldb, .c = tc, .c_off = c_off, .ldc = ldc};
-        be->ops->gemm(be, &g);
+        backend_testing(be)->gemm(be, &g);
         float *c = download(be, tc, DT_F32, c_count);
         for (size_t i = 0; i < c_count; i++) {
             bool inside = i >= c_off && (i - c_off) / (size_t)ldc < (size_t)m &&
@@ -261,7 +262,7 @@ START_TEST(test_gemm_k0)
         tensor *c = upload(be, DT_F32, 6, cv);
         gemm_args g = {.m = 2, .n = 3, .k = 0, .alpha = 1.0f, .beta = 2.0f, .a = a, .lda = 1,
                        .b = b, .ldb = 3, .c = c, .ldc = 3};
-        be->ops->gemm(be, &g);
+        backend_testing(be)->gemm(be, &g);
         float *out = download(be, c, DT_F32, 6);
         for (int i = 0; i < 6; i++) ck_assert_float_eq(out[i], 2.0f * cv[i]);
         free(out);
@@ -284,13 +285,13 @@ START_TEST(test_gemm_u8_rewrite)
         tensor *c = be->ops->alloc(be, DT_F32, 2, "c");
         gemm_args g = {.trans_b = true, .m = 2, .n = 1, .k = 3, .alpha = 1.0f, .beta = 0.0f,
                        .a = x, .lda = 3, .b = tw, .ldb = 3, .c = c, .ldc = 1};
-        be->ops->gemm(be, &g);
+        backend_testing(be)->gemm(be, &g);
         float *out = download(be, c, DT_F32, 2);
         ck_assert_float_eq(out[0], 321.0f);
         ck_assert_float_eq(out[1], 654.0f);
         free(out);
         be->ops->write(be, x, 0, 6, x2);
-        be->ops->gemm(be, &g);
+        backend_testing(be)->gemm(be, &g);
         out = download(be, c, DT_F32, 2);
         ck_assert_float_eq(out[0], 456.0f);
         ck_assert_float_eq(out[1], 123.0f);
@@ -330,7 +331,7 @@ START_TEST(test_bias_act)
         for (int bi = 0; bi < N_BACKENDS; bi++) {
             backend *be = backend_at(bi);
             tensor *tz = upload(be, DT_F32, z_total, z), *tb = upload(be, DT_F32, b_total, bias);
-            be->ops->bias_act(be, tz, z_off, tb, b_off, rows, cols, act);
+            backend_testing(be)->bias_act(be, tz, z_off, tb, b_off, rows, cols, act);
             float *out = download(be, tz, DT_F32, z_total);
             check_untouched("bias_act", out, z_total, z_off, count, be->ops->name);
             for (size_t i = 0; i < count; i++) {
@@ -380,7 +381,7 @@ START_TEST(test_act_backward)
         for (int bi = 0; bi < N_BACKENDS; bi++) {
             backend *be = backend_at(bi);
             tensor *td = upload(be, DT_F32, d_total, d), *tA = upload(be, DT_F32, a_total, a);
-            be->ops->act_backward(be, td, d_off, tA, a_off, count, act);
+            backend_testing(be)->act_backward(be, td, d_off, tA, a_off, count, act);
             float *out = download(be, td, DT_F32, d_total);
             check_untouched("act_backward", out, d_total, d_off, count, be->ops->name);
             for (size_t i = 0; i < count; i++) {
@@ -426,7 +427,7 @@ START_TEST(test_dropout)
             for (int bi = 0; bi < N_BACKENDS; bi++) {
                 backend *be = backend_at(bi);
                 tensor *t = upload(be, DT_F32, total, x);
-                be->ops->dropout(be, t, off, count, p, seed, stream);
+                be->ops->dropout(be, t, off, count, p, dropout_scale(p), seed, stream);
                 outs[bi] = download(be, t, DT_F32, total);
                 check_untouched("dropout", outs[bi], total, off, count, be->ops->name);
                 size_t kept = 0;
@@ -469,6 +470,9 @@ START_TEST(test_softmax_xent)
     static const int row_counts[] = {1, 3, 17, 255, 1000, 70000};
     static const int class_counts[] = {1, 3, 10, 17};
     const bool want_grad = _i == 1;
+    /* The OpenCL kernel also as a GPU runs it (one row per work-item, --kernels gpu): the
+     * device under test may be a CPU, which takes rows in blocks. */
+    backend *gpu_family = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_GPU);
     for (int ri = 0; ri < 6; ri++) {
         for (int ci = 0; ci < 4; ci++) {
             const int rows = row_counts[ri], classes = class_counts[ci];
@@ -496,9 +500,9 @@ START_TEST(test_softmax_xent)
             memcpy(z + z_off, r, count * sizeof *z);
             float *stats0 = nan_floats(s_total);
 
-            float *stats_out[N_BACKENDS];
-            for (int bi = 0; bi < N_BACKENDS; bi++) {
-                backend *be = backend_at(bi);
+            float *stats_out[N_BACKENDS + 1];
+            for (int bi = 0; bi < N_BACKENDS + 1; bi++) {
+                backend *be = bi < N_BACKENDS ? backend_at(bi) : gpu_family;
                 tensor *tz = upload(be, DT_F32, z_total, z);
                 tensor *tl = upload(be, DT_U8, l_off + (size_t)rows, labels);
                 tensor *ts = upload(be, DT_F32, s_total, stats0);
@@ -553,17 +557,17 @@ START_TEST(test_softmax_xent)
             }
             for (int i = 0; i < rows; i++) {
                 size_t o = (stat_row0 + (size_t)i) * STATS_PER_ROW + 2;
-                expect(stats_out[0][o] == stats_out[1][o],
+                expect(stats_out[0][o] == stats_out[1][o] && stats_out[0][o] == stats_out[2][o],
                        "softmax correct differs between back-ends in row %d", i);
             }
-            free(stats_out[0]);
-            free(stats_out[1]);
+            for (int bi = 0; bi < N_BACKENDS + 1; bi++) free(stats_out[bi]);
             free(z);
             free(r);
             free(labels);
             free(stats0);
         }
     }
+    backend_destroy(gpu_family);
 }
 END_TEST
 
@@ -587,7 +591,7 @@ START_TEST(test_col_sum)
             backend *be = backend_at(bi);
             tensor *tdz = upload(be, DT_F32, dz_off + count, dz);
             tensor *tdb = upload(be, DT_F32, db_total, db0);
-            be->ops->col_sum(be, tdz, dz_off, rows, cols, alpha, tdb, db_off);
+            backend_testing(be)->col_sum(be, tdz, dz_off, rows, cols, alpha, tdb, db_off);
             float *db = download(be, tdb, DT_F32, db_total);
             check_untouched("col_sum", db, db_total, db_off, (size_t)cols, be->ops->name);
             for (int j = 0; j < cols; j++) {
@@ -701,12 +705,13 @@ END_TEST
 
 /* ---- update ------------------------------------------------------------------------------- */
 
-/* One step of the optimizer in float64 on p, s1, s2 (backend.h's update_args). */
-static void update_reference(const update_args *u, double *p, const float *g, double *s1,
-                             double *s2)
+/* Step t (from 1) of the optimizer in float64 on p, s1, s2 (backend.h's update_args);
+ * the bias corrections from t, not from u's float ones. */
+static void update_reference(const update_args *u, int t, double *p, const float *g,
+                             double *s1, double *s2)
 {
     const double lr = u->lr, mu = u->momentum, b1 = u->beta1, b2 = u->beta2, wd = u->weight_decay;
-    const double bc1 = 1.0 - pow(b1, (double)u->step), bc2 = 1.0 - pow(b2, (double)u->step);
+    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     for (size_t i = 0; i < u->n; i++) {
         double gi = g[i];
         if (u->kind != OPT_ADAMW) gi += wd * p[i];
@@ -766,8 +771,9 @@ START_TEST(test_update)
         }
         for (int step = 1; step <= 3; step++) {
             update_args u = {.kind = kind, .n = n, .lr = 0.05f, .momentum = 0.9f, .beta1 = 0.9f,
-                             .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = wd, .step = step};
-            update_reference(&u, p, grads[step - 1], s1, s2);
+                             .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = wd};
+            adam_bias_corrections(&u, step);
+            update_reference(&u, step, p, grads[step - 1], s1, s2);
             for (int bi = 0; bi < N_BACKENDS; bi++) {
                 backend *be = backend_at(bi);
                 be->ops->write(be, tg[bi], 0, n, grads[step - 1]);

@@ -112,8 +112,9 @@ START_TEST(test_update_follows_textbook)
             .state1 = kind == OPT_SGD ? NULL : t1,
             .state2 = kind == OPT_ADAM || kind == OPT_ADAMW ? t2 : NULL,
             .n = F_N, .lr = (float)F_LR, .momentum = (float)F_MU, .beta1 = (float)F_B1,
-            .beta2 = (float)F_B2, .eps = (float)F_EPS, .weight_decay = (float)wd, .step = t,
+            .beta2 = (float)F_B2, .eps = (float)F_EPS, .weight_decay = (float)wd,
         };
+        adam_bias_corrections(&u, t);
         be->ops->update(be, &u);
         be->ops->read(be, tp, 0, F_N, out);
         /* The float32 state rounds a few ulp per step (1e-7 of |p|); a wrong formula moves

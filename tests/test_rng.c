@@ -162,7 +162,7 @@ START_TEST(test_device_generator_matches_host)
     for (size_t i = 0; i < n; i++) ones[i] = 1.0f;
     tensor *x = be->ops->alloc(be, DT_F32, n, "ones");
     be->ops->write(be, x, 0, n, ones);
-    be->ops->dropout(be, x, 0, n, p, seed, stream);
+    be->ops->dropout(be, x, 0, n, p, dropout_scale(p), seed, stream);
     be->ops->read(be, x, 0, n, ones);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
