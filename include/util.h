@@ -27,6 +27,10 @@ void *xmalloc(size_t bytes, const char *what);
 void *xcalloc(size_t count, size_t size, const char *what);
 void *xrealloc(void *p, size_t bytes, const char *what);
 
+/* Writes the message into err (when err is non-NULL and errlen > 0) and returns -1, so a
+ * reader's or writer's fault is one line: `return fail_msg(err, errlen, "...", ...)`. */
+int fail_msg(char *err, size_t errlen, const char *fmt, ...) CLT_PRINTF(3, 4);
+
 /* A growable byte buffer for files built in memory (model files, ONNX): start it as {0},
  * free p when done. byte_buf_put appends n bytes (dies naming `what` when out of memory). */
 typedef struct { unsigned char *p; size_t len, cap; } byte_buf;

@@ -39,15 +39,6 @@ static uint32_t get_u32(rbuf *r)
 static uint64_t get_u64(rbuf *r) { uint64_t lo = get_u32(r); return lo | (uint64_t)get_u32(r) << 32; }
 static float get_f32(rbuf *r) { uint32_t u = get_u32(r); float f; memcpy(&f, &u, 4); return f; }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) CLT_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 const char *class_name_fault(const char *name, size_t len)
 {
@@ -82,16 +73,16 @@ static int read_class_names(rbuf *r, model_file *m, const char *path, char *err,
     int classes = m->arch.sizes[m->arch.n_layers];
     uint32_t count = get_u32(r);
     if (r->bad || (count != 0 && count != (uint32_t)classes))
-        return fail(err, errlen, "%s: model file has %u class names for %d classes (corrupt header?)",
+        return fail_msg(err, errlen, "%s: model file has %u class names for %d classes (corrupt header?)",
                     path, count, classes);
     if (count == 0) return 0;
     m->class_names = xcalloc((size_t)classes, sizeof(char *), "class names");
     for (int c = 0; c < classes; c++) {
         uint32_t n = get_u32(r);
         if (r->bad || n > CLASS_NAME_MAX || r->len - r->pos < n)
-            return fail(err, errlen, "%s: class name %d in the model file is truncated or too long", path, c);
+            return fail_msg(err, errlen, "%s: class name %d in the model file is truncated or too long", path, c);
         const char *why = class_name_fault((const char *)r->p + r->pos, n);
-        if (why) return fail(err, errlen, "%s: class name %d in the model file %s", path, c, why);
+        if (why) return fail_msg(err, errlen, "%s: class name %d in the model file %s", path, c, why);
         m->class_names[c] = xmalloc(n + 1, "a class name");
         memcpy(m->class_names[c], r->p + r->pos, n);
         m->class_names[c][n] = 0;
@@ -138,7 +129,7 @@ int model_save(const char *path, const model_file *m, char *err, size_t errlen)
     put_u32(&w, (uint32_t)crc32(crc32(0L, Z_NULL, 0), w.p, (uInt)w.len));
     int rc = 0;
     if (write_file_atomic(path, w.p, w.len) != 0)
-        rc = fail(err, errlen, "%s: cannot write the model file: %s (check the folder exists and is writable)",
+        rc = fail_msg(err, errlen, "%s: cannot write the model file: %s (check the folder exists and is writable)",
                   path, strerror(errno));
     free(w.p);
     return rc;
@@ -149,10 +140,10 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
     memset(m, 0, sizeof *m);
     size_t len;
     unsigned char *data = read_file(path, &len);
-    if (!data) return fail(err, errlen, "%s: cannot read the model file: %s", path, strerror(errno));
+    if (!data) return fail_msg(err, errlen, "%s: cannot read the model file: %s", path, strerror(errno));
     int rc = -1;
     if (len < sizeof MAGIC + 12 || memcmp(data, MAGIC, sizeof MAGIC) != 0) {
-        fail(err, errlen, "%s: not a cltrain model file (wrong magic; expected one written by --save or --checkpoint)", path);
+        fail_msg(err, errlen, "%s: not a cltrain model file (wrong magic; expected one written by --save or --checkpoint)", path);
         goto out;
     }
     /* The CRC over everything before the last four bytes; zlib's crc32 takes uInt lengths. */
@@ -165,35 +156,35 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
     rbuf r = {data, len, sizeof MAGIC, 0};
     uint32_t version = get_u32(&r);
     if (version < 1 || version > MODEL_FILE_VERSION) {
-        fail(err, errlen, "%s: model file version %u, this cltrain reads versions 1 to %d (retrain, or use the cltrain that wrote it)",
+        fail_msg(err, errlen, "%s: model file version %u, this cltrain reads versions 1 to %d (retrain, or use the cltrain that wrote it)",
              path, version, MODEL_FILE_VERSION);
         goto out;
     }
     rbuf tail = {data, len, len - 4, 0};
     if (get_u32(&tail) != (uint32_t)crc) {
-        fail(err, errlen, "%s: model file is corrupt or truncated (CRC-32 mismatch); use another copy or retrain", path);
+        fail_msg(err, errlen, "%s: model file is corrupt or truncated (CRC-32 mismatch); use another copy or retrain", path);
         goto out;
     }
     uint32_t header_bytes = get_u32(&r);   /* fields are read one by one below */
     size_t header_start = r.pos;
     uint32_t n_layers = get_u32(&r);
     if (r.bad || n_layers < 1 || n_layers > MODEL_MAX_LAYERS) {
-        fail(err, errlen, "%s: bad layer count %u in the model file", path, n_layers);
+        fail_msg(err, errlen, "%s: bad layer count %u in the model file", path, n_layers);
         goto out;
     }
     int sizes[MODEL_MAX_LAYERS + 1];
     for (uint32_t l = 0; l <= n_layers; l++) {
         uint32_t s = get_u32(&r);
-        if (s < 1 || s > 100000000) { fail(err, errlen, "%s: bad layer width %u in the model file", path, s); goto out; }
+        if (s < 1 || s > 100000000) { fail_msg(err, errlen, "%s: bad layer width %u in the model file", path, s); goto out; }
         sizes[l] = (int)s;
     }
     uint32_t act = get_u32(&r), init = get_u32(&r), opt = get_u32(&r);
     if (act > ACT_SIGMOID || init > INIT_XAVIER || opt > OPT_ADAMW) {
-        fail(err, errlen, "%s: unknown activation, init or optimizer code in the model file", path);
+        fail_msg(err, errlen, "%s: unknown activation, init or optimizer code in the model file", path);
         goto out;
     }
     if (model_arch_init(&m->arch, sizes[0], sizes + 1, (int)n_layers - 1, sizes[n_layers], (activation)act) != 0) {
-        fail(err, errlen, "%s: the architecture in the model file is too large", path);
+        fail_msg(err, errlen, "%s: the architecture in the model file is too large", path);
         goto out;
     }
     m->init = (init_kind)init;
@@ -205,7 +196,7 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
     uint64_t n_params = get_u64(&r);
     uint32_t n_state = get_u32(&r);
     if (r.bad || n_params != m->arch.n_params || n_state > 2) {
-        fail(err, errlen, "%s: model file header is inconsistent (parameter count or state)", path);
+        fail_msg(err, errlen, "%s: model file header is inconsistent (parameter count or state)", path);
         goto out;
     }
     if (version >= 2 && read_class_names(&r, m, path, err, errlen) != 0) goto out;
@@ -219,7 +210,7 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
         /* The strengths must be ones --augment accepts (a forged header is bad input). */
         if (!r.bad && (augment_parse(text, &back, aerr, sizeof aerr) != 0 || !(g->shift >= 0) ||
                        !(g->rotate >= 0) || !(g->scale >= 0) || !(g->elastic_alpha >= 0))) {
-            fail(err, errlen, "%s: bad augmentation settings in the model file", path);
+            fail_msg(err, errlen, "%s: bad augmentation settings in the model file", path);
             goto out;
         }
     }
@@ -231,7 +222,7 @@ int model_load(const char *path, model_file *m, char *err, size_t errlen)
         r.pos = header_start + header_bytes;
     size_t arrays = 1 + n_state, bytes;
     if (!mul_size(m->arch.n_params, 4 * arrays, &bytes) || len - 4 - r.pos != bytes) {
-        fail(err, errlen, "%s: model file has %zu bytes of parameters, its header needs %zu",
+        fail_msg(err, errlen, "%s: model file has %zu bytes of parameters, its header needs %zu",
              path, len - 4 - r.pos, bytes);
         goto out;
     }
@@ -284,7 +275,7 @@ static int write_npy(const char *path, const float *data, int rows, int cols)
 int export_npy(const char *dir, const model_arch *a, const float *params, char *err, size_t errlen)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return fail(err, errlen, "%s: cannot create the export folder: %s", dir, strerror(errno));
+        return fail_msg(err, errlen, "%s: cannot create the export folder: %s", dir, strerror(errno));
     size_t plen = strlen(dir) + 32;
     char *path = xmalloc(plen, "a file name");
     int rc = 0;
@@ -296,7 +287,7 @@ int export_npy(const char *dir, const model_arch *a, const float *params, char *
             if (write_npy(path, params + a->b_off[l], a->sizes[l + 1], 0) != 0) rc = -1;
         }
     }
-    if (rc != 0) fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    if (rc != 0) fail_msg(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     free(path);
     return rc;
 }

@@ -31,19 +31,6 @@
 #define IDX_UBYTE 0x08u
 #define PATH_LEN 4096
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) CLT_PRINTF(3, 4);
-
-/* Writes the message into err (if any) and returns -1, so a fault is `return fail(...)`. */
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -89,40 +76,40 @@ static int stream_open(stream *s, const char *path, const char *what, char *err,
     struct stat st;
     memset(s, 0, sizeof *s);
     if (strlen(path) + 4 >= sizeof s->path)
-        return fail(err, errlen, "%s: path is too long (%zu bytes)", path, strlen(path));
+        return fail_msg(err, errlen, "%s: path is too long (%zu bytes)", path, strlen(path));
     strcpy(s->path, path);
     if (stat(s->path, &st) != 0) {
         int e = errno;
-        if (e != ENOENT) return fail(err, errlen, "%s: cannot read: %s", path, strerror(e));
-        if (ends_with(path, ".gz")) return fail(err, errlen, "%s: no such file", path);
+        if (e != ENOENT) return fail_msg(err, errlen, "%s: cannot read: %s", path, strerror(e));
+        if (ends_with(path, ".gz")) return fail_msg(err, errlen, "%s: no such file", path);
         snprintf(s->path, sizeof s->path, "%s.gz", path);
         if (stat(s->path, &st) != 0) {
             e = errno;
             if (e == ENOENT)
-                return fail(err, errlen, "%s: no such file (nor %s.gz), expected %s", path, path,
+                return fail_msg(err, errlen, "%s: no such file (nor %s.gz), expected %s", path, path,
                             what);
-            return fail(err, errlen, "%s: cannot read: %s", s->path, strerror(e));
+            return fail_msg(err, errlen, "%s: cannot read: %s", s->path, strerror(e));
         }
     }
     if (S_ISDIR(st.st_mode))
-        return fail(err, errlen, "%s: is a directory, expected %s", s->path, what);
+        return fail_msg(err, errlen, "%s: is a directory, expected %s", s->path, what);
     if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, "%s: is not a regular file, expected %s", s->path, what);
+        return fail_msg(err, errlen, "%s: is not a regular file, expected %s", s->path, what);
 
     s->raw = fopen(s->path, "rb");
-    if (!s->raw) return fail(err, errlen, "%s: cannot open: %s", s->path, strerror(errno));
+    if (!s->raw) return fail_msg(err, errlen, "%s: cannot open: %s", s->path, strerror(errno));
     unsigned char magic[2];
     size_t got = fread(magic, 1, sizeof magic, s->raw);
     if (ferror(s->raw)) {
         int e = errno;
         stream_close(s);
-        return fail(err, errlen, "%s: cannot read: %s", s->path, strerror(e));
+        return fail_msg(err, errlen, "%s: cannot read: %s", s->path, strerror(e));
     }
     if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
         fclose(s->raw);
         s->raw = NULL;
         s->gz = gzopen(s->path, "rb");
-        if (!s->gz) return fail(err, errlen, "%s: cannot open: %s", s->path, strerror(errno));
+        if (!s->gz) return fail_msg(err, errlen, "%s: cannot open: %s", s->path, strerror(errno));
         gzbuffer(s->gz, 1u << 17);
     } else {
         rewind(s->raw);
@@ -148,7 +135,7 @@ static int stream_read(stream *s, void *buf, size_t len, size_t *got, char *err,
     if (s->raw) {
         *got = fread(buf, 1, len, s->raw);
         if (ferror(s->raw))
-            return fail(err, errlen, "%s: cannot read: %s", s->path, strerror(errno));
+            return fail_msg(err, errlen, "%s: cannot read: %s", s->path, strerror(errno));
         return 0;
     }
     unsigned char *p = buf;
@@ -161,11 +148,11 @@ static int stream_read(stream *s, void *buf, size_t len, size_t *got, char *err,
         if (r > 0) *got += (size_t)r;
         if (r < 0 || errnum != Z_OK) {
             if (errnum == Z_BUF_ERROR)
-                return fail(err, errlen, "%s: gzip stream is truncated (%s) after %zu bytes, "
+                return fail_msg(err, errlen, "%s: gzip stream is truncated (%s) after %zu bytes, "
                             "expected a complete gzip file", s->path, msg, *got);
             if (errnum == Z_ERRNO)
-                return fail(err, errlen, "%s: cannot read: %s", s->path, strerror(errno));
-            return fail(err, errlen, "%s: gzip stream is corrupt (%s), expected a valid gzip "
+                return fail_msg(err, errlen, "%s: cannot read: %s", s->path, strerror(errno));
+            return fail_msg(err, errlen, "%s: gzip stream is corrupt (%s), expected a valid gzip "
                         "file", s->path, msg);
         }
         if (r == 0) break;
@@ -210,29 +197,29 @@ static int idx_open(stream *s, idx_header *h, const char *path, int dims, char *
     int rc = -1;
     if (stream_read(s, hdr, hdr_bytes, &got, err, errlen) != 0) goto out;
     if (got == 0) {
-        fail(err, errlen, "%s: file is empty, expected %s", p, what);
+        fail_msg(err, errlen, "%s: file is empty, expected %s", p, what);
         goto out;
     }
     if (got < 4) {
-        fail(err, errlen, "%s: file is truncated: an IDX header needs %zu bytes, %s has %zu",
+        fail_msg(err, errlen, "%s: file is truncated: an IDX header needs %zu bytes, %s has %zu",
              p, hdr_bytes, size_noun(s), got);
         goto out;
     }
     uint32_t magic = be32(hdr), want = IDX_UBYTE << 8 | (uint32_t)dims;
     if (magic != want) {
         if (hdr[0] == 0 && hdr[1] == 0 && hdr[2] == IDX_UBYTE)
-            fail(err, errlen, "%s: wrong number of dimensions: magic number 0x%08X says %u, "
+            fail_msg(err, errlen, "%s: wrong number of dimensions: magic number 0x%08X says %u, "
                  "expected %d (%s%s)", p, (unsigned)magic, hdr[3], dims,
                  dims == 3 ? "n, rows, cols" : "n",
                  hdr[3] == 1 ? "; this looks like a labels file" :
                  hdr[3] == 3 ? "; this looks like an images file" : "");
         else
-            fail(err, errlen, "%s: wrong magic number 0x%08X, expected 0x%08X (%s of unsigned "
+            fail_msg(err, errlen, "%s: wrong magic number 0x%08X, expected 0x%08X (%s of unsigned "
                  "bytes)", p, (unsigned)magic, (unsigned)want, what);
         goto out;
     }
     if (got < hdr_bytes) {
-        fail(err, errlen, "%s: file is truncated: an IDX header needs %zu bytes, %s has %zu",
+        fail_msg(err, errlen, "%s: file is truncated: an IDX header needs %zu bytes, %s has %zu",
              p, hdr_bytes, size_noun(s), got);
         goto out;
     }
@@ -241,16 +228,16 @@ static int idx_open(stream *s, idx_header *h, const char *path, int dims, char *
     h->rows = dims == 3 ? be32(hdr + 8) : 1;
     h->cols = dims == 3 ? be32(hdr + 12) : 1;
     if (n == 0) {
-        fail(err, errlen, "%s: header says 0 %s, expected at least 1", p, kind);
+        fail_msg(err, errlen, "%s: header says 0 %s, expected at least 1", p, kind);
         goto out;
     }
     if (n > MAX_IMAGES) {
-        fail(err, errlen, "%s: header says %lu %s, more than the limit of %u (corrupt header?)",
+        fail_msg(err, errlen, "%s: header says %lu %s, more than the limit of %u (corrupt header?)",
              p, (unsigned long)n, kind, MAX_IMAGES);
         goto out;
     }
     if (h->rows == 0 || h->cols == 0 || h->rows > MAX_SIDE || h->cols > MAX_SIDE) {
-        fail(err, errlen, "%s: header says images of %ux%u, expected rows and cols in 1..%u",
+        fail_msg(err, errlen, "%s: header says images of %ux%u, expected rows and cols in 1..%u",
              p, h->rows, h->cols, MAX_SIDE);
         goto out;
     }
@@ -258,7 +245,7 @@ static int idx_open(stream *s, idx_header *h, const char *path, int dims, char *
     size_t item;
     if (!mul_size(h->rows, h->cols, &item) || !mul_size(h->n, item, &h->payload) ||
         h->payload > SIZE_MAX - hdr_bytes) {
-        fail(err, errlen, "%s: header says %zu %s of %ux%u, too many bytes for size_t", p, h->n,
+        fail_msg(err, errlen, "%s: header says %zu %s of %ux%u, too many bytes for size_t", p, h->n,
              kind, h->rows, h->cols);
         goto out;
     }
@@ -270,12 +257,12 @@ static int idx_open(stream *s, idx_header *h, const char *path, int dims, char *
         snprintf(h->desc, sizeof h->desc, "%zu labels (%zu bytes)", h->n, h->total);
 
     if (s->raw && s->raw_size < h->total) {
-        fail(err, errlen, "%s: file is truncated: header says %s, file has %ju bytes", p,
+        fail_msg(err, errlen, "%s: file is truncated: header says %s, file has %ju bytes", p,
              h->desc, s->raw_size);
         goto out;
     }
     if (s->raw && s->raw_size > h->total) {
-        fail(err, errlen, "%s: file is longer than its header says: header says %s, file has "
+        fail_msg(err, errlen, "%s: file is longer than its header says: header says %s, file has "
              "%ju bytes", p, h->desc, s->raw_size);
         goto out;
     }
@@ -304,7 +291,7 @@ static int idx_read_payload(stream *s, const idx_header *h, uint8_t **out, char 
         buf = xrealloc(buf, cap, "IDX data");
     }
     if (have < h->payload) {
-        fail(err, errlen, "%s: file is truncated: header says %s, %s has %zu bytes", s->path,
+        fail_msg(err, errlen, "%s: file is truncated: header says %s, %s has %zu bytes", s->path,
              h->desc, size_noun(s), hdr_bytes + have);
         goto out;
     }
@@ -313,7 +300,7 @@ static int idx_read_payload(stream *s, const idx_header *h, uint8_t **out, char 
     unsigned char extra;
     if (stream_read(s, &extra, 1, &got, err, errlen) != 0) goto out;
     if (got != 0) {
-        fail(err, errlen, "%s: file is longer than its header says: header says %s, %s has "
+        fail_msg(err, errlen, "%s: file is longer than its header says: header says %s, %s has "
              "more", s->path, h->desc, size_noun(s));
         goto out;
     }
@@ -322,7 +309,7 @@ static int idx_read_payload(stream *s, const idx_header *h, uint8_t **out, char 
         s->gz = NULL;
         int z = gzclose_r(gz);
         if (z != Z_OK) {
-            fail(err, errlen, "%s: gzip stream is %s, expected a complete gzip file", s->path,
+            fail_msg(err, errlen, "%s: gzip stream is %s, expected a complete gzip file", s->path,
                  z == Z_BUF_ERROR ? "truncated" : "corrupt");
             goto out;
         }
@@ -349,7 +336,7 @@ static int idx_load(const char *images_path, const char *labels_path, dataset *o
         return -1;
     }
     if (hi.n != hl.n) {
-        fail(err, errlen, "%s: label count %zu differs from the image count %zu in %s; "
+        fail_msg(err, errlen, "%s: label count %zu differs from the image count %zu in %s; "
              "expected one label per image", sl.path, hl.n, hi.n, si.path);
         stream_close(&si);
         stream_close(&sl);
@@ -428,15 +415,15 @@ static int parse_row(const char *p, const char *e, size_t fields, int labelled, 
             int shown = fe - p > 20 ? 20 : (int)(fe - p);
             char name[32];
             if (q == p || q != fe)
-                return fail(err, errlen, "%s:%zu: column %zu (%s) is '%.*s%s', expected an "
+                return fail_msg(err, errlen, "%s:%zu: column %zu (%s) is '%.*s%s', expected an "
                             "integer in 0..%u", path, line, f + 1,
                             column_name(f, labelled, name, sizeof name), shown, p,
                             fe - p > 20 ? "..." : "", max);
             if (is_label)
-                return fail(err, errlen, "%s:%zu: label %.*s is outside 0..%d (labels are "
+                return fail_msg(err, errlen, "%s:%zu: label %.*s is outside 0..%d (labels are "
                             "bytes: at most %d classes)", path, line, shown, p,
                             MAX_CLASSES - 1, MAX_CLASSES);
-            return fail(err, errlen, "%s:%zu: column %zu (%s) is %.*s, outside 0..255", path,
+            return fail_msg(err, errlen, "%s:%zu: column %zu (%s) is %.*s, outside 0..255", path,
                         line, f + 1, column_name(f, labelled, name, sizeof name), shown, p);
         }
         if (is_label) *label = (uint8_t)v;
@@ -483,27 +470,27 @@ static int csv_read(const char *path, bool need_label, dataset *all, int *labell
     memset(all, 0, sizeof *all);
     if (stat(path, &st) != 0) {
         if (errno == ENOENT)
-            return fail(err, errlen, "%s: no such file, expected a CSV file (header, then "
+            return fail_msg(err, errlen, "%s: no such file, expected a CSV file (header, then "
                         "label,pixel0,...,pixel783 rows)", path);
-        return fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return fail_msg(err, errlen, "%s: cannot read: %s", path, strerror(errno));
     }
     if (S_ISDIR(st.st_mode))
-        return fail(err, errlen, "%s: is a directory, expected a CSV file", path);
+        return fail_msg(err, errlen, "%s: is a directory, expected a CSV file", path);
     if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, "%s: is not a regular file, expected a CSV file", path);
+        return fail_msg(err, errlen, "%s: is not a regular file, expected a CSV file", path);
     size_t len;
     char *buf = (char *)read_file(path, &len);
-    if (!buf) return fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    if (!buf) return fail_msg(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 
     int rc = -1;
     const char *end = buf + len, *p = buf, *e;
     if (len == 0) {
-        fail(err, errlen, "%s: file is empty, expected a header line, then "
+        fail_msg(err, errlen, "%s: file is empty, expected a header line, then "
              "label,pixel0,...,pixel783 rows", path);
         goto out;
     }
     if (memchr(buf, '\0', len)) {
-        fail(err, errlen, "%s: is a binary file, expected a CSV text file (for IDX files, pass "
+        fail_msg(err, errlen, "%s: is a binary file, expected a CSV text file (for IDX files, pass "
              "the folder that holds them)", path);
         goto out;
     }
@@ -511,7 +498,7 @@ static int csv_read(const char *path, bool need_label, dataset *all, int *labell
     /* Line 1, the header, gives the number of fields and so the image size. */
     p = next_line(p, end, &e);
     if (buf[0] >= '0' && buf[0] <= '9') {
-        fail(err, errlen, "%s:1: expected a header line (label,pixel0,... or pixel0,...), found "
+        fail_msg(err, errlen, "%s:1: expected a header line (label,pixel0,... or pixel0,...), found "
              "numbers", path);
         goto out;
     }
@@ -519,12 +506,12 @@ static int csv_read(const char *path, bool need_label, dataset *all, int *labell
     size_t fields = count_fields(buf, e), npx = fields - (size_t)*labelled, side = 0;
     while (side * side < npx) side++;
     if (need_label && (fields < 2 || side * side != npx || side > MAX_SIDE)) {
-        fail(err, errlen, "%s:1: header has %zu pixel columns, expected a square number in "
+        fail_msg(err, errlen, "%s:1: header has %zu pixel columns, expected a square number in "
              "1..%u^2 (784 = 28x28 for MNIST)", path, npx, MAX_SIDE);
         goto out;
     }
     if (npx == 0 || npx > (size_t)MAX_SIDE * MAX_SIDE) {
-        fail(err, errlen, "%s:1: header has %zu pixel columns, expected 1..%u", path, npx,
+        fail_msg(err, errlen, "%s:1: header has %zu pixel columns, expected 1..%u", path, npx,
              MAX_SIDE * MAX_SIDE);
         goto out;
     }
@@ -541,18 +528,18 @@ static int csv_read(const char *path, bool need_label, dataset *all, int *labell
         size_t nf = count_fields(start, e);
         if (nf != fields) {
             if (side * side == npx)
-                fail(err, errlen, "%s:%zu: row has %zu fields, expected %zu like the header "
+                fail_msg(err, errlen, "%s:%zu: row has %zu fields, expected %zu like the header "
                      "(%s%zux%zu pixels)", path, line, nf, fields, *labelled ? "label + " : "",
                      side, side);
             else
-                fail(err, errlen, "%s:%zu: row has %zu fields, expected %zu like the header",
+                fail_msg(err, errlen, "%s:%zu: row has %zu fields, expected %zu like the header",
                      path, line, nf, fields);
             goto out;
         }
         rows++;
     }
     if (rows == 0) {
-        fail(err, errlen, "%s: has a header but no data rows, expected %spixel0,... rows",
+        fail_msg(err, errlen, "%s: has a header but no data rows, expected %spixel0,... rows",
              path, *labelled ? "label," : "");
         goto out;
     }
@@ -591,12 +578,12 @@ int dataset_load_csv(const char *csv_path, size_t test_split, dataset_pair *out,
     size_t rows = all.n, npx = (size_t)all.rows * (size_t)all.cols;
     int rc = -1;
     if (test_split == 0) {
-        fail(err, errlen, "%s: a CSV has no separate test set: use --test-split N to hold out "
+        fail_msg(err, errlen, "%s: a CSV has no separate test set: use --test-split N to hold out "
              "its last N of %zu rows", path, rows);
         goto out;
     }
     if (test_split >= rows) {
-        fail(err, errlen, "%s: --test-split %zu leaves no training rows (the file has %zu); use "
+        fail_msg(err, errlen, "%s: --test-split %zu leaves no training rows (the file has %zu); use "
              "--test-split N with N < %zu", path, test_split, rows, rows);
         goto out;
     }
@@ -656,13 +643,13 @@ int dataset_pair_set_classes(dataset_pair *p, int classes, char *err, size_t err
         classes = p->train.classes > p->test.classes ? p->train.classes : p->test.classes;
     } else {
         if (classes < MIN_CLASSES || classes > MAX_CLASSES)
-            return fail(err, errlen, "%d classes: expected %d..%d (labels are bytes)", classes,
+            return fail_msg(err, errlen, "%d classes: expected %d..%d (labels are bytes)", classes,
                         MIN_CLASSES, MAX_CLASSES);
         const dataset *set[2] = {&p->train, &p->test};
         for (int s = 0; s < 2; s++)
             for (size_t i = 0; i < set[s]->n; i++)
                 if (set[s]->labels[i] >= classes)
-                    return fail(err, errlen, "%s: label %u at index %zu is outside 0..%d (%d "
+                    return fail_msg(err, errlen, "%s: label %u at index %zu is outside 0..%d (%d "
                                 "classes)", p->label_file[s][0] ? p->label_file[s] : p->source,
                                 set[s]->labels[i], i + (s ? p->test_index0 : 0), classes - 1,
                                 classes);
@@ -685,9 +672,9 @@ int dataset_load(const char *data, size_t test_split, dataset_pair *out,
     }
     if (!exists) {
         if (errno == ENOENT)
-            return fail(err, errlen, "%s: no such folder; run `make data` to fetch MNIST into "
+            return fail_msg(err, errlen, "%s: no such folder; run `make data` to fetch MNIST into "
                         "data/mnist (or `make data-fashion`), or pass a Kaggle .csv file", data);
-        return fail(err, errlen, "%s: cannot read: %s", data, strerror(errno));
+        return fail_msg(err, errlen, "%s: cannot read: %s", data, strerror(errno));
     }
 
     static const char *const names[4] = {
@@ -698,7 +685,7 @@ int dataset_load(const char *data, size_t test_split, dataset_pair *out,
     for (int i = 0; i < 4; i++) {
         int w = snprintf(paths[i], sizeof paths[i], "%s/%s", data, names[i]);
         if (w < 0 || (size_t)w >= sizeof paths[i])
-            return fail(err, errlen, "%s: path is too long", data);
+            return fail_msg(err, errlen, "%s: path is too long", data);
     }
     if (idx_load(paths[0], paths[1], &out->train, out->label_file[0], sizeof out->label_file[0],
                  err, errlen) != 0)
@@ -709,7 +696,7 @@ int dataset_load(const char *data, size_t test_split, dataset_pair *out,
         return -1;
     }
     if (out->train.rows != out->test.rows || out->train.cols != out->test.cols) {
-        fail(err, errlen, "%s: training images are %dx%d but test images (%s) are %dx%d; "
+        fail_msg(err, errlen, "%s: training images are %dx%d but test images (%s) are %dx%d; "
              "expected the same size", paths[0], out->train.rows, out->train.cols, names[2],
              out->test.rows, out->test.cols);
         dataset_pair_free(out);

@@ -178,15 +178,6 @@ static void build_graph(pb *graph, const model_arch *a, const float *params)
     add_value_info(graph, 12, ONNX_OUTPUT_NAME, a->sizes[a->n_layers]);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) CLT_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Protobuf messages are limited to 2 GiB; the names, shapes and tags take well under 1 MiB. */
 #define PB_MAX_BYTES ((size_t)2147483647)
@@ -196,7 +187,7 @@ unsigned char *onnx_encode(const model_arch *a, const float *params, size_t *len
                            size_t errlen)
 {
     if (a->n_params > (PB_MAX_BYTES - PB_OVERHEAD) / 4) {
-        fail(err, errlen, "the model's %zu parameters do not fit one ONNX file (protobuf's 2 GiB "
+        fail_msg(err, errlen, "the model's %zu parameters do not fit one ONNX file (protobuf's 2 GiB "
              "limit); export it with --export-npy instead", a->n_params);
         return NULL;
     }
@@ -222,7 +213,7 @@ int export_onnx(const char *path, const model_arch *a, const float *params, char
     unsigned char *bytes = onnx_encode(a, params, &len, err, errlen);
     if (!bytes) return -1;
     int rc = write_file_atomic(path, bytes, len);
-    if (rc != 0) fail(err, errlen, "%s: cannot write the ONNX model: %s", path, strerror(errno));
+    if (rc != 0) fail_msg(err, errlen, "%s: cannot write the ONNX model: %s", path, strerror(errno));
     free(bytes);
     return rc;
 }

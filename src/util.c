@@ -167,3 +167,14 @@ void byte_buf_put(byte_buf *b, const void *src, size_t n, const char *what)
     memcpy(b->p + b->len, src, n);
     b->len += n;
 }
+
+int fail_msg(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
