@@ -214,6 +214,18 @@ START_TEST(test_rank_with_bad_data_ends_the_job)
 }
 END_TEST
 
+/* Runs `sh -c cmd` in a child without waiting for it: the job a fault test interrupts. */
+static pid_t start_shell(const char *cmd)
+{
+    pid_t job = fork();
+    ck_assert_int_ge(job, 0);
+    if (job == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return job;
+}
+
 /* kill -9 of rank 1 mid-training: mpirun ends the job within seconds, naming the rank and the
  * signal, and the checkpoint from before the fault resumes. */
 START_TEST(test_killed_rank_ends_the_job)
@@ -223,12 +235,7 @@ START_TEST(test_killed_rank_ends_the_job)
              "--hidden 16 --batch 50 --epochs 100000 --device 0 --checkpoint ck.model --checkpoint-every 20 "
              ">k.out 2>k.err",
              dir, cltrain_bin(), mnist_dir());
-    pid_t job = fork();
-    ck_assert_int_ge(job, 0);
-    if (job == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    pid_t job = start_shell(cmd);
     /* Rank 1's pid from its device line, once a checkpoint exists. */
     long victim = 0;
     char ck[128];
@@ -287,12 +294,7 @@ START_TEST(test_interrupt_stops_the_ranks_together)
     snprintf(cmd, sizeof cmd, "cd %s && " MPI_ENV " exec mpirun --allow-run-as-root --oversubscribe -np 2 %s "
              "--data %s " LONG_RUN " --checkpoint ck.model --checkpoint-every 10 >int.out 2>int.err",
              dir, cltrain_bin(), mnist_dir());
-    pid_t job = fork();
-    ck_assert_int_ge(job, 0);
-    if (job == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    pid_t job = start_shell(cmd);
     char ck[128];
     snprintf(ck, sizeof ck, "%s/ck.model", dir);
     for (int i = 0; i < 1200 && access(ck, F_OK) != 0; i++) nanosleep(&(struct timespec){0, 25000000}, NULL);
