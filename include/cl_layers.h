@@ -62,7 +62,7 @@ typedef struct {
 struct layer_plan {
     layer_shape shape;
     const char *table;          /* the row of the table: "CPU" or "GPU" */
-    bool serial_items;          /* sparse.cl with one work-item per work-group (CPU row) */
+    bool serial_items;          /* sparse.cl, layers.cl: one work-item per work-group (CPU row) */
     layer_path fwd, wgt, inp;   /* forward, weight gradient, input gradient */
     fused_plan fused;
     sparse_plan sparse;

@@ -783,6 +783,15 @@ static void sparse_forward(cl_backend *b, const layer_plan *p, const pixel_csr *
                 p->serial_items ? l : NULL, 13, args);
 }
 
+/* The local size of the fused kernels: one work-item per work-group on the CPU row (PoCL
+ * hands work-groups to its threads; left to choose, it made a few big groups of 128 x 784 x
+ * 800's forward and ran them on one core), the driver's choice on the GPU row. */
+static const size_t *serial_local(const layer_plan *p)
+{
+    static const size_t ones[3] = {1, 1, 1};
+    return p->serial_items ? ones : NULL;
+}
+
 static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forward_args *a)
 {
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
@@ -797,7 +806,8 @@ static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forwa
                        clrt_arg_float(a->alpha), clrt_arg_buf(a->w->buf), clrt_arg_ulong(a->w_off),
                        clrt_arg_buf(a->b->buf), clrt_arg_ulong(a->b_off), clrt_arg_int((int)a->act),
                        clrt_arg_buf(a->out->buf)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_forward"), 2, g, NULL, 13, args);
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_forward"), 2, g,
+                serial_local(p), 13, args);
 }
 
 static void cl_linear_forward(backend *be, const linear_forward_args *a)
@@ -918,7 +928,8 @@ static void fused_weights(cl_backend *b, const layer_plan *p, const linear_weigh
                        clrt_arg_ulong(a->idx_off), clrt_arg_int(a->idx != NULL),
                        clrt_arg_float(a->alpha), clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off),
                        clrt_arg_buf(a->db->buf), clrt_arg_ulong(a->db_off), clrt_arg_buf(part)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights"), 3, g, NULL, 14, args);
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights"), 3, g,
+                serial_local(p), 14, args);
     if (slices > 1) {
         size_t gs = nk;
         clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
@@ -995,7 +1006,8 @@ static void cl_linear_input(backend *be, const linear_input_args *a)
                        clrt_arg_ulong(a->w_off),
                        clrt_arg_buf(a->act != ACT_NONE ? a->a_prev->buf : b->dummy),
                        clrt_arg_int((int)a->act), clrt_arg_float(a->a_scale), clrt_arg_buf(a->da->buf)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_input"), 2, g, NULL, 8, args);
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_input"), 2, g,
+                serial_local(p), 8, args);
 }
 
 /* ---- plans -------------------------------------------------------------------------------- */
