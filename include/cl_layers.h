@@ -51,15 +51,18 @@ typedef struct {
 } fused_plan;
 
 /* sparse.cl's blocks: CB 16-float vectors of outputs per work-item, RB rows per work-item
- * (forward), rows per slice of the weight gradient. */
+ * (forward), rows per slice of the weight gradient; csc: the weight gradient from the pixels'
+ * blocked CSC copy, each pixel column of a block of images summed in registers (rows read in
+ * order only: an index picks rows the blocks do not follow), else scattered into slices. */
 typedef struct {
     int cb, rb, slice_rows;
+    bool csc;
 } sparse_plan;
 
 struct layer_plan {
     layer_shape shape;
     const char *table;          /* the row of the table: "CPU" or "GPU" */
-    bool serial_items;          /* sparse.cl with one work-item per work-group (CPU row) */
+    bool serial_items;          /* sparse.cl, layers.cl: one work-item per work-group (CPU row) */
     layer_path fwd, wgt, inp;   /* forward, weight gradient, input gradient */
     fused_plan fused;
     sparse_plan sparse;
@@ -69,6 +72,9 @@ struct layer_plan {
 
 /* Images whose share of nonzero pixels is at most this take the sparse path. */
 #define CL_SPARSE_MAX_DENSITY 0.5
+/* Images per block of the pixels' blocked CSC copy (csc plans): one block's dZ rows (10
+ * outputs: 80 KB) stay in a core's L2 while its columns are summed. */
+#define CL_SPARSE_BLOCK_ROWS 2048
 
 /* Fills *p for shape s on device d. */
 void cl_layer_plan_choose(const cl_device_traits *d, const layer_shape *s, layer_plan *p);

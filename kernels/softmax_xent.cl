@@ -21,16 +21,22 @@
 static inline void softmax_xent_row(__global float *z, const uint label, const float scale,
                                     __global float *st, const int want_grad)
 {
-    float e[CLASSES];
     float zmax = z[0];
     int arg = 0;
     for (int j = 1; j < CLASSES; j++)
         if (z[j] > zmax) { zmax = z[j]; arg = j; }
+#if CLASSES <= 16
+    /* Up to 16 classes: one vector exp for the row (lanes past CLASSES get exp(-inf) = 0),
+     * a tenth of the calls of one exp per class. */
+    float e[16];
+    for (int j = 0; j < 16; j++) e[j] = j < CLASSES ? z[j] - zmax : -INFINITY;
+    vstore16(exp(vload16(0, e)), 0, e);
+#else
+    float e[CLASSES];
+    for (int j = 0; j < CLASSES; j++) e[j] = exp(z[j] - zmax);
+#endif
     float sum = 0.0f;
-    for (int j = 0; j < CLASSES; j++) {
-        e[j] = exp(z[j] - zmax);
-        sum += e[j];
-    }
+    for (int j = 0; j < CLASSES; j++) sum += e[j];
     const float zl = label < (uint)CLASSES ? z[label] : NAN;
     const float inv = 1.0f / sum;
     float sq = 0.0f;

@@ -19,7 +19,15 @@
  *          column sums of dZ (the bias gradient), all of it (zeros where nothing adds)
  * sparse_weights_sum: NDRange (K + 1): one pixel (or, for k = K, the bias) per work-item
  *   writes dw[j * K + k] = alpha * sum_s part[s][k][j], db[j] = sum_s part[s][K][j], slices in
- *          order (deterministic) */
+ *          order (deterministic)
+ * sparse_weights_csc: NDRange (blocks, NV / CB): one block of images (the blocks the rows
+ *          r0 .. r0 + m - 1 touch, from b0) and CB vectors of outputs per work-item; each pixel
+ *          column's sum over the block in registers, stored once
+ *   reads dZ[m x N] and the images in blocked CSC: images by blocks of block_rows, within a
+ *          block by pixel column: column k of block b is cnz[col_ptr[b * K + k] ..
+ *          col_ptr[b * K + k + 1]), each (image << 8) | value, images ascending
+ *   writes part[s][K + 1][NP] as sparse_weights does (s = the block's place from b0), for
+ *          sparse_weights_sum */
 
 #ifndef K
 #error "build with -DK=<inputs>"
@@ -146,4 +154,69 @@ __kernel void sparse_weights_sum(__global const float *part, const int slices, c
             else db[db_off + j] = vals[l];
         }
     }
+}
+
+
+/* First entry of cnz[lo, hi) whose image is >= img (entries sorted by image). */
+static inline uint first_image_at(__global const uint *cnz, uint lo, uint hi, const uint img)
+{
+    while (lo < hi) {
+        const uint mid = lo + (hi - lo) / 2;
+        if ((cnz[mid] >> 8) < img) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* 16 floats of dZ from element `at`, zeros past its `total` elements. Lanes past the row's
+ * N outputs read the next row: they are summed into lanes nobody reads. */
+static inline float16 dz_vec(__global const float *dz, const ulong total, const ulong at)
+{
+    if (at + 16 <= total) return vload16(0, dz + at);
+    float vals[16];
+    for (int l = 0; l < 16; l++) vals[l] = at + l < total ? dz[at + l] : 0.0f;
+    return vload16(0, vals);
+}
+
+__kernel void sparse_weights_csc(__global const float *dz, const int m, const uint block_rows,
+                                 const uint b0, __global const uint *col_ptr,
+                                 __global const uint *cnz, const uint r0, __global float *part)
+{
+    const int s = get_global_id(0), c0 = get_global_id(1) * CB;
+    if (c0 >= NV) return;
+    const uint b = b0 + (uint)s, lo = max(r0, b * block_rows);
+    const uint hi = min(r0 + (uint)m, (b + 1) * block_rows);
+    const int whole = lo == b * block_rows && hi == (b + 1) * block_rows;
+    const ulong total = (ulong)m * N;
+    __global float *out = part + (ulong)s * (K + 1) * NP;
+    for (int k = 0; k < K; k++) {
+        uint e = col_ptr[(ulong)b * K + k], end = col_ptr[(ulong)b * K + k + 1];
+        if (!whole) {   /* the first or last block of a range: its images in [lo, hi) */
+            e = first_image_at(cnz, e, end, lo);
+            end = first_image_at(cnz, e, end, hi);
+        }
+        /* Two accumulators (even and odd entries): two independent chains of multiply-adds. */
+        float16 acc[CB], acc2[CB];
+        for (int c = 0; c < CB; c++) acc[c] = acc2[c] = (float16)0.0f;
+        for (; e + 1 < end; e += 2) {
+            const uint p = cnz[e], q = cnz[e + 1];
+            const ulong rp = (ulong)((p >> 8) - r0) * N, rq = (ulong)((q >> 8) - r0) * N;
+            for (int c = 0; c < CB; c++) {
+                acc[c] = fma((float16)(float)(p & 255u), dz_vec(dz, total, rp + (c0 + c) * 16), acc[c]);
+                acc2[c] = fma((float16)(float)(q & 255u), dz_vec(dz, total, rq + (c0 + c) * 16), acc2[c]);
+            }
+        }
+        if (e < end) {
+            const uint p = cnz[e];
+            const ulong rp = (ulong)((p >> 8) - r0) * N;
+            for (int c = 0; c < CB; c++)
+                acc[c] = fma((float16)(float)(p & 255u), dz_vec(dz, total, rp + (c0 + c) * 16), acc[c]);
+        }
+        for (int c = 0; c < CB; c++) vstore16(acc[c] + acc2[c], 0, out + (ulong)k * NP + (c0 + c) * 16);
+    }
+    float16 acc[CB];   /* the bias: dZ's rows of the block, in order */
+    for (int c = 0; c < CB; c++) acc[c] = (float16)0.0f;
+    for (uint img = lo; img < hi; img++)
+        for (int c = 0; c < CB; c++) acc[c] += dz_vec(dz, total, (ulong)(img - r0) * N + (c0 + c) * 16);
+    for (int c = 0; c < CB; c++) vstore16(acc[c], 0, out + (ulong)K * NP + (c0 + c) * 16);
 }

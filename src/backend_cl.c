@@ -30,9 +30,11 @@ struct tensor {
 };
 
 /* The nonzero pixels of a U8 tensor of images, as kernels/sparse.cl reads them, built from the
- * host's pixels by write_images (dropped by any later write into the tensor). */
+ * host's pixels by write_images (dropped by any later write into the tensor): by image (CSR)
+ * and, for the weight gradient, by pixel column (CSC; NULL beyond 2^24 images). */
 typedef struct pixel_csr {
     clrt_buf *row_ptr, *nz;
+    clrt_buf *col_ptr, *cnz;
     int k;                  /* pixels per image */
     double density;         /* nonzeros / pixels */
 } pixel_csr;
@@ -198,6 +200,8 @@ static void drop_csr(tensor *t)
     if (!t->csr) return;
     clrt_free(t->csr->row_ptr);
     clrt_free(t->csr->nz);
+    clrt_free(t->csr->col_ptr);
+    clrt_free(t->csr->cnz);
     free(t->csr);
     t->csr = NULL;
 }
@@ -224,6 +228,33 @@ static void cl_write(backend *be, tensor *t, size_t off, size_t count, const voi
     drop_csr(t);
 }
 
+/* The same nonzeros as sparse.cl's blocked CSC, from the CSR's arrays, uploaded into c:
+ * blocks of CL_SPARSE_BLOCK_ROWS images, each by pixel column, images ascending in a column;
+ * col_ptr[blocks * k + 1], cnz[nnz] = image << 8 | value. */
+static void csc_build(cl_backend *b, pixel_csr *c, const uint32_t *row_ptr, const uint32_t *nz,
+                      size_t rows, int k, size_t nnz)
+{
+    size_t br = CL_SPARSE_BLOCK_ROWS, blocks = (rows + br - 1) / br, cols = blocks * (size_t)k;
+    uint32_t *col_ptr = xcalloc(cols + 1, sizeof(uint32_t), "sparse images");
+    uint32_t *cnz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
+    for (size_t r = 0; r < rows; r++)
+        for (uint32_t e = row_ptr[r]; e < row_ptr[r + 1]; e++)
+            col_ptr[r / br * (size_t)k + (nz[e] >> 8) + 1]++;
+    for (size_t i = 0; i < cols; i++) col_ptr[i + 1] += col_ptr[i];
+    uint32_t *next = xmalloc((cols ? cols : 1) * sizeof(uint32_t), "sparse images");
+    memcpy(next, col_ptr, cols * sizeof(uint32_t));
+    for (size_t r = 0; r < rows; r++)
+        for (uint32_t e = row_ptr[r]; e < row_ptr[r + 1]; e++)
+            cnz[next[r / br * (size_t)k + (nz[e] >> 8)]++] = (uint32_t)r << 8 | (nz[e] & 255u);
+    c->col_ptr = clrt_alloc(b->ctx, (cols + 1) * sizeof(uint32_t), "sparse image columns");
+    clrt_write(b->ctx, c->col_ptr, 0, (cols + 1) * sizeof(uint32_t), col_ptr);
+    c->cnz = clrt_alloc(b->ctx, (nnz ? nnz : 1) * sizeof(uint32_t), "sparse image column pixels");
+    if (nnz) clrt_write(b->ctx, c->cnz, 0, nnz * sizeof(uint32_t), cnz);
+    free(next);
+    free(col_ptr);
+    free(cnz);
+}
+
 /* The nonzeros of rows x k host pixels as sparse.cl's CSR, uploaded. */
 static pixel_csr *csr_build(cl_backend *b, const uint8_t *px, size_t rows, int k, size_t nnz)
 {
@@ -245,6 +276,7 @@ static pixel_csr *csr_build(cl_backend *b, const uint8_t *px, size_t rows, int k
     if (nnz) clrt_write(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), nz);
     c->k = k;
     c->density = rows ? (double)nnz / ((double)rows * (double)k) : 1.0;
+    if (rows < (1u << 24)) csc_build(b, c, row_ptr, nz, rows, k, nnz);
     free(row_ptr);
     free(nz);
     return c;
@@ -751,6 +783,15 @@ static void sparse_forward(cl_backend *b, const layer_plan *p, const pixel_csr *
                 p->serial_items ? l : NULL, 13, args);
 }
 
+/* The local size of the fused kernels: one work-item per work-group on the CPU row (PoCL
+ * hands work-groups to its threads; left to choose, it made a few big groups of 128 x 784 x
+ * 800's forward and ran them on one core), the driver's choice on the GPU row. */
+static const size_t *serial_local(const layer_plan *p)
+{
+    static const size_t ones[3] = {1, 1, 1};
+    return p->serial_items ? ones : NULL;
+}
+
 static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forward_args *a)
 {
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
@@ -765,7 +806,8 @@ static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forwa
                        clrt_arg_float(a->alpha), clrt_arg_buf(a->w->buf), clrt_arg_ulong(a->w_off),
                        clrt_arg_buf(a->b->buf), clrt_arg_ulong(a->b_off), clrt_arg_int((int)a->act),
                        clrt_arg_buf(a->out->buf)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_forward"), 2, g, NULL, 13, args);
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_forward"), 2, g,
+                serial_local(p), 13, args);
 }
 
 static void cl_linear_forward(backend *be, const linear_forward_args *a)
@@ -807,9 +849,40 @@ static void cl_linear_forward(backend *be, const linear_forward_args *a)
     bug("linear_forward", "unknown path");
 }
 
+/* The weight gradient from the blocked CSC copy: one work-item per block of images the rows
+ * touch (per CB vectors of outputs) sums each pixel column in registers into its slice of the
+ * layer scratch, then sparse_weights_sum adds the slices in order. */
+static void sparse_weights_csc(cl_backend *b, const layer_plan *p, const pixel_csr *c,
+                               const linear_weights_args *a)
+{
+    int m = a->m, k = a->k, n = a->n, cb = p->sparse.cb, np = (n + 15) / 16 * 16;
+    uint32_t r0 = (uint32_t)(a->x_off / (size_t)k), br = CL_SPARSE_BLOCK_ROWS;
+    uint32_t b0 = r0 / br, b1 = m > 0 ? (r0 + (uint32_t)m - 1) / br + 1 : b0 + 1;
+    int slices = (int)(b1 - b0);
+    char opts[128];
+    sparse_options(opts, sizeof opts, k, n, cb, 1);
+    size_t part_floats = (size_t)slices * ((size_t)k + 1) * (size_t)np;
+    clrt_buf *part = grown(b, &b->layer_scratch, part_floats * sizeof(float), "layer scratch");
+    size_t g[2] = {(size_t)slices, (size_t)(np / 16 / cb)}, l[2] = {1, 1};
+    clrt_arg args[] = {clrt_arg_buf(a->dz->buf), clrt_arg_int(m), clrt_arg_uint(br),
+                       clrt_arg_uint(b0), clrt_arg_buf(c->col_ptr), clrt_arg_buf(c->cnz),
+                       clrt_arg_uint(r0), clrt_arg_buf(part)};
+    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_csc"), 2, g,
+                p->serial_items ? l : NULL, 8, args);
+    size_t gs = (size_t)k + 1;
+    clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
+                        clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off), clrt_arg_buf(a->db->buf),
+                        clrt_arg_ulong(a->db_off)};
+    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_sum"), 1, &gs, NULL, 7, sargs);
+}
+
 static void sparse_weights(cl_backend *b, const layer_plan *p, const pixel_csr *c,
                            const linear_weights_args *a)
 {
+    if (p->sparse.csc && c->col_ptr && !a->idx) {
+        sparse_weights_csc(b, p, c, a);
+        return;
+    }
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
     int m = a->m, k = a->k, n = a->n, cb = p->sparse.cb, np = (n + 15) / 16 * 16;
     int slices = m > p->sparse.slice_rows ? (m + p->sparse.slice_rows - 1) / p->sparse.slice_rows : 1;
@@ -855,7 +928,8 @@ static void fused_weights(cl_backend *b, const layer_plan *p, const linear_weigh
                        clrt_arg_ulong(a->idx_off), clrt_arg_int(a->idx != NULL),
                        clrt_arg_float(a->alpha), clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off),
                        clrt_arg_buf(a->db->buf), clrt_arg_ulong(a->db_off), clrt_arg_buf(part)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights"), 3, g, NULL, 14, args);
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights"), 3, g,
+                serial_local(p), 14, args);
     if (slices > 1) {
         size_t gs = nk;
         clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
@@ -932,7 +1006,8 @@ static void cl_linear_input(backend *be, const linear_input_args *a)
                        clrt_arg_ulong(a->w_off),
                        clrt_arg_buf(a->act != ACT_NONE ? a->a_prev->buf : b->dummy),
                        clrt_arg_int((int)a->act), clrt_arg_float(a->a_scale), clrt_arg_buf(a->da->buf)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_input"), 2, g, NULL, 8, args);
+    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_input"), 2, g,
+                serial_local(p), 8, args);
 }
 
 /* ---- plans -------------------------------------------------------------------------------- */

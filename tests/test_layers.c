@@ -5,6 +5,7 @@
  * with NaN first; and the plans themselves. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,13 +16,15 @@
 #include "support.h"
 #include "util.h"
 
-/* m rows, k inputs, n outputs; density of nonzero pixels (1 = dense, 0.2 = MNIST-like). */
-typedef struct { int m, k, n; double density; bool use_idx; activation act; } shape;
+/* m rows, k inputs, n outputs; density of nonzero pixels (1 = dense, 0.2 = MNIST-like);
+ * holes: every third image and every fifth pixel column blank (the sparse copies' empty rows
+ * and columns). */
+typedef struct { int m, k, n; double density; bool use_idx; activation act; bool holes; } shape;
 static const shape shapes[] = {
-    {1, 1, 1, 0.2, false, ACT_RELU},      {3, 17, 10, 0.2, true, ACT_SIGMOID},
-    {17, 784, 10, 0.2, false, ACT_RELU},  {255, 25, 3, 1.0, true, ACT_NONE},
-    {1000, 784, 33, 0.2, true, ACT_RELU}, {70, 1000, 17, 0.9, false, ACT_SIGMOID},
-    {5000, 49, 7, 0.3, false, ACT_RELU},  {66000, 3, 2, 0.5, true, ACT_RELU},
+    {1, 1, 1, 0.2, false, ACT_RELU, false},      {3, 17, 10, 0.2, true, ACT_SIGMOID, false},
+    {17, 784, 10, 0.2, false, ACT_RELU, false},  {255, 25, 3, 1.0, true, ACT_NONE, false},
+    {1000, 784, 33, 0.2, true, ACT_RELU, false}, {70, 1000, 17, 0.9, false, ACT_SIGMOID, false},
+    {5000, 49, 7, 0.3, false, ACT_RELU, false},  {66000, 3, 2, 0.5, true, ACT_RELU, false},
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
 
@@ -48,6 +51,7 @@ static void make_inputs(const shape *s, inputs *in, int seed)
         bool on = rng_uniform((uint64_t)seed, 1, i) < s->density;
         in->px[i] = on ? (uint8_t)(1 + rng_below((uint64_t)seed, 2, i, 255)) : 0;
         in->xf[i] = rng_uniform((uint64_t)seed, 3, i) * 2.0f - 1.0f;
+        if (s->holes && ((i / (size_t)s->k) % 3 == 1 || (i % (size_t)s->k) % 5 == 2)) in->px[i] = 0;
     }
     size_t nk = (size_t)s->n * (size_t)s->k, mn = (size_t)s->m * (size_t)s->n, mk = (size_t)s->m * (size_t)s->k;
     in->w = xmalloc(nk * sizeof(float), "w");
@@ -297,6 +301,36 @@ START_TEST(test_device_layers_cpu)
 }
 END_TEST
 
+/* The CPU family's weight gradient from the blocked CSC copy (rows in order), on awkward
+ * sizes: blank images and pixel columns, all images blank, ranges that start and end inside
+ * a block of CL_SPARSE_BLOCK_ROWS images or span whole ones, outputs not a multiple of 16
+ * (33: three vectors per work-item). The profile proves the CSC kernel ran. */
+START_TEST(test_device_layers_csc)
+{
+    static const shape csc_shapes[] = {
+        {19, 30, 7, 0.25, false, ACT_NONE, true},    {5, 17, 17, 0.2, false, ACT_RELU, true},
+        {9, 40, 3, 0.0, false, ACT_NONE, false}   ,  {2100, 100, 33, 0.3, false, ACT_RELU, true},
+        {4500, 50, 10, 0.2, false, ACT_RELU, true},  {37, 784, 40, 0.0, false, ACT_RELU, false},
+    };
+    const shape *s = &csc_shapes[_i];
+    const char *d = getenv("CLTRAIN_TEST_DEVICE");
+    backend_cl_options o = {.gemm = GEMM_BUILTIN, .kernels = KERNELS_CPU, .profiling = true};
+    backend *be = backend_cl_create(d && *d ? atoi(d) : 0, &o);
+    check_backend(be, s, true);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    be->ops->finish(be);
+    backend_cl_print_profile(be, f);
+    fclose(f);
+    ck_assert_msg(text && strstr(text, "sparse_weights_csc"), "no CSC weight gradient ran:\n%s",
+                  text ? text : "");
+    free(text);
+    backend_destroy(be);
+}
+END_TEST
+
 /* A big GPU's traits: the plans a many-core device gets (split-K on the batch). */
 static cl_device_traits big_gpu(void)
 {
@@ -310,8 +344,8 @@ static cl_device_traits big_gpu(void)
 START_TEST(test_device_layers_split_k)
 {
     static const shape split_shapes[] = {
-        {5000, 49, 7, 0.3, false, ACT_RELU}, {3000, 784, 10, 0.2, true, ACT_SIGMOID},
-        {1100, 17, 3, 1.0, false, ACT_NONE},
+        {5000, 49, 7, 0.3, false, ACT_RELU, false}, {3000, 784, 10, 0.2, true, ACT_SIGMOID, false},
+        {1100, 17, 3, 1.0, false, ACT_NONE, false},
     };
     const shape *s = &split_shapes[_i];
     cl_device_traits d = big_gpu();
@@ -359,6 +393,11 @@ START_TEST(test_plans)
     cl_layer_plan_choose(&cpu, &first, &p);
     ck_assert_int_eq(p.fwd, LP_SPARSE);
     ck_assert_int_eq(p.wgt, LP_SPARSE);
+    ck_assert(p.sparse.csc);   /* the full batch reads its rows in order */
+    first.indexed = true;
+    cl_layer_plan_choose(&cpu, &first, &p);
+    ck_assert(!p.sparse.csc);  /* shuffled rows: the blocks do not follow them */
+    first.indexed = false;
     first.density = 0.9;
     cl_layer_plan_choose(&cpu, &first, &p);
     ck_assert_int_eq(p.fwd, LP_FUSED);
@@ -406,6 +445,7 @@ Suite *layers_suite(void)
     tcase_add_loop_test(tc, test_device_layers_gpu, 0, shapes_run);
     tcase_add_loop_test(tc, test_device_layers_cpu, 0, shapes_run);
     tcase_add_loop_test(tc, test_device_layers_split_k, quick() ? 2 : 0, 3);
+    tcase_add_loop_test(tc, test_device_layers_csc, 0, quick() ? 3 : 6);
     tcase_add_test(tc, test_plans);
     tcase_add_loop_test(tc, test_host_layers, 0, shapes_run);
     suite_add_tcase(s, tc);
