@@ -76,7 +76,7 @@ struct step_plan {
     int block_rows;             /* step_forward_backward: rows per work-group */
     int wg;                     /* and its work-group size */
     int vw;                     /* vector width, a divisor of every layer's input count */
-    int rn;                     /* step_update: outputs per tile */
+    int rn, rv;                 /* step_update: outputs, VW-vectors of inputs per tile */
     int tiles;                  /* step_update's work-items over all layers */
     int n_layers;
 };

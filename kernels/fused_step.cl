@@ -6,16 +6,17 @@
  *   takes the batch rows [g * block_rows, min(m, (g + 1) * block_rows)) through every layer:
  *   reads  X: row r is x[(use_x_idx ? idx[idx_off + r] : x_row0 + r) * S0 ..] (uint8 pixels,
  *          scaled by 1/255), labels[use_l_idx ? idx[idx_off + r] : l_row0 + r], params
- *   writes act[l] (m x S[l+1] at act + m * COLS(l)) = A_l, the activations after dropout
+ *   writes x0 (m x S0) = the rows' pixels as floats (unscaled),
+ *          act[l] (m x S[l+1] at act + m * COLS(l)) = A_l, the activations after dropout
  *          (the logits' block is replaced by dZ of the output layer, (p - y) * scale),
  *          dz[l] (m x S[l+1] at dz + m * COLS(l), hidden layers) = dZ_l,
  *          stats[(stat_row0 + r) * 3 + {0, 1, 2}] as softmax_xent.cl writes them
  *   Items run along the outputs of each layer (forward: item j takes output j, j + WG, ...,
  *   reading W's row j contiguously in VW-wide vectors) and along VW-vectors of a layer's
  *   inputs (backward), with a barrier between layers: only the group's own rows are touched.
- * step_update: NDRange (TILES), one item per tile of RN outputs x one VW-vector of inputs of
+ * step_update: NDRange (TILES), one item per tile of RN outputs x RV VW-vectors of inputs of
  *   one layer (all layers in one NDRange, layer l's tiles from TSTART(l)):
- *   reads  dZ_l and the layer's input (X or A_{l-1}) from step_forward_backward's scratch
+ *   reads  dZ_l and the layer's input (x0 or A_{l-1}) from step_forward_backward's scratch
  *   writes params, s1, s2: the tile's weights (and, for the tile at input vector 0, the biases
  *          of its outputs) updated by optimizer.cl's optimizer_step with the gradient
  *          dW = alpha dZ_l^T X_l, db = column sums of dZ_l, each summed over the m rows in
@@ -24,7 +25,7 @@
  * Compile-time network (-D, cl_backend's step plan): NL layers, SIZES (NL + 1 widths),
  * WOFFS and BOFFS (the parameter buffer's offsets, model.h), TSTARTS (NL + 1 tile starts),
  * ACT (hidden activation: 0 none, 1 relu, 2 sigmoid), OPT (optimizer_kind), VW (a vector width
- * dividing every layer's input count), RN (outputs per update tile), CLASSES (= the last width,
+ * dividing every layer's input count), RN and RV (outputs and input vectors per update tile), CLASSES (= the last width,
  * for softmax_xent.cl). Dropout follows the dropout kernel of activation.cl: the element
  * (r, j) of layer l's m x n block keeps its value (times keep_scale) when
  * rng_uniform(seed, stream0 + stream_step * l, r * n + j) >= p_drop, in both passes. */
@@ -69,30 +70,28 @@ static inline float dropped(const float v, const float p, const float keep_scale
 }
 
 /* The dot products of four rows with one weight row, over kv vectors. */
-#define DEFINE_DOT4(NAME, XT)                                                                  \
-    static inline float4 NAME(__global const XT *x0, __global const XT *x1,                    \
-                              __global const XT *x2, __global const XT *x3,                    \
-                              __global const float *wr, const int kv)                          \
-    {                                                                                          \
-        floatv a0 = (floatv)0.0f, a1 = (floatv)0.0f, a2 = (floatv)0.0f, a3 = (floatv)0.0f;     \
-        for (int v = 0; v < kv; v++) {                                                         \
-            const floatv w = LOADF(v, wr);                                                     \
-            a0 = fma(LOADX(v, x0), w, a0);                                                     \
-            a1 = fma(LOADX(v, x1), w, a1);                                                     \
-            a2 = fma(LOADX(v, x2), w, a2);                                                     \
-            a3 = fma(LOADX(v, x3), w, a3);                                                     \
-        }                                                                                      \
-        return (float4)(HSUM(a0), HSUM(a1), HSUM(a2), HSUM(a3));                               \
+static inline float4 dot4(__global const float *x0, __global const float *x1,
+                          __global const float *x2, __global const float *x3,
+                          __global const float *wr, const int kv)
+{
+    floatv a0 = (floatv)0.0f, a1 = (floatv)0.0f, a2 = (floatv)0.0f, a3 = (floatv)0.0f;
+    for (int v = 0; v < kv; v++) {
+        const floatv w = LOADF(v, wr);
+        a0 = fma(LOADF(v, x0), w, a0);
+        a1 = fma(LOADF(v, x1), w, a1);
+        a2 = fma(LOADF(v, x2), w, a2);
+        a3 = fma(LOADF(v, x3), w, a3);
     }
-DEFINE_DOT4(dot4_pixels, uchar)
-DEFINE_DOT4(dot4_floats, float)
+    return (float4)(HSUM(a0), HSUM(a1), HSUM(a2), HSUM(a3));
+}
 
 __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
                                     const int use_x_idx, __global const uint *idx,
                                     const ulong idx_off, __global const uchar *labels,
                                     const ulong l_row0, const int use_l_idx, const int m,
                                     const int block_rows, const float scale,
-                                    __global const float *params, __global float *act,
+                                    __global const float *params, __global float *x0,
+                                    __global float *act,
                                     __global float *dz, __global float *stats,
                                     const ulong stat_row0, const float p_drop,
                                     const float keep_scale, const float a_scale,
@@ -103,10 +102,18 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
     const int r0 = get_group_id(0) * block_rows, r1 = min(m, r0 + block_rows);
     const ulong mm = (ulong)m;
 
+    /* The block's pixels as floats (exact; the 1/255 is applied to the sums, as layers.cl
+     * does), read by every output of the first layer and by step_update. */
+    for (int r = r0; r < r1; r++) {
+        __global const uchar *src = pixel_row(x, x_row0, use_x_idx, idx, idx_off, r);
+        for (int p = lid; p < S[0]; p += wg) x0[(ulong)r * S[0] + p] = (float)src[p];
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE);
+
     for (int l = 0; l < NL; l++) {
         const int k = S[l], n = S[l + 1], kv = k / VW, hidden = l < NL - 1;
         __global const float *w = params + WOFF[l], *b = params + BOFF[l];
-        __global const float *in = act + mm * (ulong)cols_before(l > 0 ? l - 1 : 0);
+        __global const float *in = l == 0 ? x0 : act + mm * (ulong)cols_before(l - 1);
         __global float *out = act + mm * (ulong)cols_before(l);
         const ulong stream = stream0 + stream_step * (ulong)l;
         for (int j = lid; j < n; j += wg) {
@@ -114,15 +121,8 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
             for (int r = r0; r < r1; r += RM) {
                 const int ra = r, rb = min(r + 1, r1 - 1), rc = min(r + 2, r1 - 1),
                           rd = min(r + 3, r1 - 1);
-                float4 s;
-                if (l == 0)
-                    s = dot4_pixels(pixel_row(x, x_row0, use_x_idx, idx, idx_off, ra),
-                                    pixel_row(x, x_row0, use_x_idx, idx, idx_off, rb),
-                                    pixel_row(x, x_row0, use_x_idx, idx, idx_off, rc),
-                                    pixel_row(x, x_row0, use_x_idx, idx, idx_off, rd), wr, kv);
-                else
-                    s = dot4_floats(in + (ulong)ra * k, in + (ulong)rb * k, in + (ulong)rc * k,
-                                    in + (ulong)rd * k, wr, kv);
+                const float4 s = dot4(in + (ulong)ra * k, in + (ulong)rb * k, in + (ulong)rc * k,
+                                      in + (ulong)rd * k, wr, kv);
                 const float sv[RM] = {s.x, s.y, s.z, s.w};
                 const float alpha = l == 0 ? 1.0f / 255.0f : 1.0f;
                 for (int i = 0; i < RM && r + i < r1; i++) {
@@ -156,11 +156,14 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
         for (int c = lid; c < kv; c += wg) {
             for (int r = r0; r < r1; r += RM) {
                 floatv g[RM];
+                const int rc[RM] = {r, min(r + 1, r1 - 1), min(r + 2, r1 - 1), min(r + 3, r1 - 1)};
+#pragma unroll
                 for (int i = 0; i < RM; i++) g[i] = (floatv)0.0f;
                 for (int p = 0; p < n; p++) {
                     const floatv wv = LOADF(c, w + (ulong)p * (ulong)k);
+#pragma unroll
                     for (int i = 0; i < RM; i++)
-                        g[i] = fma((floatv)dzl[(ulong)min(r + i, r1 - 1) * n + p], wv, g[i]);
+                        g[i] = fma((floatv)dzl[(ulong)rc[i] * n + p], wv, g[i]);
                 }
                 for (int i = 0; i < RM && r + i < r1; i++) {
                     const ulong at = (ulong)(r + i) * (ulong)kv + (ulong)c;
@@ -183,9 +186,18 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
     }
 }
 
-__kernel void step_update(__global const uchar *x, const ulong x_row0, const int use_x_idx,
-                          __global const uint *idx, const ulong idx_off, const int m,
-                          __global float *params, __global const float *act,
+/* Adds row r's share to a tile: acc[i][v] += d_i x_v, bacc[i] += d_i, d = dr[jc[i]]. */
+#define TILE_ROW(dr, jc)                                                                       \
+    do {                                                                                       \
+        _Pragma("unroll") for (int i = 0; i < RN; i++) {                                       \
+            const float d = (dr)[jc];                                                          \
+            bacc[i] += d;                                                                      \
+            _Pragma("unroll") for (int v = 0; v < RV; v++) acc[i][v] = fma((floatv)d, xv[v], acc[i][v]); \
+        }                                                                                      \
+    } while (0)
+
+__kernel void step_update(const int m, __global float *params, __global const float *x0,
+                          __global const float *act,
                           __global const float *dz, __global float *s1, __global float *s2,
                           const float lr, const float mu, const float b1, const float b2,
                           const float eps, const float wd, const float bc1, const float bc2)
@@ -194,35 +206,52 @@ __kernel void step_update(__global const uchar *x, const ulong x_row0, const int
     if (t >= TSTART[NL]) return;
     int l = 0;
     while (t >= TSTART[l + 1]) l++;
-    const int k = S[l], n = S[l + 1], kv = k / VW, lt = t - TSTART[l];
-    const int j0 = lt / kv * RN, c = lt % kv;
+    const int k = S[l], n = S[l + 1], kv = k / VW, kb = (kv + RV - 1) / RV, lt = t - TSTART[l];
+    const int j0 = lt / kb * RN, c0 = lt % kb * RV;
     const ulong mm = (ulong)m;
     __global const float *dzl = (l == NL - 1 ? act : dz) + mm * (ulong)cols_before(l);
-    __global const float *in = act + mm * (ulong)cols_before(l > 0 ? l - 1 : 0);
-    floatv acc[RN];
+    __global const float *in = l == 0 ? x0 : act + mm * (ulong)cols_before(l - 1);
+    floatv acc[RN][RV];
     float bacc[RN];
+    int cc[RV];   /* the input vectors read, clamped into the row (the extra ones are not written) */
+#pragma unroll
     for (int i = 0; i < RN; i++) {
-        acc[i] = (floatv)0.0f;
         bacc[i] = 0.0f;
+#pragma unroll
+        for (int v = 0; v < RV; v++) acc[i][v] = (floatv)0.0f;
     }
+#pragma unroll
+    for (int v = 0; v < RV; v++) cc[v] = min(c0 + v, kv - 1);
+    const bool whole = j0 + RN <= n;   /* all RN outputs inside the layer: no clamping */
     for (int r = 0; r < m; r++) {
-        const floatv xv = l == 0 ? LOADX(c, pixel_row(x, x_row0, use_x_idx, idx, idx_off, r))
-                                 : LOADF(c, in + (ulong)r * (ulong)k);
-        for (int i = 0; i < RN; i++) {
-            const float d = dzl[(ulong)r * (ulong)n + (ulong)min(j0 + i, n - 1)];
-            bacc[i] += d;
-            acc[i] = fma((floatv)d, xv, acc[i]);
+        __global const float *xr = in + (ulong)r * (ulong)k;
+        __global const float *dr = dzl + (ulong)r * (ulong)n;
+        floatv xv[RV];
+        bool live = false;
+#pragma unroll
+        for (int v = 0; v < RV; v++) {
+            xv[v] = LOADF(cc[v], xr);
+            live = live || ANY_NONZERO(xv[v]);
         }
+        if (!live) {   /* blank pixels (most of an image's border) add nothing but the bias's */
+#pragma unroll
+            for (int i = 0; i < RN; i++) bacc[i] += dr[min(j0 + i, n - 1)];
+            continue;
+        }
+        if (whole) TILE_ROW(dr + j0, i);
+        else TILE_ROW(dr, min(j0 + i, n - 1));
     }
     const float alpha = l == 0 ? 1.0f / 255.0f : 1.0f;
     for (int i = 0; i < RN && j0 + i < n; i++) {
-        float lanes[VW];
-        STOREF(alpha * acc[i], 0, lanes);
-        const ulong row = WOFF[l] + (ulong)(j0 + i) * (ulong)k + (ulong)c * VW;
-        for (int e = 0; e < VW; e++)
-            optimizer_step(OPT, row + (ulong)e, lanes[e], params, s1, s2, lr, mu, b1, b2, eps, wd,
-                           bc1, bc2);
-        if (c == 0)
+        for (int v = 0; v < RV && c0 + v < kv; v++) {
+            float lanes[VW];
+            STOREF(alpha * acc[i][v], 0, lanes);
+            const ulong row = WOFF[l] + (ulong)(j0 + i) * (ulong)k + (ulong)(c0 + v) * VW;
+            for (int e = 0; e < VW; e++)
+                optimizer_step(OPT, row + (ulong)e, lanes[e], params, s1, s2, lr, mu, b1, b2, eps,
+                               wd, bc1, bc2);
+        }
+        if (c0 == 0)
             optimizer_step(OPT, BOFF[l] + (ulong)(j0 + i), bacc[i], params, s1, s2, lr, mu, b1,
                            b2, eps, wd, bc1, bc2);
     }

@@ -3,7 +3,8 @@
  * -DVW=16, 8, 4, 2 or 1 before including.
  *   floatv         float of VW lanes
  *   LOADF(i, p)    the i-th vector of VW floats at p;  LOADX: of any type, converted to float
- *   STOREF(v, i, p)  stores it;  HSUM(v)  the sum of its lanes in a fixed order */
+ *   STOREF(v, i, p)  stores it;  HSUM(v)  the sum of its lanes in a fixed order
+ *   ANY_NONZERO(v)   whether a lane is not zero */
 #ifndef CLTRAIN_VEC_CL
 #define CLTRAIN_VEC_CL
 
@@ -20,11 +21,13 @@ typedef float floatv;
 #define LOADX(i, p) ((float)(p)[i])
 #define STOREF(v, i, p) ((p)[i] = (v))
 #define HSUM(v) (v)
+#define ANY_NONZERO(v) ((v) != 0.0f)
 #else
 typedef CAT(float, VW) floatv;
 #define LOADF(i, p) CAT(vload, VW)(i, p)
 #define LOADX(i, p) CAT(convert_float, VW)(CAT(vload, VW)(i, p))
 #define STOREF(v, i, p) CAT(vstore, VW)(v, i, p)
+#define ANY_NONZERO(v) any((v) != 0.0f)
 #endif
 
 #if VW == 2

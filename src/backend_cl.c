@@ -114,7 +114,7 @@ typedef struct {
     tensor *gather_scratch;                /* composite layers: rows gathered through an index */
     plan_node *plans;                      /* every plan handed out, freed by destroy */
     step_node *steps;                      /* every step plan handed out, likewise */
-    clrt_buf *step_act, *step_dz;          /* the fused step's activations and dZ of a batch */
+    clrt_buf *step_x, *step_act, *step_dz; /* the fused step's inputs, activations and dZ */
     struct { char key[160]; clrt_kernel *k; } layer_kernels[128];
     uint64_t next_version;
     augment_cl *augment;                   /* --augment, made at its first use */
@@ -1028,8 +1028,8 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a)
     join_numbers(bo, sizeof bo, a->b_off, L);
     join_numbers(ts, sizeof ts, tstart, L + 1);
     snprintf(opts, sizeof opts, "-DNL=%d -DSIZES=%s -DWOFFS=%s -DBOFFS=%s -DTSTARTS=%s -DACT=%d "
-             "-DOPT=%d -DVW=%d -DRN=%d -DCLASSES=%d", L, sz, wo, bo, ts, (int)q->act,
-             (int)q->optimizer, p->vw, p->rn, q->sizes[L]);
+             "-DOPT=%d -DVW=%d -DRN=%d -DRV=%d -DCLASSES=%d", L, sz, wo, bo, ts, (int)q->act,
+             (int)q->optimizer, p->vw, p->rn, p->rv, q->sizes[L]);
     q->forward_backward = clrt_kernel_get(b->ctx, "fused_step.cl", opts, "step_forward_backward");
     q->update = clrt_kernel_get(b->ctx, "fused_step.cl", opts, "step_update");
     /* This kernel's registers may allow fewer work-items than the plan's. */
@@ -1073,6 +1073,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
     size_t cols = 0;
     for (int l = 1; l <= L; l++) cols += (size_t)a->sizes[l];
     size_t bytes = (size_t)m * cols * sizeof(float);
+    clrt_buf *x0 = grown(b, &b->step_x, (size_t)m * k0 * sizeof(float), "fused step inputs");
     clrt_buf *act = grown(b, &b->step_act, bytes, "fused step activations");
     clrt_buf *dz = grown(b, &b->step_dz, bytes, "fused step gradients");
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
@@ -1083,7 +1084,8 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_buf(a->x->buf), clrt_arg_ulong(a->x_row0), clrt_arg_int(a->x_indexed), clrt_arg_buf(ib),
         clrt_arg_ulong(a->idx_off), clrt_arg_buf(a->labels->buf), clrt_arg_ulong(a->l_row0),
         clrt_arg_int(a->labels_indexed), clrt_arg_int(m), clrt_arg_int(q->plan.block_rows),
-        clrt_arg_float(a->scale), clrt_arg_buf(u->params->buf), clrt_arg_buf(act), clrt_arg_buf(dz),
+        clrt_arg_float(a->scale), clrt_arg_buf(u->params->buf), clrt_arg_buf(x0), clrt_arg_buf(act),
+        clrt_arg_buf(dz),
         clrt_arg_buf(a->stats->buf), clrt_arg_ulong(a->stat_row0),
         clrt_arg_float(drop ? a->dropout : 0.0f), clrt_arg_float(drop ? dropout_scale(a->dropout) : 1.0f),
         clrt_arg_float(drop ? 1.0f - a->dropout : 1.0f), clrt_arg_ulong(a->dropout_seed),
@@ -1093,8 +1095,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
     size_t g2 = (size_t)q->plan.tiles;
     const clrt_buf *s1 = adam || velocity ? u->state1->buf : b->dummy, *s2 = adam ? u->state2->buf : b->dummy;
     clrt_arg uargs[] = {
-        clrt_arg_buf(a->x->buf), clrt_arg_ulong(a->x_row0), clrt_arg_int(a->x_indexed), clrt_arg_buf(ib),
-        clrt_arg_ulong(a->idx_off), clrt_arg_int(m), clrt_arg_buf(u->params->buf), clrt_arg_buf(act),
+        clrt_arg_int(m), clrt_arg_buf(u->params->buf), clrt_arg_buf(x0), clrt_arg_buf(act),
         clrt_arg_buf(dz), clrt_arg_buf(s1), clrt_arg_buf(s2), clrt_arg_float(u->lr),
         clrt_arg_float(u->momentum), clrt_arg_float(u->beta1), clrt_arg_float(u->beta2),
         clrt_arg_float(u->eps), clrt_arg_float(u->weight_decay), clrt_arg_float(u->bc1),
@@ -1126,6 +1127,7 @@ static void cl_destroy(backend *be)
         free(b->steps);
         b->steps = next;
     }
+    clrt_free(b->step_x);
     clrt_free(b->step_act);
     clrt_free(b->step_dz);
     clrt_close(b->ctx);

@@ -251,7 +251,8 @@ void cl_layer_plan_describe(const layer_plan *p, char *buf, size_t len)
 
 int cl_step_layer_tiles(const step_plan *p, int k, int n)
 {
-    return (n + p->rn - 1) / p->rn * (k / p->vw);
+    int kv = k / p->vw;
+    return (n + p->rn - 1) / p->rn * ((kv + p->rv - 1) / p->rv);
 }
 
 /* Why a network of shape s stays on the per-layer path on device d, or NULL. */
@@ -290,6 +291,7 @@ void cl_step_plan_choose(const cl_device_traits *d, const step_shape *s, step_pl
     while (wg > d->max_wg && wg > 1) wg /= 2;
     p->wg = (int)wg;
     p->rn = d->cpu ? 8 : 4;
+    p->rv = d->cpu ? 2 : 1;
     for (int l = 0; l < s->n_layers; l++) p->tiles += cl_step_layer_tiles(p, s->sizes[l], s->sizes[l + 1]);
 }
 
@@ -300,6 +302,6 @@ void cl_step_plan_describe(const step_plan *p, char *buf, size_t len)
         return;
     }
     snprintf(buf, len, "fused step (%s), 2 launches: forward and backward of every layer in blocks "
-             "of %d rows (%d work-items each, VW %d); gradients and update in %d tiles of %d outputs",
-             p->why, p->block_rows, p->wg, p->vw, p->tiles, p->rn);
+             "of %d rows (%d work-items each, VW %d); gradients and update in %d tiles of %d outputs x %d "
+             "vectors", p->why, p->block_rows, p->wg, p->vw, p->tiles, p->rn, p->rv);
 }
