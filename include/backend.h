@@ -22,6 +22,9 @@ typedef enum { ACT_NONE, ACT_RELU, ACT_SIGMOID } activation;
 typedef enum { GEMM_BUILTIN, GEMM_CLBLAST } gemm_kind;
 /* --kernels: the family of layer kernels, auto = the one shaped for the device's kind. */
 typedef enum { KERNELS_AUTO, KERNELS_CPU, KERNELS_GPU } kernel_family;
+/* --step: a mini-batch step through the back-end's fused step where its plan allows, the
+ * per-layer operations always, or the plan's choice (auto). */
+typedef enum { STEP_AUTO, STEP_FUSED, STEP_LAYERS } step_choice;
 typedef enum { OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM, OPT_ADAMW } optimizer_kind;
 
 /* Floats of per-row statistics written by softmax_xent: loss, squared error, correct. */
@@ -216,6 +219,7 @@ typedef struct {
     kernel_family kernels;
     bool profiling;
     bool no_cache;
+    step_choice step;           /* --step (last: initialisers written before it stay valid) */
 } backend_cl_options;
 
 backend *backend_host_create(void);

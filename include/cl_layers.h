@@ -40,6 +40,7 @@ typedef struct {
     unsigned compute_units;
     gemm_kind gemm;             /* --gemm */
     kernel_family family;       /* --kernels */
+    step_choice step;           /* --step */
 } cl_device_traits;
 
 /* The fused kernels' register blocks (layers.cl's RM, RN, RV) and weight-gradient slices. */

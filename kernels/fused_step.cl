@@ -11,8 +11,8 @@
  *          (the logits' block is replaced by dZ of the output layer, (p - y) * scale),
  *          dz[l] (m x S[l+1] at dz + m * COLS(l), hidden layers) = dZ_l,
  *          stats[(stat_row0 + r) * 3 + {0, 1, 2}] as softmax_xent.cl writes them
- *   Items run along the outputs of each layer (forward: item j takes output j, j + WG, ...,
- *   reading W's row j contiguously in VW-wide vectors) and along VW-vectors of a layer's
+ *   Items run along the outputs of each layer (forward: item i takes the RJ outputs from
+ *   RJ * i, then RJ * (i + WG), ..., reading their rows of W contiguously in VW-wide vectors) and along VW-vectors of a layer's
  *   inputs (backward), with a barrier between layers: only the group's own rows are touched.
  * step_update: NDRange (TILES), one item per tile of RN outputs x RV VW-vectors of inputs of
  *   one layer (all layers in one NDRange, layer l's tiles from TSTART(l)):
@@ -69,20 +69,38 @@ static inline float dropped(const float v, const float p, const float keep_scale
     return rng_uniform(seed, stream, i) >= p ? v * keep_scale : 0.0f;
 }
 
-/* The dot products of four rows with one weight row, over kv vectors. */
-static inline float4 dot4(__global const float *x0, __global const float *x1,
-                          __global const float *x2, __global const float *x3,
-                          __global const float *wr, const int kv)
+#define RJ 4   /* outputs per work-item of the forward product */
+
+/* acc[i][j] = x_i . w_j over kv vectors for RM rows and RJ weight rows; row vectors whose
+ * RM rows are all zero (blank pixels) are skipped: they add nothing. */
+static inline void dot_block(__global const float *const x[RM], __global const float *const w[RJ],
+                             const int kv, float out[RM][RJ])
 {
-    floatv a0 = (floatv)0.0f, a1 = (floatv)0.0f, a2 = (floatv)0.0f, a3 = (floatv)0.0f;
+    floatv acc[RM][RJ];
+#pragma unroll
+    for (int i = 0; i < RM; i++)
+#pragma unroll
+        for (int j = 0; j < RJ; j++) acc[i][j] = (floatv)0.0f;
     for (int v = 0; v < kv; v++) {
-        const floatv w = LOADF(v, wr);
-        a0 = fma(LOADF(v, x0), w, a0);
-        a1 = fma(LOADF(v, x1), w, a1);
-        a2 = fma(LOADF(v, x2), w, a2);
-        a3 = fma(LOADF(v, x3), w, a3);
+        floatv xv[RM];
+        bool live = false;
+#pragma unroll
+        for (int i = 0; i < RM; i++) {
+            xv[i] = LOADF(v, x[i]);
+            live = live || ANY_NONZERO(xv[i]);
+        }
+        if (!live) continue;
+#pragma unroll
+        for (int j = 0; j < RJ; j++) {
+            const floatv wv = LOADF(v, w[j]);
+#pragma unroll
+            for (int i = 0; i < RM; i++) acc[i][j] = fma(xv[i], wv, acc[i][j]);
+        }
     }
-    return (float4)(HSUM(a0), HSUM(a1), HSUM(a2), HSUM(a3));
+#pragma unroll
+    for (int i = 0; i < RM; i++)
+#pragma unroll
+        for (int j = 0; j < RJ; j++) out[i][j] = HSUM(acc[i][j]);
 }
 
 __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
@@ -116,20 +134,24 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
         __global const float *in = l == 0 ? x0 : act + mm * (ulong)cols_before(l - 1);
         __global float *out = act + mm * (ulong)cols_before(l);
         const ulong stream = stream0 + stream_step * (ulong)l;
-        for (int j = lid; j < n; j += wg) {
-            __global const float *wr = w + (ulong)j * (ulong)k;
+        const float alpha = l == 0 ? 1.0f / 255.0f : 1.0f;
+        for (int j0 = lid * RJ; j0 < n; j0 += wg * RJ) {
+            __global const float *wr[RJ];
+#pragma unroll
+            for (int j = 0; j < RJ; j++) wr[j] = w + (ulong)min(j0 + j, n - 1) * (ulong)k;
             for (int r = r0; r < r1; r += RM) {
-                const int ra = r, rb = min(r + 1, r1 - 1), rc = min(r + 2, r1 - 1),
-                          rd = min(r + 3, r1 - 1);
-                const float4 s = dot4(in + (ulong)ra * k, in + (ulong)rb * k, in + (ulong)rc * k,
-                                      in + (ulong)rd * k, wr, kv);
-                const float sv[RM] = {s.x, s.y, s.z, s.w};
-                const float alpha = l == 0 ? 1.0f / 255.0f : 1.0f;
+                __global const float *xr[RM];
+#pragma unroll
+                for (int i = 0; i < RM; i++) xr[i] = in + (ulong)min(r + i, r1 - 1) * (ulong)k;
+                float sv[RM][RJ];
+                dot_block(xr, wr, kv, sv);
                 for (int i = 0; i < RM && r + i < r1; i++) {
-                    float v = activate(alpha * sv[i] + b[j], hidden ? ACT : 0);
-                    const ulong at = (ulong)(r + i) * (ulong)n + (ulong)j;
-                    if (hidden && p_drop > 0.0f) v = dropped(v, p_drop, keep_scale, seed, stream, at);
-                    out[at] = v;
+                    for (int j = 0; j < RJ && j0 + j < n; j++) {
+                        float v = activate(alpha * sv[i][j] + b[j0 + j], hidden ? ACT : 0);
+                        const ulong at = (ulong)(r + i) * (ulong)n + (ulong)(j0 + j);
+                        if (hidden && p_drop > 0.0f) v = dropped(v, p_drop, keep_scale, seed, stream, at);
+                        out[at] = v;
+                    }
                 }
             }
         }

@@ -1168,7 +1168,7 @@ static const backend_ops cl_ops = {
 
 backend *backend_cl_create(int device_index, const backend_cl_options *opt)
 {
-    static const backend_cl_options defaults = {GEMM_BUILTIN, KERNELS_AUTO, false, false};
+    static const backend_cl_options defaults = {GEMM_BUILTIN, KERNELS_AUTO, false, false, STEP_AUTO};
     if (!opt) opt = &defaults;
     /* clrt_open says, in the one message for each case, when there is no such device. */
     clrt_options copt = {.profiling = opt->profiling, .no_cache = opt->no_cache};
@@ -1180,7 +1180,7 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
                                    .max_wg = dev->max_work_group,
                                    .local_mem = (size_t)dev->local_mem,
                                    .compute_units = dev->compute_units, .gemm = opt->gemm,
-                                   .family = opt->kernels};
+                                   .family = opt->kernels, .step = opt->step};
     b->dummy = clrt_alloc(b->ctx, 16, "unused argument");
     backend *be = xmalloc(sizeof *be, "OpenCL back-end");
     be->ops = &cl_ops;

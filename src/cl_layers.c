@@ -258,12 +258,14 @@ int cl_step_layer_tiles(const step_plan *p, int k, int n)
 /* Why a network of shape s stays on the per-layer path on device d, or NULL. */
 static const char *step_fallback(const cl_device_traits *d, const step_shape *s)
 {
+    if (d->step == STEP_LAYERS) return "--step layers";
     if (s->rows <= 0) return "full batch (the first layer's plan reads every image)";
     if (s->ranks > 1) return "mpirun with several processes (the gradients are summed between backward and update)";
     if (d->gemm == GEMM_CLBLAST) return "--gemm clblast";
-    if (d->family != KERNELS_AUTO) return "--kernels forces a family of layer kernels";
     for (int l = 0; l <= s->n_layers; l++)
         if (s->sizes[l] > CL_STEP_MAX_WIDTH) return "a width above " TO_TEXT(CL_STEP_MAX_WIDTH);
+    if (d->step == STEP_FUSED) return NULL;
+    if (d->family != KERNELS_AUTO) return "--kernels forces a family of layer kernels";
     return NULL;
 }
 
@@ -274,7 +276,7 @@ void cl_step_plan_choose(const cl_device_traits *d, const step_shape *s, step_pl
     p->why = step_fallback(d, s);
     if (p->why) return;
     p->fused = true;
-    p->why = "widths up to " TO_TEXT(CL_STEP_MAX_WIDTH);
+    p->why = d->step == STEP_FUSED ? "--step fused" : "widths up to " TO_TEXT(CL_STEP_MAX_WIDTH);
     static const int widths[] = {16, 8, 4, 2, 1};
     p->vw = 1;
     for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
@@ -287,7 +289,9 @@ void cl_step_plan_choose(const cl_device_traits *d, const step_shape *s, step_pl
     int cu = d->compute_units ? (int)d->compute_units : 1;
     int rows = d->cpu ? (s->rows + cu - 1) / cu : STEP_RM;
     p->block_rows = (rows + STEP_RM - 1) / STEP_RM * STEP_RM;
-    size_t wg = 64;
+    /* PoCL vectorises a work-group's items into one loop, which turns these kernels' explicit
+     * vectors into gathers: on a CPU one item per work-group, its outputs a loop. */
+    size_t wg = d->cpu ? 1 : 64;
     while (wg > d->max_wg && wg > 1) wg /= 2;
     p->wg = (int)wg;
     p->rn = d->cpu ? 8 : 4;
