@@ -22,6 +22,9 @@ typedef enum { ACT_NONE, ACT_RELU, ACT_SIGMOID } activation;
 typedef enum { GEMM_BUILTIN, GEMM_CLBLAST } gemm_kind;
 /* --kernels: the family of layer kernels, auto = the one shaped for the device's kind. */
 typedef enum { KERNELS_AUTO, KERNELS_CPU, KERNELS_GPU } kernel_family;
+/* --step: a mini-batch step through the back-end's fused step where its plan allows, the
+ * per-layer operations always, or the plan's choice (auto). */
+typedef enum { STEP_AUTO, STEP_FUSED, STEP_LAYERS } step_choice;
 typedef enum { OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM, OPT_ADAMW } optimizer_kind;
 
 /* Floats of per-row statistics written by softmax_xent: loss, squared error, correct. */
@@ -103,6 +106,45 @@ static inline void adam_bias_corrections(update_args *u, int64_t t)
 /* Inverted dropout's scale for the kept elements, 1 / (1 - p): the dropout op's `scale`. */
 static inline float dropout_scale(float p) { return 1.0f / (1.0f - p); }
 
+/* A mini-batch step as one operation (train_step), for a back-end that runs it in fewer
+ * launches than the per-layer operations. What its plan is chosen from: */
+typedef struct {
+    int n_layers;
+    const int *sizes;           /* n_layers + 1 widths, sizes[0] the inputs */
+    activation act;             /* hidden layers */
+    optimizer_kind optimizer;
+    int rows;                   /* rows of a step (the batch); 0: full batch */
+    int ranks;                  /* processes sharing each batch (mpirun); 1 alone */
+    bool dropout, augment;
+    double density;             /* share of nonzero training pixels (the first layer's input) */
+} step_shape;
+
+typedef struct step_plan step_plan;   /* defined by the back-end (the OpenCL one in cl_layers.h) */
+
+/* One training step on m rows of a batch, what the per-layer operations do between two
+ * reads of the parameters: the forward pass of every layer (inverted dropout on the hidden
+ * layers with p = dropout, the mask of layer l drawn from (dropout_seed, dropout_stream0 +
+ * dropout_stream_step * l) as the dropout op draws it), softmax_xent with scale (the mean's
+ * 1 / batch) writing stats from stat_row0, the backward pass and the update u (u.grads
+ * unused: the gradients need not exist anywhere). Row r's pixels are row idx[idx_off + r]
+ * of x when x_indexed, else row x_row0 + r; its label likewise from labels (l_row0). */
+typedef struct {
+    const step_plan *plan;
+    int n_layers;
+    const int *sizes;
+    const size_t *w_off, *b_off;
+    activation act;
+    int m;
+    float scale;
+    const tensor *x; size_t x_row0; bool x_indexed;
+    const tensor *labels; size_t l_row0; bool labels_indexed;
+    const tensor *idx; size_t idx_off;
+    tensor *stats; size_t stat_row0;
+    float dropout;
+    uint64_t dropout_seed, dropout_stream0, dropout_stream_step;
+    update_args u;
+} train_step_args;
+
 typedef struct {
     const char *name;
     tensor *(*alloc)(backend *be, dtype type, size_t count, const char *name);
@@ -156,6 +198,13 @@ typedef struct {
     const layer_plan *(*plan_layer)(backend *be, const layer_shape *s);
     void (*describe_plan)(const backend *be, const layer_plan *p, char *buf, size_t len);
 
+    /* The plan of a whole mini-batch step for a network of shape s, chosen once: NULL where
+     * the back-end has none for it (the caller runs the per-layer operations); desc gets one
+     * line (no newline) saying which, or why not. train_step runs a step with a plan it gave
+     * (NULL in a back-end that never gives one). */
+    const step_plan *(*plan_step)(backend *be, const step_shape *s, char *desc, size_t len);
+    void (*train_step)(backend *be, const train_step_args *a);
+
     /* Waits until everything enqueued has finished (timing, before reads of results). */
     void (*finish)(backend *be);
     void (*destroy)(backend *be);
@@ -171,6 +220,7 @@ typedef struct {
     kernel_family kernels;
     bool profiling;
     bool no_cache;
+    step_choice step;           /* --step (last: initialisers written before it stay valid) */
 } backend_cl_options;
 
 backend *backend_host_create(void);
@@ -178,6 +228,9 @@ backend *backend_host_create(void);
 backend *backend_cl_create(int device_index, const backend_cl_options *opt);
 /* Prints the per-kernel profile (OpenCL back-end with profiling only; no-op otherwise). */
 void backend_cl_print_profile(backend *be, FILE *f);
+/* Kernel launches enqueued so far (OpenCL back-end; 0 for the host): the trainer's
+ * launches per step, printed by --profile. */
+uint64_t backend_launch_count(const backend *be);
 /* Device description of an OpenCL back-end, NULL for the host. */
 const char *backend_device_name(const backend *be);
 

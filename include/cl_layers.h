@@ -40,6 +40,7 @@ typedef struct {
     unsigned compute_units;
     gemm_kind gemm;             /* --gemm */
     kernel_family family;       /* --kernels */
+    step_choice step;           /* --step */
 } cl_device_traits;
 
 /* The fused kernels' register blocks (layers.cl's RM, RN, RV) and weight-gradient slices. */
@@ -69,6 +70,30 @@ struct layer_plan {
     gemm_plan g_fwd, g_wgt, g_inp;   /* tiled: out = X W^T (nt), dW = dZ^T X (tn), dA = dZ W (nn) */
     int cs_cols, cs_rows;       /* tiled and CLBlast: the bias gradient's column-sum work-group */
 };
+
+/* The plan of a whole mini-batch step (backend.h's plan_step, kernels/fused_step.cl): two
+ * launches, one for the forward and backward passes of blocks of rows, one for every layer's
+ * gradient with the optimizer's update, or (fused false) the per-layer path, for `why`. */
+struct step_plan {
+    bool fused;
+    const char *why;            /* fused: what made the choice; else why not */
+    int block_rows;             /* step_forward_backward: rows per work-group */
+    int wg;                     /* and its work-group size */
+    int vw;                     /* vector width, a divisor of every layer's input count */
+    int rn, rv;                 /* step_update: outputs, VW-vectors of inputs per tile */
+    int tiles;                  /* step_update's work-items over all layers */
+    int n_layers;
+};
+
+/* Every width of a network on the fused step is at most this. */
+#define CL_STEP_MAX_WIDTH 1024
+
+/* Fills *p for a network of shape s on device d. */
+void cl_step_plan_choose(const cl_device_traits *d, const step_shape *s, step_plan *p);
+/* Tiles of step_update for layer l (k inputs, n outputs) under plan p. */
+int cl_step_layer_tiles(const step_plan *p, int k, int n);
+/* One line (no newline): "fused step, 2 launches: ..." or "per-layer path: <why>". */
+void cl_step_plan_describe(const step_plan *p, char *buf, size_t len);
 
 /* Images whose share of nonzero pixels is at most this take the sparse path. */
 #define CL_SPARSE_MAX_DENSITY 0.5

@@ -103,6 +103,8 @@ static inline clrt_arg clrt_arg_local(size_t bytes) { clrt_arg a; a.kind = CLRT_
  * Checks the work-group size against the kernel's and the device's limits first. */
 void clrt_launch(clrt_ctx *ctx, clrt_kernel *k, int dims, const size_t *global,
                  const size_t *local, int nargs, const clrt_arg *args);
+/* Kernels enqueued through clrt_launch since the context was opened. */
+uint64_t clrt_launch_count(const clrt_ctx *ctx);
 /* Waits for the queue. */
 void clrt_finish(clrt_ctx *ctx);
 /* Largest work-group size this kernel can run with on this device. */

@@ -24,6 +24,7 @@ typedef struct {
     bool device_given;         /* --device on the command line (else, under mpirun, the local rank's) */
     int gemm;                  /* -1 = pick the faster for the device, else gemm_kind */
     kernel_family kernels;     /* --kernels, KERNELS_AUTO by default */
+    step_choice step;          /* --step, STEP_AUTO by default */
     bool profile, no_cache;
 
     /* data */

@@ -45,8 +45,12 @@ typedef struct trainer trainer;
 trainer *trainer_create(backend *be, const train_config *cfg, const dataset *train,
                         const dataset *test, const dataset *val, const float *params);
 void trainer_destroy(trainer *t);
-/* One line per layer: the plan trainer_create fixed for it ("layer 1: 784->10 ..."). */
+/* One line per layer: the plan trainer_create fixed for it ("layer 1: 784->10 ..."), and one
+ * for the whole step ("step: fused step ..." or "step: per-layer path: why"). */
 void trainer_print_plans(const trainer *t, FILE *f);
+/* Kernel launches per mini-batch step so far (the steps' own: augment, the step, the update;
+ * 0 before the first step or on the host). */
+double trainer_launches_per_step(const trainer *t);
 
 /* One epoch (1-based number): steps over the training set (one for full batch, shuffled
  * mini-batches otherwise, the last partial batch included), then the evaluation. */

@@ -54,32 +54,7 @@
 #error "VW must divide K"
 #endif
 
-#define CAT_(a, b) a##b
-#define CAT(a, b) CAT_(a, b)
-
-#if VW == 1
-typedef float floatv;
-#define LOADF(i, p) ((p)[i])
-#define LOADX(i, p) ((float)(p)[i])
-#define STOREF(v, i, p) ((p)[i] = (v))
-#define HSUM(v) (v)
-#else
-typedef CAT(float, VW) floatv;
-#define LOADF(i, p) CAT(vload, VW)(i, p)
-#define LOADX(i, p) CAT(convert_float, VW)(CAT(vload, VW)(i, p))
-#define STOREF(v, i, p) CAT(vstore, VW)(v, i, p)
-#endif
-
-#if VW == 2
-#define HSUM(v) ((v).s0 + (v).s1)
-#elif VW == 4
-#define HSUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
-#elif VW == 8
-#define HSUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
-#elif VW == 16
-#define HSUM(v) HSUM8((v).lo + (v).hi)
-#define HSUM8(w) ((((w).s0 + (w).s1) + ((w).s2 + (w).s3)) + (((w).s4 + (w).s5) + ((w).s6 + (w).s7)))
-#endif
+#include "vec.cl"
 
 #define KV (K / VW)   /* vectors per row */
 

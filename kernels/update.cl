@@ -8,15 +8,16 @@
  *                                                     p -= lr (m / bc1) / (sqrt(v / bc2) + eps)
  * update_adamw:    as adam with g' = g, then p -= lr wd p_old (decoupled weight decay)
  * p, g, v, m: n floats each. bc1 = 1 - b1^t and bc2 = 1 - b2^t come from the trainer (computed
- * once in double, backend.h's adam_bias_corrections). wd is the weight decay, 0 for none. */
+ * once in double, backend.h's adam_bias_corrections). wd is the weight decay, 0 for none.
+ * The per-element math is optimizer.cl's optimizer_step, shared with fused_step.cl. */
+#include "optimizer.cl"
 
 __kernel void update_sgd(__global float *p, __global const float *g, const ulong n,
                          const float lr, const float wd)
 {
     const size_t i = get_global_id(0);
     if (i >= n) return;
-    const float pi = p[i];
-    p[i] = pi - lr * (g[i] + wd * pi);
+    optimizer_step(0, i, g[i], p, p, p, lr, 0.0f, 0.0f, 0.0f, 0.0f, wd, 1.0f, 1.0f);
 }
 
 __kernel void update_momentum(__global float *p, __global const float *g, __global float *v,
@@ -24,10 +25,7 @@ __kernel void update_momentum(__global float *p, __global const float *g, __glob
 {
     const size_t i = get_global_id(0);
     if (i >= n) return;
-    const float pi = p[i];
-    const float vi = mu * v[i] + (g[i] + wd * pi);
-    v[i] = vi;
-    p[i] = pi - lr * vi;
+    optimizer_step(1, i, g[i], p, v, v, lr, mu, 0.0f, 0.0f, 0.0f, wd, 1.0f, 1.0f);
 }
 
 __kernel void update_nesterov(__global float *p, __global const float *g, __global float *v,
@@ -35,23 +33,7 @@ __kernel void update_nesterov(__global float *p, __global const float *g, __glob
 {
     const size_t i = get_global_id(0);
     if (i >= n) return;
-    const float pi = p[i];
-    const float gi = g[i] + wd * pi;
-    const float vi = mu * v[i] + gi;
-    v[i] = vi;
-    p[i] = pi - lr * (gi + mu * vi);
-}
-
-/* m and v updated in place; returns the Adam step mhat / (sqrt(vhat) + eps). */
-static inline float adam_step(const float gi, __global float *m, __global float *v,
-                              const size_t i, const float b1, const float b2, const float eps,
-                              const float bc1, const float bc2)
-{
-    const float mi = b1 * m[i] + (1.0f - b1) * gi;
-    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    return (mi / bc1) / (sqrt(vi / bc2) + eps);
+    optimizer_step(2, i, g[i], p, v, v, lr, mu, 0.0f, 0.0f, 0.0f, wd, 1.0f, 1.0f);
 }
 
 __kernel void update_adam(__global float *p, __global const float *g, __global float *m,
@@ -61,8 +43,7 @@ __kernel void update_adam(__global float *p, __global const float *g, __global f
 {
     const size_t i = get_global_id(0);
     if (i >= n) return;
-    const float pi = p[i];
-    p[i] = pi - lr * adam_step(g[i] + wd * pi, m, v, i, b1, b2, eps, bc1, bc2);
+    optimizer_step(3, i, g[i], p, m, v, lr, 0.0f, b1, b2, eps, wd, bc1, bc2);
 }
 
 __kernel void update_adamw(__global float *p, __global const float *g, __global float *m,
@@ -72,6 +53,5 @@ __kernel void update_adamw(__global float *p, __global const float *g, __global 
 {
     const size_t i = get_global_id(0);
     if (i >= n) return;
-    const float pi = p[i];
-    p[i] = pi - lr * adam_step(g[i], m, v, i, b1, b2, eps, bc1, bc2) - lr * wd * pi;
+    optimizer_step(4, i, g[i], p, m, v, lr, 0.0f, b1, b2, eps, wd, bc1, bc2);
 }

@@ -11,6 +11,7 @@
 #include "augment_cl.h"
 #include "cl_layers.h"
 #include "cl_runtime.h"
+#include "model.h"
 #include "util.h"
 
 /* A float32 copy of a U8 tensor for CLBlast (which multiplies floats only), converted by the
@@ -92,6 +93,17 @@ typedef struct plan_node {
     struct plan_node *next;
 } plan_node;
 
+/* A step plan handed out by plan_step, with the program of its network (fused_step.cl built
+ * for the shape train_step first brings) and that program's two kernels. */
+typedef struct step_node {
+    step_plan plan;                        /* first: the pointer handed out is this node's */
+    optimizer_kind optimizer;
+    activation act;
+    int sizes[MODEL_MAX_LAYERS + 1];
+    clrt_kernel *forward_backward, *update;
+    struct step_node *next;
+} step_node;
+
 typedef struct {
     clrt_ctx *ctx;
     gemm_kind gemm;
@@ -103,6 +115,8 @@ typedef struct {
     clrt_buf *dummy;                       /* bound where a kernel argument is unused */
     tensor *gather_scratch;                /* composite layers: rows gathered through an index */
     plan_node *plans;                      /* every plan handed out, freed by destroy */
+    step_node *steps;                      /* every step plan handed out, likewise */
+    clrt_buf *step_x, *step_act, *step_dz; /* the fused step's inputs, activations and dZ */
     struct { char key[160]; clrt_kernel *k; } layer_kernels[128];
     uint64_t next_version;
     augment_cl *augment;                   /* --augment, made at its first use */
@@ -1046,6 +1060,125 @@ static void cl_describe_plan(const backend *be, const layer_plan *p, char *buf, 
     cl_layer_plan_describe(p, buf, len);
 }
 
+/* ---- the fused step (kernels/fused_step.cl) --------------------------------------------- */
+
+static const step_plan *cl_plan_step(backend *be, const step_shape *s, char *desc, size_t len)
+{
+    cl_backend *b = impl(be);
+    if (!s || s->n_layers < 1 || s->n_layers > MODEL_MAX_LAYERS || !s->sizes)
+        bug("plan_step", "bad shape");
+    step_node *q = xcalloc(1, sizeof *q, "step plan");
+    cl_step_plan_choose(&b->traits, s, &q->plan);
+    q->optimizer = s->optimizer;
+    q->act = s->act;
+    memcpy(q->sizes, s->sizes, (size_t)(s->n_layers + 1) * sizeof(int));
+    q->next = b->steps;
+    b->steps = q;
+    cl_step_plan_describe(&q->plan, desc, len);
+    return q->plan.fused ? &q->plan : NULL;
+}
+
+/* "a,b,c" of n numbers into buf. */
+static void join_numbers(char *buf, size_t len, const size_t *v, int n)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%zu", i ? "," : "", v[i]);
+}
+
+/* The program of q's network with the parameter layout of a, and its two kernels. */
+static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a)
+{
+    const step_plan *p = &q->plan;
+    int L = p->n_layers;
+    size_t sizes[MODEL_MAX_LAYERS + 1], tstart[MODEL_MAX_LAYERS + 1];
+    tstart[0] = 0;
+    for (int l = 0; l <= L; l++) sizes[l] = (size_t)q->sizes[l];
+    for (int l = 0; l < L; l++)
+        tstart[l + 1] = tstart[l] + (size_t)cl_step_layer_tiles(p, q->sizes[l], q->sizes[l + 1]);
+    char sz[256], wo[512], bo[512], ts[256], opts[1800];
+    join_numbers(sz, sizeof sz, sizes, L + 1);
+    join_numbers(wo, sizeof wo, a->w_off, L);
+    join_numbers(bo, sizeof bo, a->b_off, L);
+    join_numbers(ts, sizeof ts, tstart, L + 1);
+    snprintf(opts, sizeof opts, "-DNL=%d -DSIZES=%s -DWOFFS=%s -DBOFFS=%s -DTSTARTS=%s -DACT=%d "
+             "-DOPT=%d -DVW=%d -DRN=%d -DRV=%d -DCLASSES=%d", L, sz, wo, bo, ts, (int)q->act,
+             (int)q->optimizer, p->vw, p->rn, p->rv, q->sizes[L]);
+    q->forward_backward = clrt_kernel_get(b->ctx, "fused_step.cl", opts, "step_forward_backward");
+    q->update = clrt_kernel_get(b->ctx, "fused_step.cl", opts, "step_update");
+    /* This kernel's registers may allow fewer work-items than the plan's. */
+    size_t kmax = clrt_kernel_max_wg(b->ctx, q->forward_backward);
+    while ((size_t)q->plan.wg > kmax && q->plan.wg > 1) q->plan.wg /= 2;
+}
+
+static void cl_train_step(backend *be, const train_step_args *a)
+{
+    cl_backend *b = impl(be);
+    if (!a || !a->plan || !a->plan->fused) bug("train_step", "no fused step plan");
+    step_node *q = NULL;
+    for (step_node *s = b->steps; s; s = s->next)
+        if (&s->plan == a->plan) q = s;
+    if (!q) bug("train_step", "a plan this back-end did not hand out");
+    int L = q->plan.n_layers, m = a->m;
+    if (a->n_layers != L || m < 1) bug("train_step", "bad dimensions");
+    for (int l = 0; l <= L; l++)
+        if (a->sizes[l] != q->sizes[l]) bug("train_step", "not the network of the plan");
+    const update_args *u = &a->u;
+    bool adam = u->kind == OPT_ADAM || u->kind == OPT_ADAMW;
+    bool velocity = u->kind == OPT_MOMENTUM || u->kind == OPT_NESTEROV;
+    if (u->kind != q->optimizer) bug("train_step", "not the optimizer of the plan");
+    if (adam && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
+        bug("train_step", "Adam's bias corrections must be positive (adam_bias_corrections)");
+    check_tensor("train_step", "params", u->params, DT_F32, 0, u->n);
+    if (adam || velocity) check_tensor("train_step", "state1", u->state1, DT_F32, 0, u->n);
+    if (adam) check_tensor("train_step", "state2", u->state2, DT_F32, 0, u->n);
+    size_t last = a->b_off[L - 1] + (size_t)a->sizes[L];
+    if (last > u->n) bug("train_step", "the layers run past the parameters");
+    size_t k0 = (size_t)a->sizes[0];
+    if (a->x_indexed || a->labels_indexed) check_idx("train_step", a->idx, a->idx_off, m);
+    if (!a->x_indexed) check_tensor("train_step", "x", a->x, DT_U8, a->x_row0 * k0, (size_t)m * k0);
+    else check_tensor("train_step", "x", a->x, DT_U8, 0, k0);
+    if (!a->labels_indexed) check_tensor("train_step", "labels", a->labels, DT_U8, a->l_row0, (size_t)m);
+    else check_tensor("train_step", "labels", a->labels, DT_U8, 0, 1);
+    check_tensor("train_step", "stats", a->stats, DT_F32, a->stat_row0 * STATS_PER_ROW,
+                 (size_t)m * STATS_PER_ROW);
+    if (!q->forward_backward) step_kernels(b, q, a);
+
+    size_t cols = 0;
+    for (int l = 1; l <= L; l++) cols += (size_t)a->sizes[l];
+    size_t bytes = (size_t)m * cols * sizeof(float);
+    clrt_buf *x0 = grown(b, &b->step_x, (size_t)m * k0 * sizeof(float), "fused step inputs");
+    clrt_buf *act = grown(b, &b->step_act, bytes, "fused step activations");
+    clrt_buf *dz = grown(b, &b->step_dz, bytes, "fused step gradients");
+    const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
+    bool drop = a->dropout > 0.0f;
+    size_t wg = (size_t)q->plan.wg, blocks = ((size_t)m + (size_t)q->plan.block_rows - 1) / (size_t)q->plan.block_rows;
+    size_t g1 = blocks * wg;
+    clrt_arg args[] = {
+        clrt_arg_buf(a->x->buf), clrt_arg_ulong(a->x_row0), clrt_arg_int(a->x_indexed), clrt_arg_buf(ib),
+        clrt_arg_ulong(a->idx_off), clrt_arg_buf(a->labels->buf), clrt_arg_ulong(a->l_row0),
+        clrt_arg_int(a->labels_indexed), clrt_arg_int(m), clrt_arg_int(q->plan.block_rows),
+        clrt_arg_float(a->scale), clrt_arg_buf(u->params->buf), clrt_arg_buf(x0), clrt_arg_buf(act),
+        clrt_arg_buf(dz),
+        clrt_arg_buf(a->stats->buf), clrt_arg_ulong(a->stat_row0),
+        clrt_arg_float(drop ? a->dropout : 0.0f), clrt_arg_float(drop ? dropout_scale(a->dropout) : 1.0f),
+        clrt_arg_float(drop ? 1.0f - a->dropout : 1.0f), clrt_arg_ulong(a->dropout_seed),
+        clrt_arg_ulong(a->dropout_stream0), clrt_arg_ulong(a->dropout_stream_step),
+    };
+    clrt_launch(b->ctx, q->forward_backward, 1, &g1, &wg, (int)(sizeof args / sizeof args[0]), args);
+    size_t g2 = (size_t)q->plan.tiles;
+    const clrt_buf *s1 = adam || velocity ? u->state1->buf : b->dummy, *s2 = adam ? u->state2->buf : b->dummy;
+    clrt_arg uargs[] = {
+        clrt_arg_int(m), clrt_arg_buf(u->params->buf), clrt_arg_buf(x0), clrt_arg_buf(act),
+        clrt_arg_buf(dz), clrt_arg_buf(s1), clrt_arg_buf(s2), clrt_arg_float(u->lr),
+        clrt_arg_float(u->momentum), clrt_arg_float(u->beta1), clrt_arg_float(u->beta2),
+        clrt_arg_float(u->eps), clrt_arg_float(u->weight_decay), clrt_arg_float(u->bc1),
+        clrt_arg_float(u->bc2),
+    };
+    clrt_launch(b->ctx, q->update, 1, &g2, NULL, (int)(sizeof uargs / sizeof uargs[0]), uargs);
+}
+
 /* ---- the back-end ------------------------------------------------------------------------- */
 
 static void cl_finish(backend *be) { clrt_finish(impl(be)->ctx); }
@@ -1064,6 +1197,14 @@ static void cl_destroy(backend *be)
         free(b->plans);
         b->plans = next;
     }
+    while (b->steps) {
+        step_node *next = b->steps->next;
+        free(b->steps);
+        b->steps = next;
+    }
+    clrt_free(b->step_x);
+    clrt_free(b->step_act);
+    clrt_free(b->step_dz);
     clrt_close(b->ctx);
     free(b);
     free(be);
@@ -1094,13 +1235,15 @@ static const backend_ops cl_ops = {
     .linear_input = cl_linear_input,
     .plan_layer = cl_plan_layer,
     .describe_plan = cl_describe_plan,
+    .plan_step = cl_plan_step,
+    .train_step = cl_train_step,
     .finish = cl_finish,
     .destroy = cl_destroy,
 };
 
 backend *backend_cl_create(int device_index, const backend_cl_options *opt)
 {
-    static const backend_cl_options defaults = {GEMM_BUILTIN, KERNELS_AUTO, false, false};
+    static const backend_cl_options defaults = {GEMM_BUILTIN, KERNELS_AUTO, false, false, STEP_AUTO};
     if (!opt) opt = &defaults;
     /* clrt_open says, in the one message for each case, when there is no such device. */
     clrt_options copt = {.profiling = opt->profiling, .no_cache = opt->no_cache};
@@ -1112,7 +1255,7 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
                                    .max_wg = dev->max_work_group,
                                    .local_mem = (size_t)dev->local_mem,
                                    .compute_units = dev->compute_units, .gemm = opt->gemm,
-                                   .family = opt->kernels};
+                                   .family = opt->kernels, .step = opt->step};
     b->dummy = clrt_alloc(b->ctx, 16, "unused argument");
     backend *be = xmalloc(sizeof *be, "OpenCL back-end");
     be->ops = &cl_ops;
@@ -1130,4 +1273,10 @@ const char *backend_device_name(const backend *be)
 {
     if (!be || be->ops != &cl_ops) return NULL;
     return clrt_device(((const cl_backend *)be->impl)->ctx)->name;
+}
+
+uint64_t backend_launch_count(const backend *be)
+{
+    if (!be || be->ops != &cl_ops) return 0;
+    return clrt_launch_count(((const cl_backend *)be->impl)->ctx);
 }

@@ -407,6 +407,22 @@ static void host_describe_plan(const backend *be, const layer_plan *p, char *buf
     snprintf(buf, len, "%s", p ? p->what : "?");
 }
 
+/* No fused step here: the trainer's per-layer calls are the host's step. */
+static const step_plan *host_plan_step(backend *be, const step_shape *s, char *desc, size_t len)
+{
+    (void)be;
+    (void)s;
+    snprintf(desc, len, "per-layer operations (host back-end)");
+    return NULL;
+}
+
+static void host_train_step(backend *be, const train_step_args *a)
+{
+    (void)be;
+    (void)a;
+    die(EXIT_RUNTIME, "BUG: host back-end, train_step: plan_step gives no plan");
+}
+
 static void host_write_images(backend *be, tensor *t, int k, const uint8_t *pixels)
 {
     if (!t || t->type != DT_U8 || k < 1 || t->count % (size_t)k != 0)
@@ -443,6 +459,8 @@ static const backend_ops host_ops = {
     .linear_input = host_linear_input,
     .plan_layer = host_plan_layer,
     .describe_plan = host_describe_plan,
+    .plan_step = host_plan_step,
+    .train_step = host_train_step,
     .finish = host_finish,
     .destroy = host_destroy,
 };

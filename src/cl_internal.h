@@ -69,6 +69,7 @@ struct clrt_ctx {
     int pending_stat[PENDING_MAX];
     int npending;
     uint64_t xfer_count, xfer_bytes, xfer_ns;
+    uint64_t launches;      /* kernels enqueued by clrt_launch */
 };
 
 /* ---- cl_errors.c ---- */

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#define TO_TEXT_(x) #x
+#define TO_TEXT(x) TO_TEXT_(x)
+
 /* gemm.cl's tiles, TSM x TSN x TSK / WPTM x WPTN, by decreasing size. The GPU row offers
  * thin tiles for the thin products of these networks (10 outputs, 7-row batches). */
 static const gemm_tiles gpu_tiles[] = {
@@ -244,4 +247,76 @@ void cl_layer_plan_describe(const layer_plan *p, char *buf, size_t len)
     else describe_product(p, p->inp, 2, in, sizeof in);
     snprintf(buf, len, "%d->%d (%s, %d rows), %s kernels: forward %s; weights %s; input %s",
              s->k, s->n, input, s->rows, p->table, f, w, in);
+}
+
+/* ---- the fused step ------------------------------------------------------------------------ */
+
+/* fused_step.cl's rows per register block: blocks of rows are multiples of it. */
+#define STEP_RM 4
+
+int cl_step_layer_tiles(const step_plan *p, int k, int n)
+{
+    int kv = k / p->vw;
+    return (n + p->rn - 1) / p->rn * ((kv + p->rv - 1) / p->rv);
+}
+
+/* Why a network of shape s stays on the per-layer path on device d, or NULL. */
+static const char *step_fallback(const cl_device_traits *d, const step_shape *s)
+{
+    if (d->step == STEP_LAYERS) return "--step layers";
+    if (s->rows <= 0) return "full batch (the first layer's plan reads every image)";
+    if (s->ranks > 1) return "mpirun with several processes (the gradients are summed between backward and update)";
+    if (d->gemm == GEMM_CLBLAST) return "--gemm clblast";
+    for (int l = 0; l <= s->n_layers; l++)
+        if (s->sizes[l] > CL_STEP_MAX_WIDTH) return "a width above " TO_TEXT(CL_STEP_MAX_WIDTH);
+    if (d->step == STEP_FUSED) return NULL;
+    if (d->family != KERNELS_AUTO) return "--kernels forces a family of layer kernels";
+    /* Measured on PoCL (bench/, 784-128-10 batch 64): the per-layer path's first layer over
+     * the nonzero pixels does a fifth of the dense products' work and wins (0.6 s an epoch
+     * against 0.85 s); on images it reads densely (--augment's distorted copies) the fused
+     * step wins (3.1 s against 4.8 s). */
+    if (!s->augment && cl_layer_sparse_wanted(d, s->density))
+        return "the first layer's sparse kernels (blank-heavy images on this device)";
+    return NULL;
+}
+
+void cl_step_plan_choose(const cl_device_traits *d, const step_shape *s, step_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->n_layers = s->n_layers;
+    p->why = step_fallback(d, s);
+    if (p->why) return;
+    p->fused = true;
+    p->why = d->step == STEP_FUSED ? "--step fused" : "widths up to " TO_TEXT(CL_STEP_MAX_WIDTH);
+    static const int widths[] = {16, 8, 4, 2, 1};
+    p->vw = 1;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        bool all = true;
+        for (int l = 0; l < s->n_layers; l++) all = all && s->sizes[l] % widths[i] == 0;
+        if (all) { p->vw = widths[i]; break; }
+    }
+    /* A CPU: one block of rows per compute unit (a work-group runs on one core, and each block
+     * reads all the weights once). A GPU: small blocks, many work-groups. */
+    int cu = d->compute_units ? (int)d->compute_units : 1;
+    int rows = d->cpu ? (s->rows + cu - 1) / cu : STEP_RM;
+    p->block_rows = (rows + STEP_RM - 1) / STEP_RM * STEP_RM;
+    /* PoCL vectorises a work-group's items into one loop, which turns these kernels' explicit
+     * vectors into gathers: on a CPU one item per work-group, its outputs a loop. */
+    size_t wg = d->cpu ? 1 : 64;
+    while (wg > d->max_wg && wg > 1) wg /= 2;
+    p->wg = (int)wg;
+    p->rn = d->cpu ? 8 : 4;
+    p->rv = d->cpu ? 2 : 1;
+    for (int l = 0; l < s->n_layers; l++) p->tiles += cl_step_layer_tiles(p, s->sizes[l], s->sizes[l + 1]);
+}
+
+void cl_step_plan_describe(const step_plan *p, char *buf, size_t len)
+{
+    if (!p->fused) {
+        snprintf(buf, len, "per-layer path: %s", p->why);
+        return;
+    }
+    snprintf(buf, len, "fused step (%s), 2 launches: forward and backward of every layer in blocks "
+             "of %d rows (work-groups of %d, VW %d); gradients and update in %d tiles of %d outputs x %d "
+             "vectors", p->why, p->block_rows, p->wg, p->vw, p->tiles, p->rn, p->rv);
 }

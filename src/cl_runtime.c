@@ -370,5 +370,8 @@ void clrt_launch(clrt_ctx *ctx, clrt_kernel *k, int dims, const size_t *global, 
                  dims_text(dims, g, gt, sizeof gt), dims_text(dims, local ? l : NULL, lt, sizeof lt));
         clrt_fail(ctx, err, "clEnqueueNDRangeKernel", what);
     }
+    ctx->launches++;
     if (ev) clrt_track(ctx, ev, k->stat);
 }
+
+uint64_t clrt_launch_count(const clrt_ctx *ctx) { return ctx->launches; }

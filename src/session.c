@@ -144,6 +144,7 @@ backend *session_open_backend(const options *o)
         .kernels = o->kernels,
         .profiling = o->profile,
         .no_cache = o->no_cache,
+        .step = o->step,
     };
     backend *be = backend_cl_create(device, &bo);
     say_device(be, device);

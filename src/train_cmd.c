@@ -497,6 +497,8 @@ int command_train(const options *all_ranks)
     if (dist_size() > 1 && !o->quiet) print_allreduce(&first_epoch_stats, elapsed - first_epoch_seconds, o->profile);
     if (o->profile) {
         trainer_print_plans(t, stdout);
+        if (cfg.batch > 0 && backend_device_name(be))
+            printf("launches per step: %.2f\n", trainer_launches_per_step(t));
         backend_cl_print_profile(be, stdout);
     }
     trainer_destroy(t);

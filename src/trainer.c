@@ -45,6 +45,10 @@ struct trainer {
     const layer_plan *plan[MODEL_MAX_LAYERS];   /* fixed by trainer_create */
     int64_t step;
     float *grad_host;                  /* data parallel: the gradients on their way to MPI */
+    const step_plan *step_plan;        /* the back-end's fused step, NULL: per-layer calls */
+    double density;                    /* share of nonzero training pixels */
+    char step_desc[320];               /* the step's plan, as trainer_print_plans says it */
+    uint64_t step_launches, steps_counted;   /* kernel launches of the training steps */
 };
 
 static bool distributed(const trainer *t) { return t->cfg.ranks > 1; }
@@ -87,6 +91,7 @@ static void plan_layers(trainer *t, const dataset *train, size_t train_rows)
 {
     const model_arch *a = &t->cfg.arch;
     double density = pixel_density(train, t->in_dim);
+    t->density = density;
     for (int l = 0; l < t->L; l++) {
         layer_shape s = {.rows = (int)train_rows, .k = a->sizes[l], .n = a->sizes[l + 1],
                          .input = l == 0 ? DT_U8 : DT_F32, .density = l == 0 ? density : 1.0,
@@ -103,6 +108,25 @@ void trainer_print_plans(const trainer *t, FILE *f)
         t->be->ops->describe_plan(t->be, t->plan[l], line, sizeof line);
         fprintf(f, "layer %d: %s\n", l + 1, line);
     }
+    fprintf(f, "step: %s\n", t->step_desc);
+}
+
+double trainer_launches_per_step(const trainer *t)
+{
+    return t->steps_counted ? (double)t->step_launches / (double)t->steps_counted : 0.0;
+}
+
+/* The plan of a whole step, next to the layers' (the back-end's fused step, or none). */
+static void plan_step(trainer *t, size_t train_rows)
+{
+    const model_arch *a = &t->cfg.arch;
+    step_shape s = {.n_layers = t->L, .sizes = a->sizes, .act = a->act,
+                    .optimizer = t->cfg.optimizer,
+                    .rows = t->cfg.batch > 0 ? (int)train_rows : 0,
+                    .ranks = t->cfg.ranks > 1 ? t->cfg.ranks : 1,
+                    .dropout = t->cfg.dropout > 0.0f, .augment = t->aug_x != NULL,
+                    .density = t->density};
+    t->step_plan = t->be->ops->plan_step(t->be, &s, t->step_desc, sizeof t->step_desc);
 }
 
 static int state_arrays(optimizer_kind k)
@@ -182,6 +206,7 @@ trainer *trainer_create(backend *be, const train_config *cfg, const dataset *tra
     t->sums = op->alloc(be, DT_F32, SUM_COUNT, "metric sums");
     if (distributed(t)) t->grad_host = xmalloc(a->n_params * sizeof(float), "gradients for MPI");
     plan_layers(t, train, train_rows ? train_rows : 1);
+    plan_step(t, train_rows);
     return t;
 }
 
@@ -409,6 +434,34 @@ static batch_rows training_rows(trainer *t, long epoch, const tensor *idx, size_
     return aug;
 }
 
+/* One whole step through the back-end's fused step: m rows of the batch of `batch` from
+ * shuffled position row0, the update at rate lr (the per-layer calls' forward, softmax_xent,
+ * backward and update, with the same dropout draws and step count). */
+static void fused_step(trainer *t, long epoch, size_t row0, int m, size_t batch, float lr)
+{
+    const model_arch *a = &t->cfg.arch;
+    batch_rows rows = training_rows(t, epoch, t->perm, row0, m);
+    train_step_args s = {
+        .plan = t->step_plan, .n_layers = t->L, .sizes = a->sizes, .w_off = a->w_off,
+        .b_off = a->b_off, .act = a->act, .m = m, .scale = 1.0f / (float)batch,
+        .x = rows.x, .x_row0 = rows.row0, .x_indexed = rows.idx != NULL,
+        .labels = t->train.y, .l_row0 = 0, .labels_indexed = true,
+        .idx = t->perm, .idx_off = row0, .stats = t->train_stats, .stat_row0 = row0,
+        .dropout = t->cfg.dropout, .dropout_seed = dropout_seed(t),
+        .dropout_stream0 = dropout_stream(t, 0),
+        .dropout_stream_step = dropout_stream(t, 1) - dropout_stream(t, 0),
+    };
+    t->step++;
+    s.u = (update_args){
+        .kind = t->cfg.optimizer, .params = t->params, .state1 = t->state[0],
+        .state2 = t->state[1], .n = a->n_params, .lr = lr, .momentum = t->cfg.momentum,
+        .beta1 = t->cfg.beta1, .beta2 = t->cfg.beta2, .eps = t->cfg.eps,
+        .weight_decay = t->cfg.weight_decay,
+    };
+    adam_bias_corrections(&s.u, t->step);
+    t->be->ops->train_step(t->be, &s);
+}
+
 size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, void *ctx,
                           epoch_metrics *out)
 {
@@ -437,13 +490,21 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
             size_t row0 = b * B;
             size_t batch = n - row0 < B ? n - row0 : B, lo;
             int m = (int)rank_share(t, batch, &lo);
-            if (m > 0) {
-                op->gather_rows(t->be, t->train.y, 1, t->perm, row0 + lo, m, t->batch_y);
-                batch_rows rows = training_rows(t, epoch, t->perm, row0 + lo, m);
-                compute_gradients(t, &rows, t->batch_y, 0, m, row0 + lo, batch);
+            float step_lr = (float)schedule_lr(&t->cfg, pos + (double)b / (double)steps);
+            uint64_t launches0 = backend_launch_count(t->be);
+            if (t->step_plan && m > 0) {
+                fused_step(t, epoch, row0 + lo, m, batch, step_lr);
+            } else {
+                if (m > 0) {
+                    op->gather_rows(t->be, t->train.y, 1, t->perm, row0 + lo, m, t->batch_y);
+                    batch_rows rows = training_rows(t, epoch, t->perm, row0 + lo, m);
+                    compute_gradients(t, &rows, t->batch_y, 0, m, row0 + lo, batch);
+                }
+                sum_gradients(t, m);
+                update(t, step_lr);
             }
-            sum_gradients(t, m);
-            update(t, (float)schedule_lr(&t->cfg, pos + (double)b / (double)steps));
+            t->step_launches += backend_launch_count(t->be) - launches0;
+            t->steps_counted++;
             done = b + 1;
             if (hook && done < steps && hook(ctx, done, steps)) return done;
         }
