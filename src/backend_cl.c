@@ -77,6 +77,24 @@ static const struct {
     [K_U8_TO_F32] = {"data.cl", "", "u8_to_f32"},
 };
 
+/* Kernels launched one after the other by one operation: each pair is built in one program
+ * (a program costs a fixed build time on top of its kernels'; cl_runtime.h). A kernel not
+ * listed gets a program of its own. */
+static const char *const kernel_families[][2] = {
+    {"transpose_pad", "sparse_forward"}, {"sparse_weights", "sparse_weights_sum"},
+    {"linear_weights", "linear_weights_sum"}, {"col_sum_rows", "col_sum_finish"},
+};
+
+/* The kernel `name` of file, built with the other kernel of its family if it has one. */
+static clrt_kernel *family_kernel(clrt_ctx *ctx, const char *file, const char *opts, const char *name)
+{
+    for (size_t i = 0; i < sizeof kernel_families / sizeof kernel_families[0]; i++)
+        for (int j = 0; j < 2; j++)
+            if (strcmp(kernel_families[i][j], name) == 0)
+                return clrt_kernel_get_with(ctx, file, opts, name, kernel_families[i][1 - j]);
+    return clrt_kernel_get(ctx, file, opts, name);
+}
+
 /* Largest work-group of the 1D kernels and of reduce_stats. */
 #define WG_1D 256
 
@@ -160,8 +178,8 @@ static kernel_slot *kernel(cl_backend *b, int id)
 {
     kernel_slot *s = &b->kernels[id];
     if (!s->k) {
-        s->k = clrt_kernel_get(b->ctx, kernel_names[id].file, kernel_names[id].options,
-                              kernel_names[id].name);
+        s->k = family_kernel(b->ctx, kernel_names[id].file, kernel_names[id].options,
+                             kernel_names[id].name);
         s->wg = wg_1d(b, s->k);
     }
     return s;
@@ -672,12 +690,12 @@ static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *op
     for (size_t i = 0; i < n; i++) {
         if (!b->layer_kernels[i].k) {
             snprintf(b->layer_kernels[i].key, sizeof b->layer_kernels[i].key, "%s", key);
-            b->layer_kernels[i].k = clrt_kernel_get(b->ctx, file, opts, name);
+            b->layer_kernels[i].k = family_kernel(b->ctx, file, opts, name);
             return b->layer_kernels[i].k;
         }
         if (strcmp(b->layer_kernels[i].key, key) == 0) return b->layer_kernels[i].k;
     }
-    return clrt_kernel_get(b->ctx, file, opts, name);   /* the table is full: the runtime caches */
+    return family_kernel(b->ctx, file, opts, name);   /* the table is full: the runtime caches */
 }
 
 static int vector_width(int k)

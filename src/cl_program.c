@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "kernel_select.h"
 #include "kernels_embedded.h"
 
 /* mkdir -p; returns 0 or -1 with errno set. */
@@ -287,17 +288,37 @@ static cl_program build_from_source(clrt_ctx *ctx, const char *file, const char 
     return prog;
 }
 
-static int find_program(const clrt_ctx *ctx, const char *file, const char *options)
+/* Whether the space-separated list `set` names `name`. */
+static bool set_has(const char *set, const char *name)
 {
-    for (int i = 0; i < ctx->nprograms; i++)
-        if (strcmp(ctx->programs[i].file, file) == 0 && strcmp(ctx->programs[i].options, options) == 0)
+    size_t n = strlen(name);
+    for (const char *p = set; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == set || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return true;
+    return false;
+}
+
+/* The program holding kernel `name` of file built with options: one built for it (alone or
+ * with its family), or the whole file's. */
+static int find_program(const clrt_ctx *ctx, const char *file, const char *options, const char *name)
+{
+    for (int i = 0; i < ctx->nprograms; i++) {
+        const program_entry *p = &ctx->programs[i];
+        if (strcmp(p->file, file) == 0 && strcmp(p->options, options) == 0 &&
+            (!p->kernels || set_has(p->kernels, name)))
             return i;
+    }
     return -1;
 }
 
-static int add_program(clrt_ctx *ctx, const char *file, const char *options)
+/* A program of the kernels `set` names and no others (the file's other kernels blanked: PoCL
+ * compiles every kernel of a program when the cache takes its binary, and each costs start-up
+ * time), or of the whole file when kernel_select cannot single them out. */
+static int add_program(clrt_ctx *ctx, const char *file, const char *options, const char *set)
 {
+    double t0 = now_seconds();
     char *source = load_source(file, 0);
+    char *some = kernel_select(source, set);
+    if (some) { free(source); source = some; }
     cl_program prog = NULL;
     uint64_t key = 0;
     if (ctx->cache_dir) {
@@ -314,21 +335,32 @@ static int add_program(clrt_ctx *ctx, const char *file, const char *options)
     free(source);
     ctx->programs = xrealloc(ctx->programs, (size_t)(ctx->nprograms + 1) * sizeof *ctx->programs,
                              "the program list");
-    ctx->programs[ctx->nprograms] = (program_entry){xstrdup(file), xstrdup(options), prog};
+    ctx->programs[ctx->nprograms] = (program_entry){xstrdup(file), xstrdup(options),
+                                                    some ? xstrdup(set) : NULL, prog,
+                                                    ctx->last_source, now_seconds() - t0};
     return ctx->nprograms++;
 }
 
 clrt_kernel *clrt_kernel_get(clrt_ctx *ctx, const char *file, const char *options, const char *name)
 {
+    return clrt_kernel_get_with(ctx, file, options, name, NULL);
+}
+
+clrt_kernel *clrt_kernel_get_with(clrt_ctx *ctx, const char *file, const char *options,
+                                  const char *name, const char *together)
+{
     if (!options) options = "";
-    int p = find_program(ctx, file, options);
+    int p = find_program(ctx, file, options, name);
     if (p >= 0) {
         ctx->last_source = CLRT_REUSED_IN_MEMORY;
         for (int i = 0; i < ctx->nkernels; i++)
             if (ctx->kernels[i]->program == p && strcmp(ctx->kernels[i]->name, name) == 0)
                 return ctx->kernels[i];
     } else {
-        p = add_program(ctx, file, options);
+        char *set = xmalloc(strlen(name) + (together ? strlen(together) : 0) + 2, "a kernel list");
+        sprintf(set, "%s%s%s", name, together ? " " : "", together ? together : "");
+        p = add_program(ctx, file, options, set);
+        free(set);
     }
 
     cl_int err;
@@ -374,6 +406,24 @@ clrt_build_source clrt_last_build_source(const clrt_ctx *ctx)
     return ctx->last_source;
 }
 
+void clrt_print_programs(const clrt_ctx *ctx, FILE *f)
+{
+    int built = 0;
+    double total = 0;
+    for (int i = 0; i < ctx->nprograms; i++) {
+        built += ctx->programs[i].source == CLRT_BUILT_FROM_SOURCE;
+        total += ctx->programs[i].seconds;
+    }
+    fprintf(f, "programs: %d (%d compiled, %d from the cache), %.3f s\n", ctx->nprograms, built,
+            ctx->nprograms - built, total);
+    for (int i = 0; i < ctx->nprograms; i++) {
+        const program_entry *p = &ctx->programs[i];
+        fprintf(f, "  %-16s %-8s %9.3f ms  [%s]  %s\n", p->file,
+                p->source == CLRT_BUILT_FROM_SOURCE ? "compiled" : "cached", p->seconds * 1e3,
+                p->kernels ? p->kernels : "every kernel", p->options);
+    }
+}
+
 void clrt_programs_release(clrt_ctx *ctx)
 {
     for (int i = 0; i < ctx->nkernels; i++) {
@@ -385,6 +435,7 @@ void clrt_programs_release(clrt_ctx *ctx)
         clReleaseProgram(ctx->programs[i].program);
         free(ctx->programs[i].file);
         free(ctx->programs[i].options);
+        free(ctx->programs[i].kernels);
     }
     free(ctx->kernels);
     free(ctx->programs);
