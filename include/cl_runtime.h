@@ -78,6 +78,9 @@ typedef enum {
     CLRT_REUSED_IN_MEMORY = 2
 } clrt_build_source;
 clrt_build_source clrt_last_build_source(const clrt_ctx *ctx);
+/* The kernels the program of k holds, ';'-separated as CL_PROGRAM_KERNEL_NAMES gives them, into
+ * names[len] (for tests: a program holds only what is launched). */
+void clrt_program_kernel_names(clrt_ctx *ctx, const clrt_kernel *k, char *names, size_t len);
 
 /* Device buffers. `name` appears in error messages ("out of device memory allocating
  * 'activations' (1.2 GiB)"). */

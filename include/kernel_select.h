@@ -16,10 +16,12 @@ typedef struct {
 } kernel_span;
 int kernel_spans(const char *source, kernel_span *spans, int max);
 
-/* A copy of `source` in which every top-level kernel but those `keep` names (space-separated)
- * is blanked (each of its characters but newlines becomes a space, so line numbers in build
- * logs stay right), or NULL when a name of `keep` is not defined exactly once or the source
- * cannot be read (the caller then builds all of it). malloc'd. */
+/* A copy of `source` in which every top-level kernel that `keep` (space-separated names) does
+ * not name is blanked: each of its characters but newlines becomes a space, so line numbers in
+ * build logs stay right. Kernels a macro expands to are not seen and stay (a file selects those
+ * with -D options, as gemm.cl does). NULL when the source cannot be read that way (the caller
+ * then builds all of it). A name defined nowhere is the compiler's to report
+ * (CL_INVALID_KERNEL_NAME). malloc'd. */
 char *kernel_select(const char *source, const char *keep);
 
 #endif

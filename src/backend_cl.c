@@ -320,11 +320,24 @@ static void check_operand(const char *name, const tensor *x, bool c_operand, siz
     check_tensor("gemm", name, x, x->type, off, span);
 }
 
+/* Kernel `name` of gemm.cl with tiles t: "gemm_split_sum", or a variant "gemm_<ta><tb>_<ea><eb>"
+ * (layout n or t, element type f or u), which gemm.cl then defines alone (GEMM_ONLY). */
 static clrt_kernel *gemm_kernel(cl_backend *b, const gemm_tiles *t, const char *name)
 {
-    char opts[96];
-    snprintf(opts, sizeof opts, "-DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d", t->tsm, t->tsn,
-             t->tsk, t->wptm, t->wptn);
+    char opts[320];
+    int n = snprintf(opts, sizeof opts, "-DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d", t->tsm,
+                     t->tsn, t->tsk, t->wptm, t->wptn);
+    if (strcmp(name, "gemm_split_sum") == 0) {
+        snprintf(opts + n, sizeof opts - (size_t)n, " -DGEMM_NONE");
+    } else {
+        if (strlen(name) != 10) bug("gemm", "not a gemm.cl variant");
+        char ta = name[5], tb = name[6], ea = name[8], eb = name[9];
+        snprintf(opts + n, sizeof opts - (size_t)n,
+                 " -DGEMM_ONLY=%s -DGEMM_A_T=%s -DGEMM_A_LOAD=gemm_load_tile_%c -DGEMM_A_TRANS=%d"
+                 " -DGEMM_B_T=%s -DGEMM_B_LOAD=gemm_load_tile_%c -DGEMM_B_TRANS=%d",
+                 name, ea == 'u' ? "uchar" : "float", ea, ta == 't', eb == 'u' ? "uchar" : "float",
+                 eb, tb == 't');
+    }
     return layer_kernel(b, "gemm.cl", opts, name);
 }
 

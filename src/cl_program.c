@@ -401,6 +401,18 @@ size_t clrt_kernel_max_wg(clrt_ctx *ctx, clrt_kernel *k)
     return k->max_wg;
 }
 
+void clrt_program_kernel_names(clrt_ctx *ctx, const clrt_kernel *k, char *names, size_t len)
+{
+    size_t n = 0;
+    cl_program prog = ctx->programs[k->program].program;
+    clrt_check(ctx, clGetProgramInfo(prog, CL_PROGRAM_KERNEL_NAMES, 0, NULL, &n), "clGetProgramInfo");
+    char *all = xmalloc(n + 1, "kernel names");
+    clrt_check(ctx, clGetProgramInfo(prog, CL_PROGRAM_KERNEL_NAMES, n, all, NULL), "clGetProgramInfo");
+    all[n] = 0;
+    snprintf(names, len, "%s", all);
+    free(all);
+}
+
 clrt_build_source clrt_last_build_source(const clrt_ctx *ctx)
 {
     return ctx->last_source;

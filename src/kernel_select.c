@@ -116,7 +116,8 @@ static int read_kernel(cursor *c, size_t start, kernel_span *k)
         if (c->s[c->i] != '*') return -1;   /* only a pointer may stand between type and name */
         c->i++;
     }
-    if (name_len == 0 || !skip_balanced(c, '(', ')')) return -1;
+    if (name_len == 0 || is_word(c->s + name, name_len, "void") || !skip_balanced(c, '(', ')'))
+        return -1;
     for (;;) {   /* attributes after the parameters, then the body or a ';' */
         if (!next_code(c)) return -1;
         size_t at, len;
@@ -182,28 +183,13 @@ char *kernel_select(const char *source, const char *keep)
     kernel_span spans[MAX_KERNELS];
     int n = kernel_spans(source, spans, MAX_KERNELS);
     if (n < 0 || n == MAX_KERNELS) return NULL;
-    int kept = 0, wanted = 0;
-    for (const char *p = keep; *p;) {   /* every name of keep, each defined once */
-        while (*p == ' ') p++;
-        const char *e = p;
-        while (*e && *e != ' ') e++;
-        if (e == p) break;
-        wanted++;
-        int found = 0;
-        for (int i = 0; i < n; i++)
-            found += spans[i].name_len == (size_t)(e - p) &&
-                     memcmp(source + spans[i].name, p, (size_t)(e - p)) == 0;
-        if (found != 1) return NULL;
-        p = e;
-    }
     size_t len = strlen(source);
     char *out = xmalloc(len + 1, "a kernel source");
     memcpy(out, source, len + 1);
     for (int i = 0; i < n; i++) {
-        if (in_set(keep, source + spans[i].name, spans[i].name_len)) { kept++; continue; }
+        if (in_set(keep, source + spans[i].name, spans[i].name_len)) continue;
         for (size_t j = spans[i].start; j < spans[i].end; j++)
             if (out[j] != '\n') out[j] = ' ';
     }
-    if (wanted == 0 || kept != wanted) { free(out); return NULL; }   /* a name listed twice */
     return out;
 }
