@@ -11,6 +11,7 @@
 #include "augment_cl.h"
 #include "cl_layers.h"
 #include "cl_runtime.h"
+#include "nonzero.h"
 #include "util.h"
 
 /* A float32 copy of a U8 tensor for CLBlast (which multiplies floats only), converted by the
@@ -251,10 +252,7 @@ static pixel_csr *csr_build(cl_backend *b, const uint8_t *px, size_t rows, int k
     size_t e = 0;
     for (size_t r = 0; r < rows; r++) {
         row_ptr[r] = (uint32_t)e;
-        for (int p = 0; p < k; p++) {
-            uint8_t v = px[r * (size_t)k + (size_t)p];
-            if (v) nz[e++] = (uint32_t)p << 8 | v;
-        }
+        e += nonzero_pack(px + r * (size_t)k, k, nz + e);
     }
     row_ptr[rows] = (uint32_t)e;
     c->row_ptr = clrt_alloc(b->ctx, (rows + 1) * sizeof(uint32_t), "sparse image rows");
@@ -278,7 +276,7 @@ static void cl_write_images(backend *be, tensor *t, int k, const uint8_t *pixels
     cl_write(be, t, 0, t->count, pixels);
     size_t rows = t->count / (size_t)k, nnz = 0;
     if (k >= (1 << 24) || rows >= UINT32_MAX || rows == 0) return;   /* sparse.cl's packing */
-    for (size_t i = 0; i < t->count; i++) nnz += pixels[i] != 0;
+    nnz = nonzero_count(pixels, t->count);
     double density = (double)nnz / (double)t->count;
     if (cl_layer_sparse_wanted(&b->traits, density)) t->csr = csr_build(b, pixels, rows, k, nnz);
 }
