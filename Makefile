@@ -28,7 +28,7 @@ endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lOpenCL -lclblast -lz -lstb)
-LIBS       = $(PKG_LIBS) -lm
+LIBS       = $(PKG_LIBS) -lm -pthread
 
 # Open MPI (libopenmpi-dev) where installed: src/dist.c alone includes mpi.h. Without it the
 # same interface runs one process (MPI=0 forces that). -isystem: warnings are ours, not mpi.h's.

@@ -69,6 +69,17 @@ clrt_kernel *clrt_kernel_get(clrt_ctx *ctx, const char *file, const char *option
 clrt_kernel *clrt_kernel_get_with(clrt_ctx *ctx, const char *file, const char *options,
                                   const char *name, const char *together);
 
+/* Builds (or loads from the binary cache) these programs in a thread while the caller goes on
+ * (reads the data, fills buffers): the first clrt_kernel_get waits for it and finds them
+ * there. Each spec names the kernels its program holds, as clrt_kernel_get_with would build
+ * them. Best effort: a failure is left for clrt_kernel_get to repeat and report. Nothing is
+ * built ahead for sources from $CLTRAIN_KERNEL_DIR. */
+typedef struct {
+    const char *file, *options;
+    const char *kernels;    /* space-separated */
+} clrt_program_spec;
+void clrt_prefetch(clrt_ctx *ctx, int n, const clrt_program_spec *specs);
+
 /* Where the program of the last clrt_kernel_get came from: compiled from source, loaded from
  * the on-disk binary cache ($XDG_CACHE_HOME/cltrain or ~/.cache/cltrain; off with no_cache),
  * or reused from this context's programs. For tests and start-up diagnostics. */

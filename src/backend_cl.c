@@ -1074,6 +1074,25 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
     return be;
 }
 
+void backend_cl_prefetch_training(backend *be, optimizer_kind opt, bool dropout)
+{
+    if (!be || be->ops != &cl_ops) return;
+    static const int update_kernel[] = {
+        [OPT_SGD] = K_UPDATE_SGD, [OPT_MOMENTUM] = K_UPDATE_MOMENTUM,
+        [OPT_NESTEROV] = K_UPDATE_NESTEROV, [OPT_ADAM] = K_UPDATE_ADAM, [OPT_ADAMW] = K_UPDATE_ADAMW,
+    };
+    int ids[3], n = 0;
+    ids[n++] = K_REDUCE_STATS;   /* every evaluation's loss and accuracy */
+    if ((int)opt >= 0 && (size_t)opt < sizeof update_kernel / sizeof update_kernel[0])
+        ids[n++] = update_kernel[opt];
+    if (dropout) ids[n++] = K_DROPOUT;
+    clrt_program_spec specs[3];
+    for (int i = 0; i < n; i++)
+        specs[i] = (clrt_program_spec){kernel_names[ids[i]].file, kernel_names[ids[i]].options,
+                                       kernel_names[ids[i]].name};
+    clrt_prefetch(impl(be)->ctx, n, specs);
+}
+
 void backend_cl_print_profile(backend *be, FILE *f)
 {
     if (!be || be->ops != &cl_ops) return;

@@ -62,6 +62,7 @@ struct clrt_ctx {
     clrt_kernel **kernels;
     int nkernels;
     clrt_build_source last_source;
+    struct clrt_prefetch_job *prefetch;   /* clrt_prefetch's thread until joined; NULL: none */
     char *cache_dir;        /* NULL: no binary cache */
     bool cache_warned;
     bool clblast_unusable;

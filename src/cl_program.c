@@ -4,6 +4,7 @@
 #include "cl_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -259,16 +260,25 @@ static void cache_store(clrt_ctx *ctx, uint64_t key, cl_program prog)
 
 /* ---- programs and kernels ---------------------------------------------------------------- */
 
+/* The program built from source; on failure NULL when `quiet` (the prefetch thread: the main
+ * thread builds it again when it is asked for, and reports), else the build log and exit 1. */
 static cl_program build_from_source(clrt_ctx *ctx, const char *file, const char *source,
-                                    const char *options)
+                                    const char *options, bool quiet)
 {
     cl_int err;
     size_t len = strlen(source);
     cl_program prog = clCreateProgramWithSource(ctx->context, 1, &source, &len, &err);
     char what[320];
     snprintf(what, sizeof what, "building %s", file);
-    if (err != CL_SUCCESS) clrt_fail(ctx, err, "clCreateProgramWithSource", what);
+    if (err != CL_SUCCESS) {
+        if (quiet) return NULL;
+        clrt_fail(ctx, err, "clCreateProgramWithSource", what);
+    }
     err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS && quiet) {
+        clReleaseProgram(prog);
+        return NULL;
+    }
     if (err != CL_SUCCESS) {
         size_t n = 0;
         if (clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) == CL_SUCCESS &&
@@ -312,8 +322,11 @@ static int find_program(const clrt_ctx *ctx, const char *file, const char *optio
 
 /* A program of the kernels `set` names and no others (the file's other kernels blanked: PoCL
  * compiles every kernel of a program when the cache takes its binary, and each costs start-up
- * time), or of the whole file when kernel_select cannot single them out. */
-static int add_program(clrt_ctx *ctx, const char *file, const char *options, const char *set)
+ * time), or of the whole file when kernel_select cannot single them out: loaded from the
+ * cache or built (and stored). false, with nothing made, only when `quiet` and the build
+ * failed. */
+static bool make_program(clrt_ctx *ctx, const char *file, const char *options, const char *set,
+                         bool quiet, program_entry *out)
 {
     double t0 = now_seconds();
     char *source = load_source(file, 0);
@@ -321,24 +334,115 @@ static int add_program(clrt_ctx *ctx, const char *file, const char *options, con
     if (some) { free(source); source = some; }
     cl_program prog = NULL;
     uint64_t key = 0;
+    clrt_build_source from = CLRT_LOADED_FROM_CACHE;
     if (ctx->cache_dir) {
         key = cache_key(ctx, source, options);
         prog = cache_load(ctx, key, options);
     }
-    if (prog) {
-        ctx->last_source = CLRT_LOADED_FROM_CACHE;
-    } else {
-        prog = build_from_source(ctx, file, source, options);
-        ctx->last_source = CLRT_BUILT_FROM_SOURCE;
-        if (ctx->cache_dir) cache_store(ctx, key, prog);
+    if (!prog) {
+        from = CLRT_BUILT_FROM_SOURCE;
+        prog = build_from_source(ctx, file, source, options, quiet);
+        if (prog && ctx->cache_dir) cache_store(ctx, key, prog);
     }
     free(source);
+    if (!prog) return false;
+    *out = (program_entry){xstrdup(file), xstrdup(options), some ? xstrdup(set) : NULL, prog, from,
+                           now_seconds() - t0};
+    return true;
+}
+
+static int add_entry(clrt_ctx *ctx, const program_entry *e)
+{
     ctx->programs = xrealloc(ctx->programs, (size_t)(ctx->nprograms + 1) * sizeof *ctx->programs,
                              "the program list");
-    ctx->programs[ctx->nprograms] = (program_entry){xstrdup(file), xstrdup(options),
-                                                    some ? xstrdup(set) : NULL, prog,
-                                                    ctx->last_source, now_seconds() - t0};
+    ctx->programs[ctx->nprograms] = *e;
     return ctx->nprograms++;
+}
+
+static void free_entry(program_entry *e)
+{
+    clReleaseProgram(e->program);
+    free(e->file);
+    free(e->options);
+    free(e->kernels);
+}
+
+/* ---- building ahead -----------------------------------------------------------------------
+ * clrt_prefetch's thread builds programs while the caller does other work (reads the data);
+ * the first clrt_kernel_get (or clrt_close) waits for it and takes its programs. It never
+ * dies: a program it cannot build is left for the main thread, which builds it again when it
+ * is asked for and reports the failure as always. OpenCL calls are thread-safe; the thread
+ * touches only its own list and the cache files until it is joined. */
+
+struct clrt_prefetch_job {
+    pthread_t thread;
+    clrt_ctx *ctx;
+    int n, done;
+    struct { char *file, *options, *kernels; } *specs;   /* the caller's, copied */
+    program_entry *made;
+};
+
+static void *prefetch_main(void *arg)
+{
+    struct clrt_prefetch_job *job = arg;
+    for (int i = 0; i < job->n; i++) {
+        if (make_program(job->ctx, job->specs[i].file, job->specs[i].options, job->specs[i].kernels,
+                         true, &job->made[job->done]))
+            job->done++;
+    }
+    return NULL;
+}
+
+/* Takes the programs the job made into the context and frees the job. */
+static void prefetch_take(clrt_ctx *ctx, struct clrt_prefetch_job *job)
+{
+    for (int i = 0; i < job->done; i++) add_entry(ctx, &job->made[i]);
+    for (int i = 0; i < job->n; i++) {
+        free(job->specs[i].file);
+        free(job->specs[i].options);
+        free(job->specs[i].kernels);
+    }
+    free(job->specs);
+    free(job->made);
+    free(job);
+}
+
+static void prefetch_join(clrt_ctx *ctx)
+{
+    struct clrt_prefetch_job *job = ctx->prefetch;
+    if (!job) return;
+    ctx->prefetch = NULL;
+    pthread_join(job->thread, NULL);
+    prefetch_take(ctx, job);
+}
+
+void clrt_prefetch(clrt_ctx *ctx, int n, const clrt_program_spec *specs)
+{
+    prefetch_join(ctx);
+    const char *dir = getenv("CLTRAIN_KERNEL_DIR");
+    if (n <= 0 || (dir && *dir)) return;   /* sources from disk: build when asked, and report */
+    for (int i = 0; i < n; i++) {
+        bool embedded = false;
+        for (const embedded_kernel *k = embedded_kernels; k->name; k++)
+            embedded = embedded || strcmp(k->name, specs[i].file) == 0;
+        if (!embedded) return;   /* load_source would die in the thread */
+    }
+    struct clrt_prefetch_job *job = xcalloc(1, sizeof *job, "the build thread");
+    job->ctx = ctx;
+    job->n = n;
+    job->specs = xcalloc((size_t)n, sizeof *job->specs, "the build thread");
+    job->made = xcalloc((size_t)n, sizeof *job->made, "the build thread");
+    for (int i = 0; i < n; i++) {
+        job->specs[i].file = xstrdup(specs[i].file);
+        job->specs[i].options = xstrdup(specs[i].options ? specs[i].options : "");
+        job->specs[i].kernels = xstrdup(specs[i].kernels);
+    }
+    if (pthread_create(&job->thread, NULL, prefetch_main, job) != 0) {
+        prefetch_main(job);   /* no thread: build them now */
+        prefetch_take(ctx, job);
+        return;
+    }
+    ctx->prefetch = job;
 }
 
 clrt_kernel *clrt_kernel_get(clrt_ctx *ctx, const char *file, const char *options, const char *name)
@@ -350,6 +454,7 @@ clrt_kernel *clrt_kernel_get_with(clrt_ctx *ctx, const char *file, const char *o
                                   const char *name, const char *together)
 {
     if (!options) options = "";
+    prefetch_join(ctx);
     int p = find_program(ctx, file, options, name);
     if (p >= 0) {
         ctx->last_source = CLRT_REUSED_IN_MEMORY;
@@ -359,8 +464,11 @@ clrt_kernel *clrt_kernel_get_with(clrt_ctx *ctx, const char *file, const char *o
     } else {
         char *set = xmalloc(strlen(name) + (together ? strlen(together) : 0) + 2, "a kernel list");
         sprintf(set, "%s%s%s", name, together ? " " : "", together ? together : "");
-        p = add_program(ctx, file, options, set);
+        program_entry e;
+        make_program(ctx, file, options, set, false, &e);
         free(set);
+        ctx->last_source = e.source;
+        p = add_entry(ctx, &e);
     }
 
     cl_int err;
@@ -438,17 +546,13 @@ void clrt_print_programs(const clrt_ctx *ctx, FILE *f)
 
 void clrt_programs_release(clrt_ctx *ctx)
 {
+    prefetch_join(ctx);
     for (int i = 0; i < ctx->nkernels; i++) {
         clReleaseKernel(ctx->kernels[i]->kernel);
         free(ctx->kernels[i]->name);
         free(ctx->kernels[i]);
     }
-    for (int i = 0; i < ctx->nprograms; i++) {
-        clReleaseProgram(ctx->programs[i].program);
-        free(ctx->programs[i].file);
-        free(ctx->programs[i].options);
-        free(ctx->programs[i].kernels);
-    }
+    for (int i = 0; i < ctx->nprograms; i++) free_entry(&ctx->programs[i]);
     free(ctx->kernels);
     free(ctx->programs);
 }

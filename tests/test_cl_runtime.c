@@ -399,6 +399,36 @@ START_TEST(test_one_kernel_per_program)
 }
 END_TEST
 
+/* layers.cl without -DK fails (#error): ahead quietly, then again, loudly, when asked for. */
+static void prefetch_bad_kernel(void)
+{
+    clrt_ctx *ctx = open_pocl(false, true);
+    const clrt_program_spec bad = {"layers.cl", "", "linear_forward"};
+    clrt_prefetch(ctx, 1, &bad);
+    clrt_kernel_get(ctx, "layers.cl", "", "linear_forward");
+}
+
+START_TEST(test_prefetch)
+{
+    if (cannot_fork()) return;
+    char err[8192];
+    ck_assert_int_eq(run_captured(prefetch_bad_kernel, err, sizeof err), 1);
+    ck_assert_msg(strstr(err, "clBuildProgram: CL_BUILD_PROGRAM_FAILURE") != NULL, "%.1500s", err);
+    ck_assert_msg(strstr(err, "build with -DK=") != NULL, "no build log in: %.1500s", err);
+
+    clrt_ctx *ctx = open_pocl(false, true);
+    const clrt_program_spec specs[] = {
+        {"selftest.cl", "-DPREFETCHED=1", "scale_add"},
+        {"layers.cl", "", "linear_forward"},   /* fails, quietly: nobody asks for it */
+    };
+    clrt_prefetch(ctx, 2, specs);
+    clrt_kernel *k = clrt_kernel_get(ctx, "selftest.cl", "-DPREFETCHED=1", "scale_add");
+    ck_assert_int_eq(clrt_last_build_source(ctx), CLRT_REUSED_IN_MEMORY);   /* built ahead */
+    check_scale_add(ctx, k, 1000);
+    clrt_close(ctx);
+}
+END_TEST
+
 static void build_bad_kernel(void)
 {
     clrt_ctx *ctx = open_pocl(false, true);
@@ -574,6 +604,7 @@ Suite *cl_runtime_suite(void)
     tcase_add_test(tc, test_include);
     tcase_add_test(tc, test_build_failure);
     tcase_add_test(tc, test_one_kernel_per_program);
+    tcase_add_test(tc, test_prefetch);
     tcase_add_test(tc, test_launch_errors);
     tcase_add_test(tc, test_profile);
     tcase_add_test(tc, test_clblast_sgemm);
