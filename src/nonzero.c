@@ -35,14 +35,42 @@ size_t nonzero_count(const uint8_t *px, size_t n)
     return count;
 }
 
+/* The index of the lowest set bit of v (not 0). */
+static int lowest_bit(uint64_t v)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(v);   /* one instruction (tzcnt) */
+#else
+    int i = 0;
+    if (!(v & 0xffffffffULL)) { v >>= 32; i += 32; }
+    if (!(v & 0xffffULL)) { v >>= 16; i += 16; }
+    if (!(v & 0xffULL)) { v >>= 8; i += 8; }
+    if (!(v & 0xfULL)) { v >>= 4; i += 4; }
+    if (!(v & 0x3ULL)) { v >>= 2; i += 2; }
+    return i + !(v & 1);
+#endif
+}
+
 size_t nonzero_pack(const uint8_t *px, int k, uint32_t *out)
 {
     size_t e = 0;
     int p = 0;
     for (; p + 8 <= k; p += 8) {
-        if (load64(px + p) == 0) continue;
-        for (int j = p; j < p + 8; j++)
-            if (px[j]) out[e++] = (uint32_t)j << 8 | px[j];
+        uint64_t w = load64(px + p);
+        if (w == 0) continue;
+        /* Little-endian words put px[p + j] in byte j; elsewhere take the bytes in order. */
+        const uint16_t probe = 1;
+        unsigned char little;
+        memcpy(&little, &probe, 1);
+        if (!little) {
+            for (int j = p; j < p + 8; j++)
+                if (px[j]) out[e++] = (uint32_t)j << 8 | px[j];
+            continue;
+        }
+        for (uint64_t m = nonzero_bytes(w); m; m &= m - 1) {   /* one step per nonzero byte */
+            int j = p + lowest_bit(m) / 8;
+            out[e++] = (uint32_t)j << 8 | px[j];
+        }
     }
     for (; p < k; p++)
         if (px[p]) out[e++] = (uint32_t)p << 8 | px[p];
