@@ -102,7 +102,7 @@ void clrt_platform_string(cl_platform_id p, cl_platform_info what, char *out, si
 char *clrt_cache_dir_open(void);
 /* The --profile lines of the context's programs: each one's file, how it came (compiled or
  * from the binary cache), its time and its options. */
-void clrt_print_programs(const clrt_ctx *ctx, FILE *f);
+void clrt_print_programs(clrt_ctx *ctx, FILE *f);
 /* Releases the context's kernels and programs. */
 void clrt_programs_release(clrt_ctx *ctx);
 

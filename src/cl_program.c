@@ -1,10 +1,12 @@
 /* cl_program.c: kernel programs (see cl_runtime.h): their sources (embedded, or
- * $CLTRAIN_KERNEL_DIR, with #include "x.cl" substituted), the on-disk program-binary cache,
- * builds with the build log on failure, and the kernels taken from them. */
+ * $CLTRAIN_KERNEL_DIR, with #include "x.cl" substituted, each program's unlaunched kernels left
+ * out by kernel_select.c), the on-disk program-binary cache, builds with the build log on
+ * failure, the thread that builds programs ahead, and the kernels taken from them. */
 #include "cl_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -378,14 +380,33 @@ struct clrt_prefetch_job {
     pthread_t thread;
     clrt_ctx *ctx;
     int n, done;
+    atomic_bool stop;       /* set at exit: build no further program */
+    bool joined;
     struct { char *file, *options, *kernels; } *specs;   /* the caller's, copied */
     program_entry *made;
 };
 
+/* A process that exits (bad input found while the thread builds: exit 2) must not tear the
+ * driver down under the thread: exit waits for the program being built, and no other starts. */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct clrt_prefetch_job *running;   /* the job exit waits for; NULL: none */
+
+static void prefetch_at_exit(void)
+{
+    pthread_mutex_lock(&running_lock);
+    if (running && !pthread_equal(running->thread, pthread_self())) {
+        atomic_store(&running->stop, true);
+        pthread_join(running->thread, NULL);
+        running->joined = true;
+    }
+    running = NULL;
+    pthread_mutex_unlock(&running_lock);
+}
+
 static void *prefetch_main(void *arg)
 {
     struct clrt_prefetch_job *job = arg;
-    for (int i = 0; i < job->n; i++) {
+    for (int i = 0; i < job->n && !atomic_load(&job->stop); i++) {
         if (make_program(job->ctx, job->specs[i].file, job->specs[i].options, job->specs[i].kernels,
                          true, &job->made[job->done]))
             job->done++;
@@ -412,7 +433,10 @@ static void prefetch_join(clrt_ctx *ctx)
     struct clrt_prefetch_job *job = ctx->prefetch;
     if (!job) return;
     ctx->prefetch = NULL;
-    pthread_join(job->thread, NULL);
+    pthread_mutex_lock(&running_lock);
+    if (running == job) running = NULL;
+    if (!job->joined) pthread_join(job->thread, NULL);
+    pthread_mutex_unlock(&running_lock);
     prefetch_take(ctx, job);
 }
 
@@ -437,8 +461,15 @@ void clrt_prefetch(clrt_ctx *ctx, int n, const clrt_program_spec *specs)
         job->specs[i].options = xstrdup(specs[i].options ? specs[i].options : "");
         job->specs[i].kernels = xstrdup(specs[i].kernels);
     }
-    if (pthread_create(&job->thread, NULL, prefetch_main, job) != 0) {
-        prefetch_main(job);   /* no thread: build them now */
+    static bool at_exit_set;
+    pthread_mutex_lock(&running_lock);
+    if (!at_exit_set) at_exit_set = atexit(prefetch_at_exit) == 0;
+    bool started = at_exit_set && !running &&
+                   pthread_create(&job->thread, NULL, prefetch_main, job) == 0;
+    if (started) running = job;
+    pthread_mutex_unlock(&running_lock);
+    if (!started) {   /* no thread (or another context's still runs): build them now */
+        prefetch_main(job);
         prefetch_take(ctx, job);
         return;
     }
@@ -526,8 +557,9 @@ clrt_build_source clrt_last_build_source(const clrt_ctx *ctx)
     return ctx->last_source;
 }
 
-void clrt_print_programs(const clrt_ctx *ctx, FILE *f)
+void clrt_print_programs(clrt_ctx *ctx, FILE *f)
 {
+    prefetch_join(ctx);
     int built = 0;
     double total = 0;
     for (int i = 0; i < ctx->nprograms; i++) {
