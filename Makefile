@@ -28,7 +28,7 @@ endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lOpenCL -lclblast -lz -lstb)
-LIBS       = $(PKG_LIBS) -lm
+LIBS       = $(PKG_LIBS) -lm -pthread
 
 # Open MPI (libopenmpi-dev) where installed: src/dist.c alone includes mpi.h. Without it the
 # same interface runs one process (MPI=0 forces that). -isystem: warnings are ours, not mpi.h's.
@@ -152,7 +152,8 @@ test-oclgrind: deps data
 # CI's 15 minutes cannot spare (`make test SANITIZE=address,undefined` runs all of it). Leaks
 # inside the OpenCL driver (PoCL, LLVM) are suppressed by tests/lsan.supp; none of our own code.
 SANITIZE_SUITES := dataset checkpoint cli malformed cl_runtime layers backend predict resume classes \
-                   plot optim onnx_export rng model options session train_loop augment softmax
+                   plot optim onnx_export rng model options session train_loop augment softmax \
+                   kernel_select nonzero
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1 \
                LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

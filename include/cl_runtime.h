@@ -56,11 +56,29 @@ clrt_ctx *clrt_open(int index, const clrt_options *opt);
 void clrt_close(clrt_ctx *ctx);
 const clrt_device_desc *clrt_device(const clrt_ctx *ctx);
 
-/* Builds kernels/<file> (embedded copy, or $CLTRAIN_KERNEL_DIR/<file>) with `options`
- * (e.g. "-DTS=16"), cached per context by (file, options): a second call returns the same
- * program's kernels without rebuilding. Returns the kernel `name` of that program. */
+/* Builds kernel `name` of kernels/<file> (embedded copy, or $CLTRAIN_KERNEL_DIR/<file>) with
+ * `options` (e.g. "-DTS=16") in a program of its own: the file's other kernels are left out
+ * (src/kernel_select.c; a file it cannot read that way is built whole). Programs are cached
+ * per context by (file, options, kernels): a second call returns the same kernel without
+ * rebuilding. */
 clrt_kernel *clrt_kernel_get(clrt_ctx *ctx, const char *file, const char *options,
                              const char *name);
+/* The same, building `name` together with the kernels `together` names (space-separated,
+ * NULL: none) when its program is made: kernels launched together share one program, as each
+ * program costs a fixed build time (about 0.15 s in PoCL's front end). */
+clrt_kernel *clrt_kernel_get_with(clrt_ctx *ctx, const char *file, const char *options,
+                                  const char *name, const char *together);
+
+/* Builds (or loads from the binary cache) these programs in a thread while the caller goes on
+ * (reads the data, fills buffers): the first clrt_kernel_get waits for it and finds them
+ * there. Each spec names the kernels its program holds, as clrt_kernel_get_with would build
+ * them. Best effort: a failure is left for clrt_kernel_get to repeat and report. Nothing is
+ * built ahead for sources from $CLTRAIN_KERNEL_DIR. */
+typedef struct {
+    const char *file, *options;
+    const char *kernels;    /* space-separated */
+} clrt_program_spec;
+void clrt_prefetch(clrt_ctx *ctx, int n, const clrt_program_spec *specs);
 
 /* Where the program of the last clrt_kernel_get came from: compiled from source, loaded from
  * the on-disk binary cache ($XDG_CACHE_HOME/cltrain or ~/.cache/cltrain; off with no_cache),
@@ -71,6 +89,9 @@ typedef enum {
     CLRT_REUSED_IN_MEMORY = 2
 } clrt_build_source;
 clrt_build_source clrt_last_build_source(const clrt_ctx *ctx);
+/* The kernels the program of k holds, ';'-separated as CL_PROGRAM_KERNEL_NAMES gives them, into
+ * names[len] (for tests: a program holds only what is launched). */
+void clrt_program_kernel_names(clrt_ctx *ctx, const clrt_kernel *k, char *names, size_t len);
 
 /* Device buffers. `name` appears in error messages ("out of device memory allocating
  * 'activations' (1.2 GiB)"). */

@@ -14,19 +14,34 @@
 #include "rng.cl"
 #include "activate.cl"
 
-#define BIAS_ACT_KERNEL(NAME, ACT)                                                            \
-    __kernel void NAME(__global float *za, const ulong za_off, __global const float *bias,     \
-                       const ulong b_off, const int rows, const int cols)                      \
-    {                                                                                          \
-        const size_t i = get_global_id(0);                                                     \
-        if (i >= (size_t)rows * (size_t)cols) return;                                          \
-        const int col = (int)(i % (size_t)cols);                                               \
-        za[za_off + i] = activate(za[za_off + i] + bias[b_off + col], ACT);                     \
-    }
+/* Written out per kernel rather than through a macro, so that the runtime can build each one
+ * alone (src/kernel_select.c reads kernels, not macro expansions). */
+static inline void bias_act(__global float *za, const ulong za_off, __global const float *bias,
+                            const ulong b_off, const int rows, const int cols, const int act)
+{
+    const size_t i = get_global_id(0);
+    if (i >= (size_t)rows * (size_t)cols) return;
+    const int col = (int)(i % (size_t)cols);
+    za[za_off + i] = activate(za[za_off + i] + bias[b_off + col], act);
+}
 
-BIAS_ACT_KERNEL(bias_none, 0)
-BIAS_ACT_KERNEL(bias_relu, 1)
-BIAS_ACT_KERNEL(bias_sigmoid, 2)
+__kernel void bias_none(__global float *za, const ulong za_off, __global const float *bias,
+                        const ulong b_off, const int rows, const int cols)
+{
+    bias_act(za, za_off, bias, b_off, rows, cols, 0);
+}
+
+__kernel void bias_relu(__global float *za, const ulong za_off, __global const float *bias,
+                        const ulong b_off, const int rows, const int cols)
+{
+    bias_act(za, za_off, bias, b_off, rows, cols, 1);
+}
+
+__kernel void bias_sigmoid(__global float *za, const ulong za_off, __global const float *bias,
+                           const ulong b_off, const int rows, const int cols)
+{
+    bias_act(za, za_off, bias, b_off, rows, cols, 2);
+}
 
 __kernel void relu_backward(__global float *d, const ulong d_off, __global const float *a,
                             const ulong a_off, const ulong count)

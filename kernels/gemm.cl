@@ -184,10 +184,18 @@ static inline void gemm_store(const float *acc, const int row0, const int col0, 
     GEMM_KERNEL(gemm_tn_##EA##EB, TA, LOAD_A, 1, TB, LOAD_B, 0)                               \
     GEMM_KERNEL(gemm_tt_##EA##EB, TA, LOAD_A, 1, TB, LOAD_B, 1)
 
+/* The host builds one variant per program (PoCL compiles every kernel of a program, and a
+ * training launches a few of the sixteen): GEMM_ONLY names it, GEMM_A_T / GEMM_B_T, _LOAD and
+ * _TRANS give its element types, tile loaders and layouts; GEMM_NONE leaves only
+ * gemm_split_sum. Without either, all sixteen. */
+#if defined(GEMM_ONLY)
+GEMM_KERNEL(GEMM_ONLY, GEMM_A_T, GEMM_A_LOAD, GEMM_A_TRANS, GEMM_B_T, GEMM_B_LOAD, GEMM_B_TRANS)
+#elif !defined(GEMM_NONE)
 GEMM_LAYOUTS(f, float, gemm_load_tile_f, f, float, gemm_load_tile_f)
 GEMM_LAYOUTS(u, uchar, gemm_load_tile_u, f, float, gemm_load_tile_f)
 GEMM_LAYOUTS(f, float, gemm_load_tile_f, u, uchar, gemm_load_tile_u)
 GEMM_LAYOUTS(u, uchar, gemm_load_tile_u, u, uchar, gemm_load_tile_u)
+#endif
 
 __kernel void gemm_split_sum(__global const float *part, const int split, const int m,
                              const int n, const float alpha, const float beta,

@@ -12,6 +12,7 @@
 #include "cl_layers.h"
 #include "cl_runtime.h"
 #include "model.h"
+#include "nonzero.h"
 #include "util.h"
 
 /* A float32 copy of a U8 tensor for CLBlast (which multiplies floats only), converted by the
@@ -79,6 +80,24 @@ static const struct {
     [K_GATHER_ROWS16] = {"data.cl", "", "gather_rows16"},
     [K_U8_TO_F32] = {"data.cl", "", "u8_to_f32"},
 };
+
+/* Kernels launched one after the other by one operation: each pair is built in one program
+ * (a program costs a fixed build time on top of its kernels'; cl_runtime.h). A kernel not
+ * listed gets a program of its own. */
+static const char *const kernel_families[][2] = {
+    {"transpose_pad", "sparse_forward"}, {"sparse_weights", "sparse_weights_sum"},
+    {"linear_weights", "linear_weights_sum"}, {"col_sum_rows", "col_sum_finish"},
+};
+
+/* The kernel `name` of file, built with the other kernel of its family if it has one. */
+static clrt_kernel *family_kernel(clrt_ctx *ctx, const char *file, const char *opts, const char *name)
+{
+    for (size_t i = 0; i < sizeof kernel_families / sizeof kernel_families[0]; i++)
+        for (int j = 0; j < 2; j++)
+            if (strcmp(kernel_families[i][j], name) == 0)
+                return clrt_kernel_get_with(ctx, file, opts, name, kernel_families[i][1 - j]);
+    return clrt_kernel_get(ctx, file, opts, name);
+}
 
 /* Largest work-group of the 1D kernels and of reduce_stats. */
 #define WG_1D 256
@@ -176,8 +195,8 @@ static kernel_slot *kernel(cl_backend *b, int id)
 {
     kernel_slot *s = &b->kernels[id];
     if (!s->k) {
-        s->k = clrt_kernel_get(b->ctx, kernel_names[id].file, kernel_names[id].options,
-                              kernel_names[id].name);
+        s->k = family_kernel(b->ctx, kernel_names[id].file, kernel_names[id].options,
+                             kernel_names[id].name);
         s->wg = wg_1d(b, s->k);
     }
     return s;
@@ -278,10 +297,7 @@ static pixel_csr *csr_build(cl_backend *b, const uint8_t *px, size_t rows, int k
     size_t e = 0;
     for (size_t r = 0; r < rows; r++) {
         row_ptr[r] = (uint32_t)e;
-        for (int p = 0; p < k; p++) {
-            uint8_t v = px[r * (size_t)k + (size_t)p];
-            if (v) nz[e++] = (uint32_t)p << 8 | v;
-        }
+        e += nonzero_pack(px + r * (size_t)k, k, nz + e);
     }
     row_ptr[rows] = (uint32_t)e;
     c->row_ptr = clrt_alloc(b->ctx, (rows + 1) * sizeof(uint32_t), "sparse image rows");
@@ -306,7 +322,7 @@ static void cl_write_images(backend *be, tensor *t, int k, const uint8_t *pixels
     cl_write(be, t, 0, t->count, pixels);
     size_t rows = t->count / (size_t)k, nnz = 0;
     if (k >= (1 << 24) || rows >= UINT32_MAX || rows == 0) return;   /* sparse.cl's packing */
-    for (size_t i = 0; i < t->count; i++) nnz += pixels[i] != 0;
+    nnz = nonzero_count(pixels, t->count);
     double density = (double)nnz / (double)t->count;
     if (cl_layer_sparse_wanted(&b->traits, density)) t->csr = csr_build(b, pixels, rows, k, nnz);
 }
@@ -348,11 +364,24 @@ static void check_operand(const char *name, const tensor *x, bool c_operand, siz
     check_tensor("gemm", name, x, x->type, off, span);
 }
 
+/* Kernel `name` of gemm.cl with tiles t: "gemm_split_sum", or a variant "gemm_<ta><tb>_<ea><eb>"
+ * (layout n or t, element type f or u), which gemm.cl then defines alone (GEMM_ONLY). */
 static clrt_kernel *gemm_kernel(cl_backend *b, const gemm_tiles *t, const char *name)
 {
-    char opts[96];
-    snprintf(opts, sizeof opts, "-DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d", t->tsm, t->tsn,
-             t->tsk, t->wptm, t->wptn);
+    char opts[320];
+    int n = snprintf(opts, sizeof opts, "-DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d", t->tsm,
+                     t->tsn, t->tsk, t->wptm, t->wptn);
+    if (strcmp(name, "gemm_split_sum") == 0) {
+        snprintf(opts + n, sizeof opts - (size_t)n, " -DGEMM_NONE");
+    } else {
+        if (strlen(name) != 10) bug("gemm", "not a gemm.cl variant");
+        char ta = name[5], tb = name[6], ea = name[8], eb = name[9];
+        snprintf(opts + n, sizeof opts - (size_t)n,
+                 " -DGEMM_ONLY=%s -DGEMM_A_T=%s -DGEMM_A_LOAD=gemm_load_tile_%c -DGEMM_A_TRANS=%d"
+                 " -DGEMM_B_T=%s -DGEMM_B_LOAD=gemm_load_tile_%c -DGEMM_B_TRANS=%d",
+                 name, ea == 'u' ? "uchar" : "float", ea, ta == 't', eb == 'u' ? "uchar" : "float",
+                 eb, tb == 't');
+    }
     return layer_kernel(b, "gemm.cl", opts, name);
 }
 
@@ -718,12 +747,12 @@ static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *op
     for (size_t i = 0; i < n; i++) {
         if (!b->layer_kernels[i].k) {
             snprintf(b->layer_kernels[i].key, sizeof b->layer_kernels[i].key, "%s", key);
-            b->layer_kernels[i].k = clrt_kernel_get(b->ctx, file, opts, name);
+            b->layer_kernels[i].k = family_kernel(b->ctx, file, opts, name);
             return b->layer_kernels[i].k;
         }
         if (strcmp(b->layer_kernels[i].key, key) == 0) return b->layer_kernels[i].k;
     }
-    return clrt_kernel_get(b->ctx, file, opts, name);   /* the table is full: the runtime caches */
+    return family_kernel(b->ctx, file, opts, name);   /* the table is full: the runtime caches */
 }
 
 static int vector_width(int k)
@@ -1261,6 +1290,25 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
     be->ops = &cl_ops;
     be->impl = b;
     return be;
+}
+
+void backend_cl_prefetch_training(backend *be, optimizer_kind opt, bool dropout)
+{
+    if (!be || be->ops != &cl_ops) return;
+    static const int update_kernel[] = {
+        [OPT_SGD] = K_UPDATE_SGD, [OPT_MOMENTUM] = K_UPDATE_MOMENTUM,
+        [OPT_NESTEROV] = K_UPDATE_NESTEROV, [OPT_ADAM] = K_UPDATE_ADAM, [OPT_ADAMW] = K_UPDATE_ADAMW,
+    };
+    int ids[3], n = 0;
+    ids[n++] = K_REDUCE_STATS;   /* every evaluation's loss and accuracy */
+    if ((int)opt >= 0 && (size_t)opt < sizeof update_kernel / sizeof update_kernel[0])
+        ids[n++] = update_kernel[opt];
+    if (dropout) ids[n++] = K_DROPOUT;
+    clrt_program_spec specs[3];
+    for (int i = 0; i < n; i++)
+        specs[i] = (clrt_program_spec){kernel_names[ids[i]].file, kernel_names[ids[i]].options,
+                                       kernel_names[ids[i]].name};
+    clrt_prefetch(impl(be)->ctx, n, specs);
 }
 
 void backend_cl_print_profile(backend *be, FILE *f)

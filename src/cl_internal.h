@@ -15,7 +15,10 @@
 
 typedef struct {
     char *file, *options;
+    char *kernels;              /* the kernels it holds, space-separated; NULL: all of file's */
     cl_program program;
+    clrt_build_source source;   /* compiled, or loaded from the binary cache */
+    double seconds;             /* wall time of that build or load */
 } program_entry;
 
 struct clrt_kernel {
@@ -59,6 +62,7 @@ struct clrt_ctx {
     clrt_kernel **kernels;
     int nkernels;
     clrt_build_source last_source;
+    struct clrt_prefetch_job *prefetch;   /* clrt_prefetch's thread until joined; NULL: none */
     char *cache_dir;        /* NULL: no binary cache */
     bool cache_warned;
     bool clblast_unusable;
@@ -97,6 +101,9 @@ void clrt_platform_string(cl_platform_id p, cl_platform_info what, char *out, si
 /* ---- cl_program.c ---- */
 /* $XDG_CACHE_HOME/cltrain or ~/.cache/cltrain, created; NULL when neither can be used. */
 char *clrt_cache_dir_open(void);
+/* The --profile lines of the context's programs: each one's file, how it came (compiled or
+ * from the binary cache), its time and its options. */
+void clrt_print_programs(clrt_ctx *ctx, FILE *f);
 /* Releases the context's kernels and programs. */
 void clrt_programs_release(clrt_ctx *ctx);
 

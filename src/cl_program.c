@@ -1,14 +1,18 @@
 /* cl_program.c: kernel programs (see cl_runtime.h): their sources (embedded, or
- * $CLTRAIN_KERNEL_DIR, with #include "x.cl" substituted), the on-disk program-binary cache,
- * builds with the build log on failure, and the kernels taken from them. */
+ * $CLTRAIN_KERNEL_DIR, with #include "x.cl" substituted, each program's unlaunched kernels left
+ * out by kernel_select.c), the on-disk program-binary cache, builds with the build log on
+ * failure, the thread that builds programs ahead, and the kernels taken from them. */
 #include "cl_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "kernel_select.h"
 #include "kernels_embedded.h"
 
 /* mkdir -p; returns 0 or -1 with errno set. */
@@ -258,16 +262,25 @@ static void cache_store(clrt_ctx *ctx, uint64_t key, cl_program prog)
 
 /* ---- programs and kernels ---------------------------------------------------------------- */
 
+/* The program built from source; on failure NULL when `quiet` (the prefetch thread: the main
+ * thread builds it again when it is asked for, and reports), else the build log and exit 1. */
 static cl_program build_from_source(clrt_ctx *ctx, const char *file, const char *source,
-                                    const char *options)
+                                    const char *options, bool quiet)
 {
     cl_int err;
     size_t len = strlen(source);
     cl_program prog = clCreateProgramWithSource(ctx->context, 1, &source, &len, &err);
     char what[320];
     snprintf(what, sizeof what, "building %s", file);
-    if (err != CL_SUCCESS) clrt_fail(ctx, err, "clCreateProgramWithSource", what);
+    if (err != CL_SUCCESS) {
+        if (quiet) return NULL;
+        clrt_fail(ctx, err, "clCreateProgramWithSource", what);
+    }
     err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS && quiet) {
+        clReleaseProgram(prog);
+        return NULL;
+    }
     if (err != CL_SUCCESS) {
         size_t n = 0;
         if (clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) == CL_SUCCESS &&
@@ -287,48 +300,205 @@ static cl_program build_from_source(clrt_ctx *ctx, const char *file, const char 
     return prog;
 }
 
-static int find_program(const clrt_ctx *ctx, const char *file, const char *options)
+/* Whether the space-separated list `set` names `name`. */
+static bool set_has(const char *set, const char *name)
 {
-    for (int i = 0; i < ctx->nprograms; i++)
-        if (strcmp(ctx->programs[i].file, file) == 0 && strcmp(ctx->programs[i].options, options) == 0)
+    size_t n = strlen(name);
+    for (const char *p = set; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == set || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return true;
+    return false;
+}
+
+/* The program holding kernel `name` of file built with options: one built for it (alone or
+ * with its family), or the whole file's. */
+static int find_program(const clrt_ctx *ctx, const char *file, const char *options, const char *name)
+{
+    for (int i = 0; i < ctx->nprograms; i++) {
+        const program_entry *p = &ctx->programs[i];
+        if (strcmp(p->file, file) == 0 && strcmp(p->options, options) == 0 &&
+            (!p->kernels || set_has(p->kernels, name)))
             return i;
+    }
     return -1;
 }
 
-static int add_program(clrt_ctx *ctx, const char *file, const char *options)
+/* A program of the kernels `set` names and no others (the file's other kernels blanked: PoCL
+ * compiles every kernel of a program when the cache takes its binary, and each costs start-up
+ * time), or of the whole file when kernel_select cannot single them out: loaded from the
+ * cache or built (and stored). false, with nothing made, only when `quiet` and the build
+ * failed. */
+static bool make_program(clrt_ctx *ctx, const char *file, const char *options, const char *set,
+                         bool quiet, program_entry *out)
 {
+    double t0 = now_seconds();
     char *source = load_source(file, 0);
+    char *some = kernel_select(source, set);
+    if (some) { free(source); source = some; }
     cl_program prog = NULL;
     uint64_t key = 0;
+    clrt_build_source from = CLRT_LOADED_FROM_CACHE;
     if (ctx->cache_dir) {
         key = cache_key(ctx, source, options);
         prog = cache_load(ctx, key, options);
     }
-    if (prog) {
-        ctx->last_source = CLRT_LOADED_FROM_CACHE;
-    } else {
-        prog = build_from_source(ctx, file, source, options);
-        ctx->last_source = CLRT_BUILT_FROM_SOURCE;
-        if (ctx->cache_dir) cache_store(ctx, key, prog);
+    if (!prog) {
+        from = CLRT_BUILT_FROM_SOURCE;
+        prog = build_from_source(ctx, file, source, options, quiet);
+        if (prog && ctx->cache_dir) cache_store(ctx, key, prog);
     }
     free(source);
+    if (!prog) return false;
+    *out = (program_entry){xstrdup(file), xstrdup(options), some ? xstrdup(set) : NULL, prog, from,
+                           now_seconds() - t0};
+    return true;
+}
+
+static int add_entry(clrt_ctx *ctx, const program_entry *e)
+{
     ctx->programs = xrealloc(ctx->programs, (size_t)(ctx->nprograms + 1) * sizeof *ctx->programs,
                              "the program list");
-    ctx->programs[ctx->nprograms] = (program_entry){xstrdup(file), xstrdup(options), prog};
+    ctx->programs[ctx->nprograms] = *e;
     return ctx->nprograms++;
+}
+
+static void free_entry(program_entry *e)
+{
+    clReleaseProgram(e->program);
+    free(e->file);
+    free(e->options);
+    free(e->kernels);
+}
+
+/* ---- building ahead -----------------------------------------------------------------------
+ * clrt_prefetch's thread builds programs while the caller does other work (reads the data);
+ * the first clrt_kernel_get (or clrt_close) waits for it and takes its programs. It never
+ * dies: a program it cannot build is left for the main thread, which builds it again when it
+ * is asked for and reports the failure as always. OpenCL calls are thread-safe; the thread
+ * touches only its own list and the cache files until it is joined. */
+
+struct clrt_prefetch_job {
+    pthread_t thread;
+    clrt_ctx *ctx;
+    int n, done;
+    atomic_bool stop;       /* set at exit: build no further program */
+    bool joined;
+    struct { char *file, *options, *kernels; } *specs;   /* the caller's, copied */
+    program_entry *made;
+};
+
+/* A process that exits (bad input found while the thread builds: exit 2) must not tear the
+ * driver down under the thread: exit waits for the program being built, and no other starts. */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct clrt_prefetch_job *running;   /* the job exit waits for; NULL: none */
+
+static void prefetch_at_exit(void)
+{
+    pthread_mutex_lock(&running_lock);
+    if (running && !running->joined && !pthread_equal(running->thread, pthread_self())) {
+        atomic_store(&running->stop, true);
+        pthread_join(running->thread, NULL);
+        running->joined = true;   /* still reachable from `running`: no leak reported */
+    }
+    pthread_mutex_unlock(&running_lock);
+}
+
+static void *prefetch_main(void *arg)
+{
+    struct clrt_prefetch_job *job = arg;
+    for (int i = 0; i < job->n && !atomic_load(&job->stop); i++) {
+        if (make_program(job->ctx, job->specs[i].file, job->specs[i].options, job->specs[i].kernels,
+                         true, &job->made[job->done]))
+            job->done++;
+    }
+    return NULL;
+}
+
+/* Takes the programs the job made into the context and frees the job. */
+static void prefetch_take(clrt_ctx *ctx, struct clrt_prefetch_job *job)
+{
+    for (int i = 0; i < job->done; i++) add_entry(ctx, &job->made[i]);
+    for (int i = 0; i < job->n; i++) {
+        free(job->specs[i].file);
+        free(job->specs[i].options);
+        free(job->specs[i].kernels);
+    }
+    free(job->specs);
+    free(job->made);
+    free(job);
+}
+
+static void prefetch_join(clrt_ctx *ctx)
+{
+    struct clrt_prefetch_job *job = ctx->prefetch;
+    if (!job) return;
+    ctx->prefetch = NULL;
+    pthread_mutex_lock(&running_lock);
+    if (running == job) running = NULL;
+    if (!job->joined) pthread_join(job->thread, NULL);
+    pthread_mutex_unlock(&running_lock);
+    prefetch_take(ctx, job);
+}
+
+void clrt_prefetch(clrt_ctx *ctx, int n, const clrt_program_spec *specs)
+{
+    prefetch_join(ctx);
+    const char *dir = getenv("CLTRAIN_KERNEL_DIR");
+    if (n <= 0 || (dir && *dir)) return;   /* sources from disk: build when asked, and report */
+    for (int i = 0; i < n; i++) {
+        bool embedded = false;
+        for (const embedded_kernel *k = embedded_kernels; k->name; k++)
+            embedded = embedded || strcmp(k->name, specs[i].file) == 0;
+        if (!embedded) return;   /* load_source would die in the thread */
+    }
+    struct clrt_prefetch_job *job = xcalloc(1, sizeof *job, "the build thread");
+    job->ctx = ctx;
+    job->n = n;
+    job->specs = xcalloc((size_t)n, sizeof *job->specs, "the build thread");
+    job->made = xcalloc((size_t)n, sizeof *job->made, "the build thread");
+    for (int i = 0; i < n; i++) {
+        job->specs[i].file = xstrdup(specs[i].file);
+        job->specs[i].options = xstrdup(specs[i].options ? specs[i].options : "");
+        job->specs[i].kernels = xstrdup(specs[i].kernels);
+    }
+    static bool at_exit_set;
+    pthread_mutex_lock(&running_lock);
+    if (!at_exit_set) at_exit_set = atexit(prefetch_at_exit) == 0;
+    bool started = at_exit_set && !running &&
+                   pthread_create(&job->thread, NULL, prefetch_main, job) == 0;
+    if (started) running = job;
+    pthread_mutex_unlock(&running_lock);
+    if (!started) {   /* no thread (or another context's still runs): build them now */
+        prefetch_main(job);
+        prefetch_take(ctx, job);
+        return;
+    }
+    ctx->prefetch = job;
 }
 
 clrt_kernel *clrt_kernel_get(clrt_ctx *ctx, const char *file, const char *options, const char *name)
 {
+    return clrt_kernel_get_with(ctx, file, options, name, NULL);
+}
+
+clrt_kernel *clrt_kernel_get_with(clrt_ctx *ctx, const char *file, const char *options,
+                                  const char *name, const char *together)
+{
     if (!options) options = "";
-    int p = find_program(ctx, file, options);
+    prefetch_join(ctx);
+    int p = find_program(ctx, file, options, name);
     if (p >= 0) {
         ctx->last_source = CLRT_REUSED_IN_MEMORY;
         for (int i = 0; i < ctx->nkernels; i++)
             if (ctx->kernels[i]->program == p && strcmp(ctx->kernels[i]->name, name) == 0)
                 return ctx->kernels[i];
     } else {
-        p = add_program(ctx, file, options);
+        char *set = xmalloc(strlen(name) + (together ? strlen(together) : 0) + 2, "a kernel list");
+        sprintf(set, "%s%s%s", name, together ? " " : "", together ? together : "");
+        program_entry e;
+        make_program(ctx, file, options, set, false, &e);
+        free(set);
+        ctx->last_source = e.source;
+        p = add_entry(ctx, &e);
     }
 
     cl_int err;
@@ -369,23 +539,51 @@ size_t clrt_kernel_max_wg(clrt_ctx *ctx, clrt_kernel *k)
     return k->max_wg;
 }
 
+void clrt_program_kernel_names(clrt_ctx *ctx, const clrt_kernel *k, char *names, size_t len)
+{
+    size_t n = 0;
+    cl_program prog = ctx->programs[k->program].program;
+    clrt_check(ctx, clGetProgramInfo(prog, CL_PROGRAM_KERNEL_NAMES, 0, NULL, &n), "clGetProgramInfo");
+    char *all = xmalloc(n + 1, "kernel names");
+    clrt_check(ctx, clGetProgramInfo(prog, CL_PROGRAM_KERNEL_NAMES, n, all, NULL), "clGetProgramInfo");
+    all[n] = 0;
+    snprintf(names, len, "%s", all);
+    free(all);
+}
+
 clrt_build_source clrt_last_build_source(const clrt_ctx *ctx)
 {
     return ctx->last_source;
 }
 
+void clrt_print_programs(clrt_ctx *ctx, FILE *f)
+{
+    prefetch_join(ctx);
+    int built = 0;
+    double total = 0;
+    for (int i = 0; i < ctx->nprograms; i++) {
+        built += ctx->programs[i].source == CLRT_BUILT_FROM_SOURCE;
+        total += ctx->programs[i].seconds;
+    }
+    fprintf(f, "programs: %d (%d compiled, %d from the cache), %.3f s\n", ctx->nprograms, built,
+            ctx->nprograms - built, total);
+    for (int i = 0; i < ctx->nprograms; i++) {
+        const program_entry *p = &ctx->programs[i];
+        fprintf(f, "  %-16s %-8s %9.3f ms  [%s]  %s\n", p->file,
+                p->source == CLRT_BUILT_FROM_SOURCE ? "compiled" : "cached", p->seconds * 1e3,
+                p->kernels ? p->kernels : "every kernel", p->options);
+    }
+}
+
 void clrt_programs_release(clrt_ctx *ctx)
 {
+    prefetch_join(ctx);
     for (int i = 0; i < ctx->nkernels; i++) {
         clReleaseKernel(ctx->kernels[i]->kernel);
         free(ctx->kernels[i]->name);
         free(ctx->kernels[i]);
     }
-    for (int i = 0; i < ctx->nprograms; i++) {
-        clReleaseProgram(ctx->programs[i].program);
-        free(ctx->programs[i].file);
-        free(ctx->programs[i].options);
-    }
+    for (int i = 0; i < ctx->nprograms; i++) free_entry(&ctx->programs[i]);
     free(ctx->kernels);
     free(ctx->programs);
 }

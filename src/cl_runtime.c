@@ -138,6 +138,7 @@ void clrt_print_profile(clrt_ctx *ctx, FILE *f)
     fprintf(f, "transfers: %llu, %.3f MB, %.3f ms\n", (unsigned long long)ctx->xfer_count,
             (double)ctx->xfer_bytes * 1e-6, (double)ctx->xfer_ns * 1e-6);
     free(s);
+    clrt_print_programs(ctx, f);
 }
 
 void clrt_finish(clrt_ctx *ctx)

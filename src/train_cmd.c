@@ -328,7 +328,11 @@ int command_train(const options *all_ranks)
     dist_check_same(cfg.arch.n_params, "the number of parameters");
     dist_check_same(start_epoch * (uint64_t)1000003 + resume_step, "the resumed position");
     dist_broadcast(params, cfg.arch.n_params * sizeof(float));
+    /* The kernels every training needs are built in a thread while the data is uploaded and
+     * its sparse copy made (the compiler's first start alone takes most of a second on PoCL).
+     * Not earlier: a bad input found while it builds would wait for the build to exit. */
     backend *be = session_open_backend(o);
+    if (cfg.total_epochs > start_epoch) backend_cl_prefetch_training(be, cfg.optimizer, cfg.dropout > 0);
     trainer *t = trainer_create(be, &cfg, train, test, sd.val.n ? &sd.val : NULL, params);
     /* The optimizer state and its step count go together: another optimizer whose state the
      * checkpoint lacks starts fresh, with Adam's bias correction from step 1. */

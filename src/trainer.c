@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dist.h"
+#include "nonzero.h"
 #include "rng.h"
 #include "util.h"
 
@@ -80,8 +81,7 @@ static void upload_set(trainer *t, device_set *s, const dataset *d, const char *
 /* Share of nonzero pixels in the training images (the sets the first layer reads most). */
 static double pixel_density(const dataset *d, int in_dim)
 {
-    size_t n = d ? d->n * (size_t)in_dim : 0, nz = 0;
-    for (size_t i = 0; i < n; i++) nz += d->pixels[i] != 0;
+    size_t n = d ? d->n * (size_t)in_dim : 0, nz = n ? nonzero_count(d->pixels, n) : 0;
     return n ? (double)nz / (double)n : 1.0;
 }
 

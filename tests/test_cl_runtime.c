@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "cl_runtime.h"
+#include "kernel_select.h"
+#include "kernels_embedded.h"
 #include "support.h"
 #include "test_suites.h"
 #include "util.h"
@@ -352,6 +354,81 @@ START_TEST(test_include)
 }
 END_TEST
 
+/* Every kernel of every file of kernels/ gets a program holding it alone (with the options a
+ * file must have), and gemm.cl's macro-made variants one each through GEMM_ONLY. */
+START_TEST(test_one_kernel_per_program)
+{
+    clrt_ctx *ctx = open_pocl(false, true);
+    char names[1024];
+    int programs = 0;
+    for (const embedded_kernel *e = embedded_kernels; e->name; e++) {
+        kernel_span sp[64];
+        int n = kernel_spans(e->source, sp, 64);
+        ck_assert_int_ge(n, 0);
+        const char *opts = strcmp(e->name, "gemm.cl") == 0      ? "-DGEMM_NONE"
+                           : strcmp(e->name, "layers.cl") == 0 ? "-DK=6 -DN=3"
+                           : strcmp(e->name, "sparse.cl") == 0 ? "-DK=6 -DN=3"
+                           : strcmp(e->name, "softmax_xent.cl") == 0 ? "-DCLASSES=3"
+                                                                : "";
+        for (int i = 0; i < n; i++) {
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)sp[i].name_len, e->source + sp[i].name);
+            clrt_kernel *k = clrt_kernel_get(ctx, e->name, opts, name);
+            ck_assert_int_eq(clrt_last_build_source(ctx), CLRT_BUILT_FROM_SOURCE);
+            clrt_program_kernel_names(ctx, k, names, sizeof names);
+            ck_assert_msg(strcmp(names, name) == 0, "%s: the program of %s holds %s", e->name, name,
+                          names);
+            programs++;
+        }
+    }
+    ck_assert_int_ge(programs, 30);
+    clrt_kernel *k = clrt_kernel_get(ctx, "gemm.cl",
+                                     "-DGEMM_ONLY=gemm_tn_uf -DGEMM_A_T=uchar -DGEMM_A_LOAD=gemm_load_tile_u "
+                                     "-DGEMM_A_TRANS=1 -DGEMM_B_T=float -DGEMM_B_LOAD=gemm_load_tile_f "
+                                     "-DGEMM_B_TRANS=0", "gemm_tn_uf");
+    clrt_program_kernel_names(ctx, k, names, sizeof names);
+    ck_assert_str_eq(names, "gemm_tn_uf");
+    /* A family: both in one program, and the second is found in it, not rebuilt. */
+    k = clrt_kernel_get_with(ctx, "update.cl", "-DFAMILY", "update_adam", "update_adamw");
+    clrt_program_kernel_names(ctx, k, names, sizeof names);
+    ck_assert_msg(strcmp(names, "update_adam;update_adamw") == 0 ||
+                  strcmp(names, "update_adamw;update_adam") == 0, "%s", names);
+    clrt_kernel_get(ctx, "update.cl", "-DFAMILY", "update_adamw");
+    ck_assert_int_eq(clrt_last_build_source(ctx), CLRT_REUSED_IN_MEMORY);
+    clrt_close(ctx);
+}
+END_TEST
+
+/* layers.cl without -DK fails (#error): ahead quietly, then again, loudly, when asked for. */
+static void prefetch_bad_kernel(void)
+{
+    clrt_ctx *ctx = open_pocl(false, true);
+    const clrt_program_spec bad = {"layers.cl", "", "linear_forward"};
+    clrt_prefetch(ctx, 1, &bad);
+    clrt_kernel_get(ctx, "layers.cl", "", "linear_forward");
+}
+
+START_TEST(test_prefetch)
+{
+    if (cannot_fork()) return;
+    char err[8192];
+    ck_assert_int_eq(run_captured(prefetch_bad_kernel, err, sizeof err), 1);
+    ck_assert_msg(strstr(err, "clBuildProgram: CL_BUILD_PROGRAM_FAILURE") != NULL, "%.1500s", err);
+    ck_assert_msg(strstr(err, "build with -DK=") != NULL, "no build log in: %.1500s", err);
+
+    clrt_ctx *ctx = open_pocl(false, true);
+    const clrt_program_spec specs[] = {
+        {"selftest.cl", "-DPREFETCHED=1", "scale_add"},
+        {"layers.cl", "", "linear_forward"},   /* fails, quietly: nobody asks for it */
+    };
+    clrt_prefetch(ctx, 2, specs);
+    clrt_kernel *k = clrt_kernel_get(ctx, "selftest.cl", "-DPREFETCHED=1", "scale_add");
+    ck_assert_int_eq(clrt_last_build_source(ctx), CLRT_REUSED_IN_MEMORY);   /* built ahead */
+    check_scale_add(ctx, k, 1000);
+    clrt_close(ctx);
+}
+END_TEST
+
 static void build_bad_kernel(void)
 {
     clrt_ctx *ctx = open_pocl(false, true);
@@ -364,6 +441,7 @@ START_TEST(test_build_failure)
     char kdir[64];
     work_dir_make(kdir, sizeof kdir, "clrt");
     write_text(kdir, "bad.cl",
+               "__kernel void fine(__global float *y) { y[0] = 1.0f; }\n"
                "__kernel void broken(__global float *y)\n"
                "{\n"
                "    y[0] = undeclared_thing_42;\n"
@@ -376,6 +454,12 @@ START_TEST(test_build_failure)
     ck_assert_msg(strstr(err, "undeclared_thing_42") != NULL, "no build log in: %.1500s", err);
     ck_assert_msg(strstr(err, "bad.cl") != NULL, "stderr: %.1500s", err);
     ck_assert_msg(strstr(err, "-DTS=16") != NULL, "stderr: %.1500s", err);
+    ck_assert_msg(strstr(err, ":4:") != NULL, "the log names not line 4: %.1500s", err);
+    /* The other kernel of the file builds alone: the broken one is left out of its program. */
+    clrt_ctx *ctx = open_pocl(false, true);
+    clrt_kernel_get(ctx, "bad.cl", "-DTS=16", "fine");
+    ck_assert_int_eq(clrt_last_build_source(ctx), CLRT_BUILT_FROM_SOURCE);
+    clrt_close(ctx);
     unsetenv("CLTRAIN_KERNEL_DIR");
     work_dir_remove(kdir);
 }
@@ -519,6 +603,8 @@ Suite *cl_runtime_suite(void)
     tcase_add_test(tc, test_binary_cache);
     tcase_add_test(tc, test_include);
     tcase_add_test(tc, test_build_failure);
+    tcase_add_test(tc, test_one_kernel_per_program);
+    tcase_add_test(tc, test_prefetch);
     tcase_add_test(tc, test_launch_errors);
     tcase_add_test(tc, test_profile);
     tcase_add_test(tc, test_clblast_sgemm);
