@@ -85,11 +85,14 @@ static const struct {
  * (a program costs a fixed build time on top of its kernels'; cl_runtime.h). A kernel not
  * listed gets a program of its own. */
 static const char *const kernel_families[][2] = {
-    {"transpose_pad", "sparse_forward"}, {"sparse_weights", "sparse_weights_sum"},
-    {"linear_weights", "linear_weights_sum"}, {"col_sum_rows", "col_sum_finish"},
+    {"transpose_pad", "sparse_forward"}, {"sparse_weights_csc", "sparse_weights_sum"},
+    {"sparse_weights", "sparse_weights_sum"}, {"linear_weights", "linear_weights_sum"},
+    {"col_sum_rows", "col_sum_finish"}, {"step_forward_backward", "step_update"},
 };
 
-/* The kernel `name` of file, built with the other kernel of its family if it has one. */
+/* The kernel `name` of file, built with the other kernel of its family if it has one. A
+ * kernel of two families (sparse_weights_sum) is always launched after its partner, so the
+ * runtime finds it in the partner's program. */
 static clrt_kernel *family_kernel(clrt_ctx *ctx, const char *file, const char *opts, const char *name)
 {
     for (size_t i = 0; i < sizeof kernel_families / sizeof kernel_families[0]; i++)
@@ -1134,8 +1137,8 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a)
     snprintf(opts, sizeof opts, "-DNL=%d -DSIZES=%s -DWOFFS=%s -DBOFFS=%s -DTSTARTS=%s -DACT=%d "
              "-DOPT=%d -DVW=%d -DRN=%d -DRV=%d -DCLASSES=%d", L, sz, wo, bo, ts, (int)q->act,
              (int)q->optimizer, p->vw, p->rn, p->rv, q->sizes[L]);
-    q->forward_backward = clrt_kernel_get(b->ctx, "fused_step.cl", opts, "step_forward_backward");
-    q->update = clrt_kernel_get(b->ctx, "fused_step.cl", opts, "step_update");
+    q->forward_backward = family_kernel(b->ctx, "fused_step.cl", opts, "step_forward_backward");
+    q->update = family_kernel(b->ctx, "fused_step.cl", opts, "step_update");
     /* This kernel's registers may allow fewer work-items than the plan's. */
     size_t kmax = clrt_kernel_max_wg(b->ctx, q->forward_backward);
     while ((size_t)q->plan.wg > kmax && q->plan.wg > 1) q->plan.wg /= 2;
