@@ -895,6 +895,18 @@ static void cl_linear_forward(backend *be, const linear_forward_args *a)
     bug("linear_forward", "unknown path");
 }
 
+/* dw = alpha x the sum of the slices' partial gradients in part (their bias row last), in
+ * slice order: the second pass of both weight-gradient layouts. */
+static void sparse_weights_sum(cl_backend *b, const char *opts, const clrt_buf *part, int slices,
+                               const linear_weights_args *a)
+{
+    size_t gs = (size_t)a->k + 1;
+    clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
+                        clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off), clrt_arg_buf(a->db->buf),
+                        clrt_arg_ulong(a->db_off)};
+    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_sum"), 1, &gs, NULL, 7, sargs);
+}
+
 /* The weight gradient from the blocked CSC copy: one work-item per block of images the rows
  * touch (per CB vectors of outputs) sums each pixel column in registers into its slice of the
  * layer scratch, then sparse_weights_sum adds the slices in order. */
@@ -915,11 +927,7 @@ static void sparse_weights_csc(cl_backend *b, const layer_plan *p, const pixel_c
                        clrt_arg_uint(r0), clrt_arg_buf(part)};
     clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_csc"), 2, g,
                 p->serial_items ? l : NULL, 8, args);
-    size_t gs = (size_t)k + 1;
-    clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
-                        clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off), clrt_arg_buf(a->db->buf),
-                        clrt_arg_ulong(a->db_off)};
-    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_sum"), 1, &gs, NULL, 7, sargs);
+    sparse_weights_sum(b, opts, part, slices, a);
 }
 
 static void sparse_weights(cl_backend *b, const layer_plan *p, const pixel_csr *c,
@@ -945,11 +953,7 @@ static void sparse_weights(cl_backend *b, const layer_plan *p, const pixel_csr *
                        clrt_arg_uint((uint32_t)(a->x_off / (size_t)k)), clrt_arg_buf(part)};
     clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights"), 2, g,
                 p->serial_items ? l : NULL, 10, args);
-    size_t gs = (size_t)k + 1;
-    clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
-                        clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off), clrt_arg_buf(a->db->buf),
-                        clrt_arg_ulong(a->db_off)};
-    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_sum"), 1, &gs, NULL, 7, sargs);
+    sparse_weights_sum(b, opts, part, slices, a);
 }
 
 static void fused_weights(cl_backend *b, const layer_plan *p, const linear_weights_args *a)

@@ -13,7 +13,7 @@ backend *test_clblast_backend(void)
     return backend_cl_create(d && *d ? atoi(d) : 0, &o);
 }
 
-void assert_clblast_ran(backend *be)
+void assert_kernel_ran(backend *be, const char *name, const char *what)
 {
     char *text = NULL;
     size_t len = 0;
@@ -22,7 +22,12 @@ void assert_clblast_ran(backend *be)
     be->ops->finish(be);
     backend_cl_print_profile(be, f);
     fclose(f);
-    ck_assert_msg(text && strstr(text, "clblast_sgemm"), "--gemm clblast fell back to the built-in "
-                  "gemm (no CLBlast call in the profile):\n%s", text ? text : "");
+    ck_assert_msg(text && strstr(text, name), "%s (no %s in the profile):\n%s", what, name,
+                  text ? text : "");
     free(text);
+}
+
+void assert_clblast_ran(backend *be)
+{
+    assert_kernel_ran(be, "clblast_sgemm", "--gemm clblast fell back to the built-in gemm");
 }

@@ -10,5 +10,8 @@
 backend *test_clblast_backend(void);
 /* Fails the test unless be's profile lists CLBlast's sgemm. */
 void assert_clblast_ran(backend *be);
+/* Fails the test unless be's profile (after its queued work) lists the kernel `name`; `what`
+ * says what its absence means. */
+void assert_kernel_ran(backend *be, const char *name, const char *what);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "rng.h"
 #include "util.h"
 
@@ -156,4 +157,16 @@ void assert_png(const char *path, int w, int h)
         ck_assert_int_eq(iw, w);
         ck_assert_int_eq(ih, h);
     }
+}
+
+float *test_model_params(const char *path, size_t *n)
+{
+    char err[1024];
+    model_file m;
+    ck_assert_msg(model_load(path, &m, err, sizeof err) == 0, "%s", err);
+    float *out = m.params;
+    *n = m.arch.n_params;
+    m.params = NULL;
+    model_file_free(&m);
+    return out;
 }

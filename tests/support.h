@@ -19,6 +19,9 @@ void mnist_load(dataset_pair *p);
 backend *test_cl_backend(gemm_kind gemm);
 /* CLTRAIN_TEST_QUICK set and not 0: the suites' small sizes (make test-oclgrind). */
 bool test_quick(void);
+/* The parameters of the model file at path (the test fails if it does not load), malloc'd;
+ * *n gets their count. */
+float *test_model_params(const char *path, size_t *n);
 /* The same with the layer kernels of one family forced (--kernels). */
 backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels);
 /* max |a - b| / max |b| over n floats (b the reference; 1e-30 floor on the denominator). */

@@ -105,17 +105,7 @@ START_TEST(test_seed_clblast)
 END_TEST
 
 /* Parameters of a model file written by the binary. */
-static float *saved_params(const char *path, size_t *n)
-{
-    model_file m;
-    char err[512];
-    ck_assert_msg(model_load(path, &m, err, sizeof err) == 0, "%s", err);
-    *n = m.arch.n_params;
-    float *p = xmalloc(*n * sizeof(float), "parameters");
-    memcpy(p, m.params, *n * sizeof(float));
-    model_file_free(&m);
-    return p;
-}
+static float *saved_params(const char *path, size_t *n) { return test_model_params(path, n); }
 
 /* The issue's run (784-7-5-10 sigmoid, Adam, dropout, batches of 37 with a short last one)
  * through the binary on device 0 with its default plans, against --device host. */

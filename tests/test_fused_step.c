@@ -294,15 +294,9 @@ END_TEST
 
 static float *model_params(const char *name, size_t *n)
 {
-    char p[512], err[1024];
+    char p[512];
     snprintf(p, sizeof p, "%s/%s", bin_dir(), name);
-    model_file m;
-    ck_assert_msg(model_load(p, &m, err, sizeof err) == 0, "%s", err);
-    float *out = m.params;
-    *n = m.arch.n_params;
-    m.params = NULL;
-    model_file_free(&m);
-    return out;
+    return test_model_params(p, n);
 }
 
 /* Adam's state, the shuffle and the dropout masks all continue: a run stopped after epoch 2

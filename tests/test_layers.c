@@ -317,16 +317,7 @@ START_TEST(test_device_layers_csc)
     backend_cl_options o = {.gemm = GEMM_BUILTIN, .kernels = KERNELS_CPU, .profiling = true};
     backend *be = backend_cl_create(d && *d ? atoi(d) : 0, &o);
     check_backend(be, s, true);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    ck_assert_ptr_nonnull(f);
-    be->ops->finish(be);
-    backend_cl_print_profile(be, f);
-    fclose(f);
-    ck_assert_msg(text && strstr(text, "sparse_weights_csc"), "no CSC weight gradient ran:\n%s",
-                  text ? text : "");
-    free(text);
+    assert_kernel_ran(be, "sparse_weights_csc", "no CSC weight gradient ran");
     backend_destroy(be);
 }
 END_TEST

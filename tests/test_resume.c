@@ -61,15 +61,9 @@ static void wait_for_file(const char *name)
 
 static float *params_of(const char *name, size_t *n)
 {
-    char p[128], err[1024];
+    char p[128];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    model_file m;
-    ck_assert_msg(model_load(p, &m, err, sizeof err) == 0, "%s", err);
-    float *out = m.params;
-    *n = m.arch.n_params;
-    m.params = NULL;
-    model_file_free(&m);
-    return out;
+    return test_model_params(p, n);
 }
 
 /* A fresh folder for each test (a checked fixture, in the test's own process). */
