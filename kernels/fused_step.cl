@@ -209,6 +209,18 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
 }
 
 /* Adds row r's share to a tile: acc[i][v] += d_i x_v, bacc[i] += d_i, d = dr[jc[i]]. */
+/* optimizer_step on the VW weights at offset i at once (lane by lane the same math). */
+#define OPT_LDV(q) LOADF(0, (q) + i)
+#define OPT_STV(x, q) STOREF(x, 0, (q) + i)
+static inline void optimizer_step_v(const int kind, const size_t i, const floatv gi,
+                                    __global float *p, __global float *s1, __global float *s2,
+                                    const float lr, const float mu, const float b1,
+                                    const float b2, const float eps, const float wd,
+                                    const float bc1, const float bc2)
+OPTIMIZER_STEP_BODY(floatv, OPT_LDV, OPT_STV)
+#undef OPT_LDV
+#undef OPT_STV
+
 #define TILE_ROW(dr, jc)                                                                       \
     do {                                                                                       \
         _Pragma("unroll") for (int i = 0; i < RN; i++) {                                       \
@@ -266,12 +278,9 @@ __kernel void step_update(const int m, __global float *params, __global const fl
     const float alpha = l == 0 ? 1.0f / 255.0f : 1.0f;
     for (int i = 0; i < RN && j0 + i < n; i++) {
         for (int v = 0; v < RV && c0 + v < kv; v++) {
-            float lanes[VW];
-            STOREF(alpha * acc[i][v], 0, lanes);
-            const ulong row = WOFF[l] + (ulong)(j0 + i) * (ulong)k + (ulong)(c0 + v) * VW;
-            for (int e = 0; e < VW; e++)
-                optimizer_step(OPT, row + (ulong)e, lanes[e], params, s1, s2, lr, mu, b1, b2, eps,
-                               wd, bc1, bc2);
+            const ulong at = WOFF[l] + (ulong)(j0 + i) * (ulong)k + (ulong)(c0 + v) * VW;
+            optimizer_step_v(OPT, at, alpha * acc[i][v], params, s1, s2, lr, mu, b1, b2, eps, wd,
+                             bc1, bc2);
         }
         if (c0 == 0)
             optimizer_step(OPT, BOFF[l] + (ulong)(j0 + i), bacc[i], params, s1, s2, lr, mu, b1,

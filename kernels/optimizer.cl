@@ -7,41 +7,45 @@
 #ifndef CLTRAIN_OPTIMIZER_CL
 #define CLTRAIN_OPTIMIZER_CL
 
-/* m and v updated in place; returns the Adam step mhat / (sqrt(vhat) + eps). */
-static inline float adam_step(const float gi, __global float *m, __global float *v,
-                              const size_t i, const float b1, const float b2, const float eps,
-                              const float bc1, const float bc2)
-{
-    const float mi = b1 * m[i] + (1.0f - b1) * gi;
-    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    return (mi / bc1) / (sqrt(vi / bc2) + eps);
-}
+/* The step on the element(s) of type T at offset i of p, s1, s2 (float, or a vector of floats
+ * in fused_step.cl: the same operators lane by lane), read by LD(q) and written by ST(x, q).
+ * gi is their gradient. Written once here so that every path runs the same formulas. */
+#define OPTIMIZER_STEP_BODY(T, LD, ST)                                                         \
+    {                                                                                          \
+        const T pi = LD(p);                                                                    \
+        if (kind == 0) {                                                                       \
+            ST(pi - lr * (gi + wd * pi), p);                                                   \
+        } else if (kind == 1) {                                                                \
+            const T vi = mu * LD(s1) + (gi + wd * pi);                                         \
+            ST(vi, s1);                                                                        \
+            ST(pi - lr * vi, p);                                                               \
+        } else if (kind == 2) {                                                                \
+            const T gw = gi + wd * pi;                                                         \
+            const T vi = mu * LD(s1) + gw;                                                     \
+            ST(vi, s1);                                                                        \
+            ST(pi - lr * (gw + mu * vi), p);                                                   \
+        } else {                                                                               \
+            /* Adam takes the L2 term into its gradient; AdamW decays the weight apart. */     \
+            const T ga = kind == 3 ? gi + wd * pi : gi;                                        \
+            const T mi = b1 * LD(s1) + (1.0f - b1) * ga;                                       \
+            const T vi = b2 * LD(s2) + (1.0f - b2) * ga * ga;                                  \
+            ST(mi, s1);                                                                        \
+            ST(vi, s2);                                                                        \
+            const T step = (mi / bc1) / (sqrt(vi / bc2) + eps);                                \
+            if (kind == 3) ST(pi - lr * step, p);                                              \
+            else ST(pi - lr * step - lr * wd * pi, p);                                         \
+        }                                                                                      \
+    }
 
+#define OPT_LD1(q) ((q)[i])
+#define OPT_ST1(x, q) ((q)[i] = (x))
 static inline void optimizer_step(const int kind, const size_t i, const float gi,
                                   __global float *p, __global float *s1, __global float *s2,
                                   const float lr, const float mu, const float b1, const float b2,
                                   const float eps, const float wd, const float bc1,
                                   const float bc2)
-{
-    const float pi = p[i];
-    if (kind == 0) {
-        p[i] = pi - lr * (gi + wd * pi);
-    } else if (kind == 1) {
-        const float vi = mu * s1[i] + (gi + wd * pi);
-        s1[i] = vi;
-        p[i] = pi - lr * vi;
-    } else if (kind == 2) {
-        const float gw = gi + wd * pi;
-        const float vi = mu * s1[i] + gw;
-        s1[i] = vi;
-        p[i] = pi - lr * (gw + mu * vi);
-    } else if (kind == 3) {
-        p[i] = pi - lr * adam_step(gi + wd * pi, s1, s2, i, b1, b2, eps, bc1, bc2);
-    } else {
-        p[i] = pi - lr * adam_step(gi, s1, s2, i, b1, b2, eps, bc1, bc2) - lr * wd * pi;
-    }
-}
+OPTIMIZER_STEP_BODY(float, OPT_LD1, OPT_ST1)
+#undef OPT_LD1
+#undef OPT_ST1
 
 #endif
