@@ -65,6 +65,5 @@ __kernel void dropout(__global float *x, const ulong off, const ulong count, con
 {
     const size_t i = get_global_id(0);
     if (i >= count) return;
-    const int keep = rng_uniform(seed, stream, i) >= p;
-    x[off + i] = keep ? x[off + i] * scale : 0.0f;
+    x[off + i] = rng_dropout(x[off + i], p, scale, seed, stream, i);
 }

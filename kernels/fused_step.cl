@@ -63,12 +63,6 @@ static inline __global const uchar *pixel_row(__global const uchar *x, const ulo
     return x + row * (ulong)S[0];
 }
 
-static inline float dropped(const float v, const float p, const float keep_scale,
-                            const ulong seed, const ulong stream, const ulong i)
-{
-    return rng_uniform(seed, stream, i) >= p ? v * keep_scale : 0.0f;
-}
-
 #define RJ 4   /* outputs per work-item of the forward product */
 
 /* acc[i][j] = x_i . w_j over kv vectors for RM rows and RJ weight rows; row vectors whose
@@ -149,7 +143,7 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
                     for (int j = 0; j < RJ && j0 + j < n; j++) {
                         float v = activate(alpha * sv[i][j] + b[j0 + j], hidden ? ACT : 0);
                         const ulong at = (ulong)(r + i) * (ulong)n + (ulong)(j0 + j);
-                        if (hidden && p_drop > 0.0f) v = dropped(v, p_drop, keep_scale, seed, stream, at);
+                        if (hidden && p_drop > 0.0f) v = rng_dropout(v, p_drop, keep_scale, seed, stream, at);
                         out[at] = v;
                     }
                 }
@@ -198,7 +192,7 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
                     STOREF(gv, 0, lanes);
                     for (int e = 0; e < VW; e++) {
                         const ulong el = at * VW + (ulong)e;
-                        da[el] = p_drop > 0.0f ? dropped(lanes[e], p_drop, keep_scale, seed, stream, el)
+                        da[el] = p_drop > 0.0f ? rng_dropout(lanes[e], p_drop, keep_scale, seed, stream, el)
                                                : lanes[e];
                     }
                 }

@@ -18,3 +18,12 @@ static inline float rng_uniform(ulong seed, ulong stream, ulong counter)
 {
     return (float)(rng_bits(seed, stream, counter) >> 40) * (1.0f / 16777216.0f);
 }
+
+/* v under inverted dropout with drop rate p: kept (times keep_scale) where the draw at
+ * (seed, stream, i) is at least p, else 0; the dropout kernel and the fused step share it, so
+ * their masks are the same. */
+static inline float rng_dropout(const float v, const float p, const float keep_scale,
+                                ulong seed, ulong stream, ulong i)
+{
+    return rng_uniform(seed, stream, i) >= p ? v * keep_scale : 0.0f;
+}

@@ -33,10 +33,13 @@ struct tensor {
 
 /* The nonzero pixels of a U8 tensor of images, as kernels/sparse.cl reads them, built from the
  * host's pixels by write_images (dropped by any later write into the tensor): by image (CSR)
- * and, for the weight gradient, by pixel column (CSC; NULL beyond 2^24 images). */
+ * and, for the full-batch weight gradient, by pixel column (CSC: built from the CSR at its
+ * first use, so the test set and mini-batch runs never pay for it; never beyond 2^24
+ * images, whose index does not fit beside the value). */
 typedef struct pixel_csr {
     clrt_buf *row_ptr, *nz;
     clrt_buf *col_ptr, *cnz;
+    size_t rows, nnz;
     int k;                  /* pixels per image */
     double density;         /* nonzeros / pixels */
 } pixel_csr;
@@ -264,12 +267,20 @@ static void cl_write(backend *be, tensor *t, size_t off, size_t count, const voi
     drop_csr(t);
 }
 
-/* The same nonzeros as sparse.cl's blocked CSC, from the CSR's arrays, uploaded into c:
- * blocks of CL_SPARSE_BLOCK_ROWS images, each by pixel column, images ascending in a column;
- * col_ptr[blocks * k + 1], cnz[nnz] = image << 8 | value. */
-static void csc_build(cl_backend *b, pixel_csr *c, const uint32_t *row_ptr, const uint32_t *nz,
-                      size_t rows, int k, size_t nnz)
+/* The same nonzeros as sparse.cl's blocked CSC, from the CSR's arrays (read back once from
+ * the device), uploaded into c: blocks of CL_SPARSE_BLOCK_ROWS images, each by pixel column,
+ * images ascending in a column; col_ptr[blocks * k + 1], cnz[nnz] = image << 8 | value.
+ * Returns false (no CSC) for 2^24 images or more. */
+static bool csc_build(cl_backend *b, pixel_csr *c)
 {
+    if (c->col_ptr) return true;
+    size_t rows = c->rows, nnz = c->nnz;
+    int k = c->k;
+    if (rows >= (1u << 24)) return false;
+    uint32_t *row_ptr = xmalloc((rows + 1) * sizeof(uint32_t), "sparse images");
+    uint32_t *nz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
+    clrt_read(b->ctx, c->row_ptr, 0, (rows + 1) * sizeof(uint32_t), row_ptr);
+    if (nnz) clrt_read(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), nz);
     size_t br = CL_SPARSE_BLOCK_ROWS, blocks = (rows + br - 1) / br, cols = blocks * (size_t)k;
     uint32_t *col_ptr = xcalloc(cols + 1, sizeof(uint32_t), "sparse images");
     uint32_t *cnz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
@@ -289,6 +300,9 @@ static void csc_build(cl_backend *b, pixel_csr *c, const uint32_t *row_ptr, cons
     free(next);
     free(col_ptr);
     free(cnz);
+    free(row_ptr);
+    free(nz);
+    return true;
 }
 
 /* The nonzeros of rows x k host pixels as sparse.cl's CSR, uploaded. */
@@ -307,9 +321,10 @@ static pixel_csr *csr_build(cl_backend *b, const uint8_t *px, size_t rows, int k
     clrt_write(b->ctx, c->row_ptr, 0, (rows + 1) * sizeof(uint32_t), row_ptr);
     c->nz = clrt_alloc(b->ctx, (nnz ? nnz : 1) * sizeof(uint32_t), "sparse image pixels");
     if (nnz) clrt_write(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), nz);
+    c->rows = rows;
+    c->nnz = nnz;
     c->k = k;
     c->density = rows ? (double)nnz / ((double)rows * (double)k) : 1.0;
-    if (rows < (1u << 24)) csc_build(b, c, row_ptr, nz, rows, k, nnz);
     free(row_ptr);
     free(nz);
     return c;
@@ -778,9 +793,9 @@ static const layer_plan *plan_for(backend *be, const layer_plan *plan, int m, in
 
 /* The sparse copy of x when the plan's path is sparse and x has one (written by write_images)
  * from a row boundary; NULL sends the product to the fused kernels, the CPU row's dense path. */
-static const pixel_csr *sparse_of(const tensor *x, size_t x_off, int k)
+static pixel_csr *sparse_of(const tensor *x, size_t x_off, int k)
 {
-    const pixel_csr *c = x->csr;
+    pixel_csr *c = x->csr;
     if (!c || c->k != k || x_off % (size_t)k != 0) return NULL;
     return c;
 }
@@ -930,10 +945,10 @@ static void sparse_weights_csc(cl_backend *b, const layer_plan *p, const pixel_c
     sparse_weights_sum(b, opts, part, slices, a);
 }
 
-static void sparse_weights(cl_backend *b, const layer_plan *p, const pixel_csr *c,
+static void sparse_weights(cl_backend *b, const layer_plan *p, pixel_csr *c,
                            const linear_weights_args *a)
 {
-    if (p->sparse.csc && c->col_ptr && !a->idx) {
+    if (p->sparse.csc && !a->idx && csc_build(b, c)) {
         sparse_weights_csc(b, p, c, a);
         return;
     }
@@ -1002,7 +1017,7 @@ static void cl_linear_weights(backend *be, const linear_weights_args *a)
     if (!a->x) bug("linear_weights", "tensor x is NULL");
     if (!a->idx) check_tensor("linear_weights", "x", a->x, a->x->type, a->x_off, (size_t)m * (size_t)k);
     const layer_plan *p = plan_for(be, a->plan, m, k, n, a->x, a->idx != NULL, ACT_NONE);
-    const pixel_csr *c;
+    pixel_csr *c;
     switch (p->wgt) {
     case LP_SPARSE:
         if ((c = sparse_of(a->x, a->x_off, k)) != NULL) {
