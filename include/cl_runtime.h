@@ -101,6 +101,11 @@ size_t clrt_buf_size(const clrt_buf *b);
 /* Blocking transfers, byte offsets. */
 void clrt_write(clrt_ctx *ctx, clrt_buf *b, size_t offset, size_t bytes, const void *src);
 void clrt_read(clrt_ctx *ctx, const clrt_buf *b, size_t offset, size_t bytes, void *dst);
+/* Blocking maps of bytes at offset into host memory, released by clrt_unmap (and used no
+ * later): with `write`, for writing every byte (the old contents are not read back), else for
+ * reading. On a CPU device the pointer is the buffer itself: no copy. */
+void *clrt_map(clrt_ctx *ctx, const clrt_buf *b, size_t offset, size_t bytes, bool write);
+void clrt_unmap(clrt_ctx *ctx, const clrt_buf *b, void *ptr);
 /* Fills a buffer with a 4-byte pattern (e.g. a NaN for poisoning). */
 void clrt_fill32(clrt_ctx *ctx, clrt_buf *b, size_t offset, size_t bytes, uint32_t pattern);
 void clrt_copy(clrt_ctx *ctx, const clrt_buf *src, size_t src_off, clrt_buf *dst, size_t dst_off,

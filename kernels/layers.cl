@@ -9,7 +9,8 @@
  *   VW      vector width, a divisor of K (16, 8, 4, 2 or 1)
  *   XT      element type of X: uchar (pixels, scaled through alpha) or float
  *   RM, RN  register block: rows x outputs per work-item (forward), outputs per work-item
- *           (weights); RV vectors of VW columns per work-item (weights, input gradient)
+ *           (weights); RV vectors of VW columns per work-item (weights, input gradient);
+ *           FWD_RM, FWD_RN, WGT_RN, WGT_RV, INP_RM, INP_RV set one kernel's alone
  *
  * linear_forward: NDRange (ceil(N / RN), ceil(m / RM))
  *   reads  X rows (row r is x[x_off + idx[idx_off + r] * K .. + K] when use_idx, else row
@@ -49,6 +50,26 @@
 #ifndef RV
 #define RV 2
 #endif
+/* Each kernel's own register block (the host sets these, so that one program holds a layer's
+ * three kernels, each blocked its own way); RM, RN and RV stand for any left unset. */
+#ifndef FWD_RM
+#define FWD_RM RM
+#endif
+#ifndef FWD_RN
+#define FWD_RN RN
+#endif
+#ifndef WGT_RN
+#define WGT_RN RN
+#endif
+#ifndef WGT_RV
+#define WGT_RV RV
+#endif
+#ifndef INP_RM
+#define INP_RM RM
+#endif
+#ifndef INP_RV
+#define INP_RV RV
+#endif
 
 #if K % VW != 0
 #error "VW must divide K"
@@ -75,26 +96,26 @@ __kernel void linear_forward(__global const XT *x, const ulong x_off, __global c
                              __global const float *b, const ulong b_off, const int act,
                              __global float *out)
 {
-    const int j0 = get_global_id(0) * RN, r0 = get_global_id(1) * RM;
+    const int j0 = get_global_id(0) * FWD_RN, r0 = get_global_id(1) * FWD_RM;
     if (j0 >= N || r0 >= m) return;
-    __global const XT *xr[RM];
-    __global const float *wr[RN];
-    for (int i = 0; i < RM; i++) xr[i] = x_row(x, x_off, idx, idx_off, use_idx, min(r0 + i, m - 1));
-    for (int j = 0; j < RN; j++) wr[j] = w + w_off + (ulong)min(j0 + j, N - 1) * K;
-    floatv acc[RM][RN];
-    for (int i = 0; i < RM; i++)
-        for (int j = 0; j < RN; j++) acc[i][j] = (floatv)0.0f;
+    __global const XT *xr[FWD_RM];
+    __global const float *wr[FWD_RN];
+    for (int i = 0; i < FWD_RM; i++) xr[i] = x_row(x, x_off, idx, idx_off, use_idx, min(r0 + i, m - 1));
+    for (int j = 0; j < FWD_RN; j++) wr[j] = w + w_off + (ulong)min(j0 + j, N - 1) * K;
+    floatv acc[FWD_RM][FWD_RN];
+    for (int i = 0; i < FWD_RM; i++)
+        for (int j = 0; j < FWD_RN; j++) acc[i][j] = (floatv)0.0f;
     for (int v = 0; v < KV; v++) {
-        floatv xv[RM];
-        for (int i = 0; i < RM; i++) xv[i] = LOADX(v, xr[i]);
-        for (int j = 0; j < RN; j++) {
+        floatv xv[FWD_RM];
+        for (int i = 0; i < FWD_RM; i++) xv[i] = LOADX(v, xr[i]);
+        for (int j = 0; j < FWD_RN; j++) {
             const floatv wv = LOADF(v, wr[j]);
-            for (int i = 0; i < RM; i++) acc[i][j] = fma(xv[i], wv, acc[i][j]);
+            for (int i = 0; i < FWD_RM; i++) acc[i][j] = fma(xv[i], wv, acc[i][j]);
         }
     }
-    for (int i = 0; i < RM; i++) {
+    for (int i = 0; i < FWD_RM; i++) {
         if (r0 + i >= m) break;
-        for (int j = 0; j < RN; j++) {
+        for (int j = 0; j < FWD_RN; j++) {
             if (j0 + j >= N) break;
             out[(ulong)(r0 + i) * N + j0 + j] = activate(alpha * HSUM(acc[i][j]) + b[b_off + j0 + j], act);
         }
@@ -107,32 +128,32 @@ __kernel void linear_weights(__global const float *dz, const int m, const int ro
                              __global float *dw, const ulong dw_off, __global float *db,
                              const ulong db_off, __global float *part)
 {
-    const int c0 = get_global_id(0) * RV, i0 = get_global_id(1) * RN, s = get_global_id(2);
+    const int c0 = get_global_id(0) * WGT_RV, i0 = get_global_id(1) * WGT_RN, s = get_global_id(2);
     if (c0 >= KV || i0 >= N) return;
     const int r_begin = s * rows_per_slice, r_end = min(m, r_begin + rows_per_slice);
-    floatv acc[RN][RV];
-    float bacc[RN];
-    for (int i = 0; i < RN; i++) {
+    floatv acc[WGT_RN][WGT_RV];
+    float bacc[WGT_RN];
+    for (int i = 0; i < WGT_RN; i++) {
         bacc[i] = 0.0f;
-        for (int v = 0; v < RV; v++) acc[i][v] = (floatv)0.0f;
+        for (int v = 0; v < WGT_RV; v++) acc[i][v] = (floatv)0.0f;
     }
     for (int r = r_begin; r < r_end; r++) {
         __global const XT *xr = x_row(x, x_off, idx, idx_off, use_idx, r);
-        floatv xv[RV];
-        for (int v = 0; v < RV; v++) xv[v] = LOADX(min(c0 + v, KV - 1), xr);
-        for (int i = 0; i < RN; i++) {
+        floatv xv[WGT_RV];
+        for (int v = 0; v < WGT_RV; v++) xv[v] = LOADX(min(c0 + v, KV - 1), xr);
+        for (int i = 0; i < WGT_RN; i++) {
             const float d = dz[(ulong)r * N + min(i0 + i, N - 1)];
             bacc[i] += d;
-            for (int v = 0; v < RV; v++) acc[i][v] = fma((floatv)d, xv[v], acc[i][v]);
+            for (int v = 0; v < WGT_RV; v++) acc[i][v] = fma((floatv)d, xv[v], acc[i][v]);
         }
     }
     const int sliced = get_global_size(2) > 1;
     __global float *wdst = sliced ? part + (ulong)s * (N * K + N) : dw + dw_off;
     __global float *bdst = sliced ? part + (ulong)s * (N * K + N) + N * K : db + db_off;
     const float scale = sliced ? 1.0f : alpha;
-    for (int i = 0; i < RN; i++) {
+    for (int i = 0; i < WGT_RN; i++) {
         if (i0 + i >= N) break;
-        for (int v = 0; v < RV; v++)
+        for (int v = 0; v < WGT_RV; v++)
             if (c0 + v < KV) STOREF(scale * acc[i][v], (ulong)(i0 + i) * KV + c0 + v, wdst);
         if (c0 == 0) bdst[i0 + i] = bacc[i];
     }
@@ -154,23 +175,23 @@ __kernel void linear_input(__global const float *dz, const int m, __global const
                            const ulong w_off, __global const float *a_prev, const int act,
                            const float a_scale, __global float *da)
 {
-    const int c0 = get_global_id(0) * RV, r0 = get_global_id(1) * RM;
+    const int c0 = get_global_id(0) * INP_RV, r0 = get_global_id(1) * INP_RM;
     if (c0 >= KV || r0 >= m) return;
-    floatv acc[RM][RV];
-    for (int i = 0; i < RM; i++)
-        for (int v = 0; v < RV; v++) acc[i][v] = (floatv)0.0f;
+    floatv acc[INP_RM][INP_RV];
+    for (int i = 0; i < INP_RM; i++)
+        for (int v = 0; v < INP_RV; v++) acc[i][v] = (floatv)0.0f;
     for (int p = 0; p < N; p++) {
         __global const float *wr = w + w_off + (ulong)p * K;
-        floatv wv[RV];
-        for (int v = 0; v < RV; v++) wv[v] = LOADF(min(c0 + v, KV - 1), wr);
-        for (int i = 0; i < RM; i++) {
+        floatv wv[INP_RV];
+        for (int v = 0; v < INP_RV; v++) wv[v] = LOADF(min(c0 + v, KV - 1), wr);
+        for (int i = 0; i < INP_RM; i++) {
             const float d = dz[(ulong)min(r0 + i, m - 1) * N + p];
-            for (int v = 0; v < RV; v++) acc[i][v] = fma((floatv)d, wv[v], acc[i][v]);
+            for (int v = 0; v < INP_RV; v++) acc[i][v] = fma((floatv)d, wv[v], acc[i][v]);
         }
     }
-    for (int i = 0; i < RM; i++) {
+    for (int i = 0; i < INP_RM; i++) {
         if (r0 + i >= m) break;
-        for (int v = 0; v < RV; v++) {
+        for (int v = 0; v < INP_RV; v++) {
             if (c0 + v >= KV) break;
             const ulong at = (ulong)(r0 + i) * KV + c0 + v;
             floatv g = acc[i][v];

@@ -105,6 +105,24 @@ static clrt_kernel *family_kernel(clrt_ctx *ctx, const char *file, const char *o
     return clrt_kernel_get(ctx, file, opts, name);
 }
 
+/* Kernel `name` of file from a program of the kernels `set` names (name among them), or of
+ * its family when set is NULL or names it alone. */
+static clrt_kernel *set_kernel(clrt_ctx *ctx, const char *file, const char *opts, const char *name,
+                               const char *set)
+{
+    char others[200];
+    size_t len = 0, n = strlen(name);
+    others[0] = 0;
+    for (const char *p = set; p && *p;) {
+        while (*p == ' ') p++;
+        size_t w = strcspn(p, " ");
+        if (w && !(w == n && strncmp(p, name, n) == 0) && len + w + 2 < sizeof others)
+            len += (size_t)snprintf(others + len, sizeof others - len, "%s%.*s", len ? " " : "", (int)w, p);
+        p += w;
+    }
+    return len ? clrt_kernel_get_with(ctx, file, opts, name, others) : family_kernel(ctx, file, opts, name);
+}
+
 /* Largest work-group of the 1D kernels and of reduce_stats. */
 #define WG_1D 256
 
@@ -142,7 +160,7 @@ typedef struct {
     plan_node *plans;                      /* every plan handed out, freed by destroy */
     step_node *steps;                      /* every step plan handed out, likewise */
     clrt_buf *step_x, *step_act, *step_dz; /* the fused step's inputs, activations and dZ */
-    struct { char key[160]; clrt_kernel *k; } layer_kernels[128];
+    struct { char key[256]; clrt_kernel *k; } layer_kernels[128];
     uint64_t next_version;
     augment_cl *augment;                   /* --augment, made at its first use */
 } cl_backend;
@@ -277,31 +295,30 @@ static bool csc_build(cl_backend *b, pixel_csr *c)
     size_t rows = c->rows, nnz = c->nnz;
     int k = c->k;
     if (rows >= (1u << 24)) return false;
-    uint32_t *row_ptr = xmalloc((rows + 1) * sizeof(uint32_t), "sparse images");
-    uint32_t *nz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
-    clrt_read(b->ctx, c->row_ptr, 0, (rows + 1) * sizeof(uint32_t), row_ptr);
-    if (nnz) clrt_read(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), nz);
     size_t br = CL_SPARSE_BLOCK_ROWS, blocks = (rows + br - 1) / br, cols = blocks * (size_t)k;
     uint32_t *col_ptr = xcalloc(cols + 1, sizeof(uint32_t), "sparse images");
-    uint32_t *cnz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
-    for (size_t r = 0; r < rows; r++)
-        for (uint32_t e = row_ptr[r]; e < row_ptr[r + 1]; e++)
-            col_ptr[r / br * (size_t)k + (nz[e] >> 8) + 1]++;
-    for (size_t i = 0; i < cols; i++) col_ptr[i + 1] += col_ptr[i];
-    uint32_t *next = xmalloc((cols ? cols : 1) * sizeof(uint32_t), "sparse images");
-    memcpy(next, col_ptr, cols * sizeof(uint32_t));
-    for (size_t r = 0; r < rows; r++)
-        for (uint32_t e = row_ptr[r]; e < row_ptr[r + 1]; e++)
-            cnz[next[r / br * (size_t)k + (nz[e] >> 8)]++] = (uint32_t)r << 8 | (nz[e] & 255u);
     c->col_ptr = clrt_alloc(b->ctx, (cols + 1) * sizeof(uint32_t), "sparse image columns");
-    clrt_write(b->ctx, c->col_ptr, 0, (cols + 1) * sizeof(uint32_t), col_ptr);
     c->cnz = clrt_alloc(b->ctx, (nnz ? nnz : 1) * sizeof(uint32_t), "sparse image column pixels");
-    if (nnz) clrt_write(b->ctx, c->cnz, 0, nnz * sizeof(uint32_t), cnz);
-    free(next);
+    if (nnz) {   /* mapped, not copied: on a CPU device the buffers themselves */
+        const uint32_t *row_ptr = clrt_map(b->ctx, c->row_ptr, 0, (rows + 1) * sizeof(uint32_t), false);
+        const uint32_t *nz = clrt_map(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), false);
+        uint32_t *cnz = clrt_map(b->ctx, c->cnz, 0, nnz * sizeof(uint32_t), true);
+        for (size_t r = 0; r < rows; r++)
+            for (uint32_t e = row_ptr[r]; e < row_ptr[r + 1]; e++)
+                col_ptr[r / br * (size_t)k + (nz[e] >> 8) + 1]++;
+        for (size_t i = 0; i < cols; i++) col_ptr[i + 1] += col_ptr[i];
+        uint32_t *next = xmalloc((cols ? cols : 1) * sizeof(uint32_t), "sparse images");
+        memcpy(next, col_ptr, cols * sizeof(uint32_t));
+        for (size_t r = 0; r < rows; r++)
+            for (uint32_t e = row_ptr[r]; e < row_ptr[r + 1]; e++)
+                cnz[next[r / br * (size_t)k + (nz[e] >> 8)]++] = (uint32_t)r << 8 | (nz[e] & 255u);
+        free(next);
+        clrt_unmap(b->ctx, c->cnz, cnz);
+        clrt_unmap(b->ctx, c->nz, (void *)nz);
+        clrt_unmap(b->ctx, c->row_ptr, (void *)row_ptr);
+    }
+    clrt_write(b->ctx, c->col_ptr, 0, (cols + 1) * sizeof(uint32_t), col_ptr);
     free(col_ptr);
-    free(cnz);
-    free(row_ptr);
-    free(nz);
     return true;
 }
 
@@ -310,23 +327,25 @@ static pixel_csr *csr_build(cl_backend *b, const uint8_t *px, size_t rows, int k
 {
     pixel_csr *c = xcalloc(1, sizeof *c, "sparse images");
     uint32_t *row_ptr = xmalloc((rows + 1) * sizeof(uint32_t), "sparse images");
-    uint32_t *nz = xmalloc((nnz ? nnz : 1) * sizeof(uint32_t), "sparse images");
+    c->nz = clrt_alloc(b->ctx, (nnz ? nnz : 1) * sizeof(uint32_t), "sparse image pixels");
+    /* Packed straight into the mapped buffer: on a CPU device no second copy of 4 bytes per
+     * nonzero pixel is made and copied. */
+    uint32_t *nz = nnz ? clrt_map(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), true) : NULL;
     size_t e = 0;
     for (size_t r = 0; r < rows; r++) {
         row_ptr[r] = (uint32_t)e;
-        e += nonzero_pack(px + r * (size_t)k, k, nz + e);
+        if (nnz) e += nonzero_pack(px + r * (size_t)k, k, nz + e);
     }
     row_ptr[rows] = (uint32_t)e;
+    if (nz) clrt_unmap(b->ctx, c->nz, nz);
+    if (e != nnz) die(EXIT_RUNTIME, "BUG: OpenCL back-end, sparse images: %zu nonzeros packed, %zu counted", e, nnz);
     c->row_ptr = clrt_alloc(b->ctx, (rows + 1) * sizeof(uint32_t), "sparse image rows");
     clrt_write(b->ctx, c->row_ptr, 0, (rows + 1) * sizeof(uint32_t), row_ptr);
-    c->nz = clrt_alloc(b->ctx, (nnz ? nnz : 1) * sizeof(uint32_t), "sparse image pixels");
-    if (nnz) clrt_write(b->ctx, c->nz, 0, nnz * sizeof(uint32_t), nz);
     c->rows = rows;
     c->nnz = nnz;
     c->k = k;
     c->density = rows ? (double)nnz / ((double)rows * (double)k) : 1.0;
     free(row_ptr);
-    free(nz);
     return c;
 }
 
@@ -756,21 +775,30 @@ static void cl_update(backend *be, const update_args *u)
  * (gemm.cl's tiles or CLBlast) with the element-wise kernels around it. One program per layer
  * shape, built on first use and cached by the runtime (and on disk). */
 
-static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *opts,
-                                 const char *name)
+/* Kernel `name` of file from the program of the kernels `set` names (space-separated, name
+ * among them; NULL: its family's), kept in the back-end's table. */
+static clrt_kernel *layer_kernel_of(cl_backend *b, const char *file, const char *opts,
+                                    const char *name, const char *set)
 {
-    char key[160];
+    char key[256];
     snprintf(key, sizeof key, "%s|%s|%s", file, opts, name);
     size_t n = sizeof b->layer_kernels / sizeof b->layer_kernels[0];
     for (size_t i = 0; i < n; i++) {
+        if (b->layer_kernels[i].k && strcmp(b->layer_kernels[i].key, key) == 0)
+            return b->layer_kernels[i].k;
         if (!b->layer_kernels[i].k) {
             snprintf(b->layer_kernels[i].key, sizeof b->layer_kernels[i].key, "%s", key);
-            b->layer_kernels[i].k = family_kernel(b->ctx, file, opts, name);
+            b->layer_kernels[i].k = set_kernel(b->ctx, file, opts, name, set);
             return b->layer_kernels[i].k;
         }
-        if (strcmp(b->layer_kernels[i].key, key) == 0) return b->layer_kernels[i].k;
     }
-    return family_kernel(b->ctx, file, opts, name);   /* the table is full: the runtime caches */
+    return set_kernel(b->ctx, file, opts, name, set);   /* the table is full: the runtime caches */
+}
+
+static clrt_kernel *layer_kernel(cl_backend *b, const char *file, const char *opts,
+                                 const char *name)
+{
+    return layer_kernel_of(b, file, opts, name, NULL);
 }
 
 static int vector_width(int k)
@@ -800,9 +828,17 @@ static pixel_csr *sparse_of(const tensor *x, size_t x_off, int k)
     return c;
 }
 
-static void sparse_options(char *opts, size_t len, int k, int n, int cb, int rb)
+/* sparse.cl's options for a layer under plan p (the weight-gradient kernels ignore RB), and
+ * the kernels p launches from it: one program holds the layer's sparse kernels (a program
+ * costs a fixed build time on top of its kernels': cl_runtime.h). */
+static void sparse_program(const layer_plan *p, int k, int n, char *opts, size_t len, char *set,
+                           size_t set_len)
 {
-    snprintf(opts, len, "-DK=%d -DN=%d -DCB=%d -DRB=%d", k, n, cb, rb);
+    snprintf(opts, len, "-DK=%d -DN=%d -DCB=%d -DRB=%d", k, n, p->sparse.cb, p->sparse.rb);
+    bool csc = p->sparse.csc && !p->shape.indexed;
+    snprintf(set, set_len, "%s%s%s", p->fwd == LP_SPARSE ? "transpose_pad sparse_forward " : "",
+             p->wgt != LP_SPARSE ? "" : csc ? "sparse_weights_csc " : "sparse_weights ",
+             p->wgt == LP_SPARSE ? "sparse_weights_sum" : "");
 }
 
 /* x's rows through idx, gathered into a scratch tensor (the gemm reads contiguous rows). */
@@ -827,12 +863,12 @@ static void sparse_forward(cl_backend *b, const layer_plan *p, const pixel_csr *
 {
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
     int k = a->k, n = a->n, cb = p->sparse.cb, np = (n + 15) / 16 * 16, rb = p->sparse.rb;
-    char opts[128];
-    sparse_options(opts, sizeof opts, k, n, cb, rb);
+    char opts[128], set[128];
+    sparse_program(p, k, n, opts, sizeof opts, set, sizeof set);
     clrt_buf *wt = grown(b, &b->layer_scratch, (size_t)k * (size_t)np * sizeof(float), "layer scratch");
     size_t tg = (size_t)k;
     clrt_arg targs[] = {clrt_arg_buf(a->w->buf), clrt_arg_ulong(a->w_off), clrt_arg_buf(wt)};
-    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "transpose_pad"), 1, &tg, NULL, 3, targs);
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse.cl", opts, "transpose_pad", set), 1, &tg, NULL, 3, targs);
     size_t g[2] = {(size_t)(np / 16 / cb), ((size_t)a->m + (size_t)rb - 1) / (size_t)rb};
     size_t l[2] = {1, 1};
     clrt_arg args[] = {clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
@@ -840,7 +876,7 @@ static void sparse_forward(cl_backend *b, const layer_plan *p, const pixel_csr *
                        clrt_arg_uint((uint32_t)(a->x_off / (size_t)k)), clrt_arg_int(a->m),
                        clrt_arg_float(a->alpha), clrt_arg_buf(wt), clrt_arg_buf(a->b->buf),
                        clrt_arg_ulong(a->b_off), clrt_arg_int((int)a->act), clrt_arg_buf(a->out->buf)};
-    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_forward"), 2, g,
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse.cl", opts, "sparse_forward", set), 2, g,
                 p->serial_items ? l : NULL, 13, args);
 }
 
@@ -853,13 +889,28 @@ static const size_t *serial_local(const layer_plan *p)
     return p->serial_items ? ones : NULL;
 }
 
+/* layers.cl's options for a layer under plan p reading X of type xt, and the kernels p
+ * launches from it: one program holds the layer's fused kernels, each with its own block. */
+static void fused_program(const layer_plan *p, int k, int n, dtype xt, char *opts, size_t len,
+                          char *set, size_t set_len)
+{
+    const fused_plan *f = &p->fused;
+    snprintf(opts, len, "-DK=%d -DN=%d -DVW=%d -DXT=%s -DFWD_RM=%d -DFWD_RN=%d -DWGT_RN=%d "
+             "-DWGT_RV=%d -DINP_RM=%d -DINP_RV=%d", k, n, vector_width(k),
+             xt == DT_U8 ? "uchar" : "float", f->fwd_rm, f->fwd_rn, f->wgt_rn, f->wgt_rv,
+             f->inp_rm, f->inp_rv);
+    bool sum = p->wgt == LP_FUSED && p->shape.rows > f->slice_rows;
+    snprintf(set, set_len, "%s%s%s%s", p->fwd == LP_FUSED ? "linear_forward " : "",
+             p->wgt == LP_FUSED ? "linear_weights " : "", sum ? "linear_weights_sum " : "",
+             p->inp == LP_FUSED && p->shape.input != DT_U8 ? "linear_input" : "");
+}
+
 static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forward_args *a)
 {
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
     int rn = p->fused.fwd_rn, rm = p->fused.fwd_rm;
-    char opts[128];
-    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DXT=%s -DRM=%d -DRN=%d", a->k, a->n,
-             vector_width(a->k), a->x->type == DT_U8 ? "uchar" : "float", rm, rn);
+    char opts[192], set[128];
+    fused_program(p, a->k, a->n, a->x->type, opts, sizeof opts, set, sizeof set);
     size_t g[2] = {((size_t)a->n + (size_t)rn - 1) / (size_t)rn,
                    ((size_t)a->m + (size_t)rm - 1) / (size_t)rm};
     clrt_arg args[] = {clrt_arg_buf(a->x->buf), clrt_arg_ulong(a->x_off), clrt_arg_buf(ib),
@@ -867,7 +918,7 @@ static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forwa
                        clrt_arg_float(a->alpha), clrt_arg_buf(a->w->buf), clrt_arg_ulong(a->w_off),
                        clrt_arg_buf(a->b->buf), clrt_arg_ulong(a->b_off), clrt_arg_int((int)a->act),
                        clrt_arg_buf(a->out->buf)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_forward"), 2, g,
+    clrt_launch(b->ctx, layer_kernel_of(b, "layers.cl", opts, "linear_forward", set), 2, g,
                 serial_local(p), 13, args);
 }
 
@@ -912,14 +963,14 @@ static void cl_linear_forward(backend *be, const linear_forward_args *a)
 
 /* dw = alpha x the sum of the slices' partial gradients in part (their bias row last), in
  * slice order: the second pass of both weight-gradient layouts. */
-static void sparse_weights_sum(cl_backend *b, const char *opts, const clrt_buf *part, int slices,
+static void sparse_weights_sum(cl_backend *b, const char *opts, const char *set, const clrt_buf *part, int slices,
                                const linear_weights_args *a)
 {
     size_t gs = (size_t)a->k + 1;
     clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
                         clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off), clrt_arg_buf(a->db->buf),
                         clrt_arg_ulong(a->db_off)};
-    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_sum"), 1, &gs, NULL, 7, sargs);
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse.cl", opts, "sparse_weights_sum", set), 1, &gs, NULL, 7, sargs);
 }
 
 /* The weight gradient from the blocked CSC copy: one work-item per block of images the rows
@@ -932,17 +983,17 @@ static void sparse_weights_csc(cl_backend *b, const layer_plan *p, const pixel_c
     uint32_t r0 = (uint32_t)(a->x_off / (size_t)k), br = CL_SPARSE_BLOCK_ROWS;
     uint32_t b0 = r0 / br, b1 = m > 0 ? (r0 + (uint32_t)m - 1) / br + 1 : b0 + 1;
     int slices = (int)(b1 - b0);
-    char opts[128];
-    sparse_options(opts, sizeof opts, k, n, cb, 1);
+    char opts[128], set[128];
+    sparse_program(p, k, n, opts, sizeof opts, set, sizeof set);
     size_t part_floats = (size_t)slices * ((size_t)k + 1) * (size_t)np;
     clrt_buf *part = grown(b, &b->layer_scratch, part_floats * sizeof(float), "layer scratch");
     size_t g[2] = {(size_t)slices, (size_t)(np / 16 / cb)}, l[2] = {1, 1};
     clrt_arg args[] = {clrt_arg_buf(a->dz->buf), clrt_arg_int(m), clrt_arg_uint(br),
                        clrt_arg_uint(b0), clrt_arg_buf(c->col_ptr), clrt_arg_buf(c->cnz),
                        clrt_arg_uint(r0), clrt_arg_buf(part)};
-    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights_csc"), 2, g,
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse.cl", opts, "sparse_weights_csc", set), 2, g,
                 p->serial_items ? l : NULL, 8, args);
-    sparse_weights_sum(b, opts, part, slices, a);
+    sparse_weights_sum(b, opts, set, part, slices, a);
 }
 
 static void sparse_weights(cl_backend *b, const layer_plan *p, pixel_csr *c,
@@ -957,8 +1008,8 @@ static void sparse_weights(cl_backend *b, const layer_plan *p, pixel_csr *c,
     int slices = m > p->sparse.slice_rows ? (m + p->sparse.slice_rows - 1) / p->sparse.slice_rows : 1;
     int rows_per_slice = (m + slices - 1) / slices;
     if (rows_per_slice < 1) rows_per_slice = 1;
-    char opts[128];
-    sparse_options(opts, sizeof opts, k, n, cb, 1);
+    char opts[128], set[128];
+    sparse_program(p, k, n, opts, sizeof opts, set, sizeof set);
     size_t part_floats = (size_t)slices * ((size_t)k + 1) * (size_t)np;
     clrt_buf *part = grown(b, &b->layer_scratch, part_floats * sizeof(float), "layer scratch");
     size_t g[2] = {(size_t)(np / 16 / cb), (size_t)slices}, l[2] = {1, 1};
@@ -966,9 +1017,9 @@ static void sparse_weights(cl_backend *b, const layer_plan *p, pixel_csr *c,
                        clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
                        clrt_arg_ulong(a->idx_off), clrt_arg_int(a->idx != NULL),
                        clrt_arg_uint((uint32_t)(a->x_off / (size_t)k)), clrt_arg_buf(part)};
-    clrt_launch(b->ctx, layer_kernel(b, "sparse.cl", opts, "sparse_weights"), 2, g,
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse.cl", opts, "sparse_weights", set), 2, g,
                 p->serial_items ? l : NULL, 10, args);
-    sparse_weights_sum(b, opts, part, slices, a);
+    sparse_weights_sum(b, opts, set, part, slices, a);
 }
 
 static void fused_weights(cl_backend *b, const layer_plan *p, const linear_weights_args *a)
@@ -979,9 +1030,8 @@ static void fused_weights(cl_backend *b, const layer_plan *p, const linear_weigh
     int rows_per_slice = slices > 1 ? (m + slices - 1) / slices : (m > 0 ? m : 1);
     size_t nk = (size_t)n * (size_t)k + (size_t)n;
     int vw = vector_width(k), rn = p->fused.wgt_rn, rv = p->fused.wgt_rv;
-    char opts[128];
-    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DXT=%s -DRN=%d -DRV=%d", k, n, vw,
-             a->x->type == DT_U8 ? "uchar" : "float", rn, rv);
+    char opts[192], set[128];
+    fused_program(p, k, n, a->x->type, opts, sizeof opts, set, sizeof set);
     clrt_buf *part = slices > 1 ? grown(b, &b->layer_scratch, (size_t)slices * nk * sizeof(float),
                                         "layer scratch")
                                 : b->dummy;
@@ -993,14 +1043,14 @@ static void fused_weights(cl_backend *b, const layer_plan *p, const linear_weigh
                        clrt_arg_ulong(a->idx_off), clrt_arg_int(a->idx != NULL),
                        clrt_arg_float(a->alpha), clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off),
                        clrt_arg_buf(a->db->buf), clrt_arg_ulong(a->db_off), clrt_arg_buf(part)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights"), 3, g,
+    clrt_launch(b->ctx, layer_kernel_of(b, "layers.cl", opts, "linear_weights", set), 3, g,
                 serial_local(p), 14, args);
     if (slices > 1) {
         size_t gs = nk;
         clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int(slices), clrt_arg_float(a->alpha),
                             clrt_arg_buf(a->dw->buf), clrt_arg_ulong(a->dw_off),
                             clrt_arg_buf(a->db->buf), clrt_arg_ulong(a->db_off)};
-        clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_weights_sum"), 1, &gs,
+        clrt_launch(b->ctx, layer_kernel_of(b, "layers.cl", opts, "linear_weights_sum", set), 1, &gs,
                     NULL, 7, sargs);
     }
 }
@@ -1063,15 +1113,15 @@ static void cl_linear_input(backend *be, const linear_input_args *a)
         return;
     }
     int vw = vector_width(k), rm = p->fused.inp_rm, rv = p->fused.inp_rv;
-    char opts[128];
-    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DVW=%d -DRM=%d -DRV=%d", k, n, vw, rm, rv);
+    char opts[192], set[128];
+    fused_program(p, k, n, p->shape.input, opts, sizeof opts, set, sizeof set);
     size_t kv = (size_t)(k / vw);
     size_t g[2] = {(kv + (size_t)rv - 1) / (size_t)rv, ((size_t)m + (size_t)rm - 1) / (size_t)rm};
     clrt_arg args[] = {clrt_arg_buf(a->dz->buf), clrt_arg_int(m), clrt_arg_buf(a->w->buf),
                        clrt_arg_ulong(a->w_off),
                        clrt_arg_buf(a->act != ACT_NONE ? a->a_prev->buf : b->dummy),
                        clrt_arg_int((int)a->act), clrt_arg_float(a->a_scale), clrt_arg_buf(a->da->buf)};
-    clrt_launch(b->ctx, layer_kernel(b, "layers.cl", opts, "linear_input"), 2, g,
+    clrt_launch(b->ctx, layer_kernel_of(b, "layers.cl", opts, "linear_input", set), 2, g,
                 serial_local(p), 8, args);
 }
 

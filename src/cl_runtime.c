@@ -251,6 +251,26 @@ static void transfer(clrt_ctx *ctx, const clrt_buf *b, size_t offset, size_t byt
     account_transfer(ctx, ev, bytes);
 }
 
+void *clrt_map(clrt_ctx *ctx, const clrt_buf *b, size_t offset, size_t bytes, bool write)
+{
+    check_range(b, offset, bytes, write ? "map for writing" : "map for reading");
+    if (bytes == 0) die(EXIT_RUNTIME, "BUG: map of 0 bytes of buffer '%s'", b->name);
+    cl_event ev = NULL, *evp = ctx->opt.profiling ? &ev : NULL;
+    cl_int err;
+    void *p = clEnqueueMapBuffer(ctx->queue, b->mem, CL_TRUE,
+                                 write ? CL_MAP_WRITE_INVALIDATE_REGION : CL_MAP_READ, offset, bytes,
+                                 0, NULL, evp, &err);
+    if (err != CL_SUCCESS) buf_failed(ctx, err, "clEnqueueMapBuffer", b);
+    account_transfer(ctx, ev, write ? 0 : bytes);
+    return p;
+}
+
+void clrt_unmap(clrt_ctx *ctx, const clrt_buf *b, void *ptr)
+{
+    cl_int err = clEnqueueUnmapMemObject(ctx->queue, b->mem, ptr, 0, NULL, NULL);
+    if (err != CL_SUCCESS) buf_failed(ctx, err, "clEnqueueUnmapMemObject", b);
+}
+
 void clrt_write(clrt_ctx *ctx, clrt_buf *b, size_t offset, size_t bytes, const void *src)
 {
     transfer(ctx, b, offset, bytes, true, src, NULL);

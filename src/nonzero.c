@@ -1,10 +1,16 @@
-/* nonzero.c: see nonzero.h. Eight pixels are read as one 64-bit word: most words of a
- * handwritten digit are blank, and a word is tested at once instead of byte by byte with a
- * branch the CPU mispredicts at every stroke's edge. */
+/* nonzero.c: see nonzero.h. Sixteen pixels are compared at once with SSE2 where the compiler
+ * has it (every x86-64), else eight as one 64-bit word: most of a handwritten digit is blank,
+ * and a block is tested at once instead of byte by byte with a branch the CPU mispredicts at
+ * every stroke's edge. */
 #include "nonzero.h"
 
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#if !defined(__SSE2__)
 static uint64_t load64(const uint8_t *p)
 {
     uint64_t w;
@@ -26,7 +32,28 @@ static int popcount64(uint64_t v)
     v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
     return (int)((v * 0x0101010101010101ULL) >> 56);
 }
+#endif
 
+#if defined(__SSE2__)
+/* Sixteen bytes at a time (SSE2 is part of every x86-64): each byte lane of acc counts the
+ * zero bytes it saw, up to 255 vectors, then one sum of absolute differences adds the lanes. */
+size_t nonzero_count(const uint8_t *px, size_t n)
+{
+    const __m128i zero = _mm_setzero_si128();
+    size_t zeros = 0, i = 0;
+    while (n - i >= 16) {
+        size_t vectors = (n - i) / 16, end = i + 16 * (vectors < 255 ? vectors : 255);
+        __m128i acc = zero;
+        for (; i < end; i += 16)
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(px + i)), zero));
+        __m128i sums = _mm_sad_epu8(acc, zero);
+        zeros += (size_t)_mm_cvtsi128_si32(sums) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+    }
+    size_t count = i - zeros;
+    for (; i < n; i++) count += px[i] != 0;
+    return count;
+}
+#else
 size_t nonzero_count(const uint8_t *px, size_t n)
 {
     size_t count = 0, i = 0;
@@ -34,6 +61,7 @@ size_t nonzero_count(const uint8_t *px, size_t n)
     for (; i < n; i++) count += px[i] != 0;
     return count;
 }
+#endif
 
 /* The index of the lowest set bit of v (not 0). */
 static int lowest_bit(uint64_t v)
@@ -55,6 +83,17 @@ size_t nonzero_pack(const uint8_t *px, int k, uint32_t *out)
 {
     size_t e = 0;
     int p = 0;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    for (; p + 16 <= k; p += 16) {   /* bit j of live: px[p + j] is not 0 */
+        __m128i v = _mm_loadu_si128((const __m128i *)(px + p));
+        uint64_t live = ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) & 0xffffu;
+        for (; live; live &= live - 1) {
+            int j = p + lowest_bit(live);
+            out[e++] = (uint32_t)j << 8 | px[j];
+        }
+    }
+#else
     for (; p + 8 <= k; p += 8) {
         uint64_t w = load64(px + p);
         if (w == 0) continue;
@@ -72,6 +111,7 @@ size_t nonzero_pack(const uint8_t *px, int k, uint32_t *out)
             out[e++] = (uint32_t)j << 8 | px[j];
         }
     }
+#endif
     for (; p < k; p++)
         if (px[p]) out[e++] = (uint32_t)p << 8 | px[p];
     return e;

@@ -1,4 +1,4 @@
-/* test_nonzero.c: the word-at-a-time nonzero counting and packing (src/nonzero.c) against a
+/* test_nonzero.c: the vector-at-a-time nonzero counting and packing (src/nonzero.c) against a
  * byte-by-byte loop, on lengths that are not multiples of the 8-byte word, unaligned starts,
  * blank and full rows, and every byte value (0x80 and 0x7f sit on the bit trick's edges). */
 #include <check.h>
@@ -65,12 +65,32 @@ START_TEST(test_every_value)
 }
 END_TEST
 
+/* Long runs: the SSE2 count sums its byte lanes every 255 vectors (4,080 bytes), so lengths
+ * around and past that, all nonzero (a lane at its limit) and digit-like, from odd starts. */
+START_TEST(test_long_counts)
+{
+    static const size_t ns[] = {4079, 4080, 4081, 4096, 8161, 100003};
+    uint8_t *buf = malloc(100003 + 3);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (int d = 0; d < 2; d++) {
+            size_t n = ns[a], want = 0;
+            uint8_t *px = buf + 1 + a % 3;
+            fill(px, n, d ? 100 : 19);
+            for (size_t i = 0; i < n; i++) want += px[i] != 0;
+            ck_assert_uint_eq(nonzero_count(px, n), want);
+        }
+    free(buf);
+}
+END_TEST
+
 Suite *nonzero_suite(void)
 {
     Suite *s = suite_create("nonzero");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_count_and_pack);
     tcase_add_test(tc, test_every_value);
+    tcase_add_test(tc, test_long_counts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /* test_startup.c: what a start-up builds, through the binary: the default training (784-10-10,
  * full batch, the sparse first layer) with an empty program cache builds exactly the programs
- * of the kernels it launches (from --profile's kernel table and its program list), a second
- * run loads every one of them from the cache, and both write the same model, byte for byte. */
+ * of the kernels it launches (from --profile's kernel table and its program list), one program
+ * per layer and file, a second run loads every one of them from the cache, and both write the
+ * same model, byte for byte; a mini-batch training builds what it launches too. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,8 @@ static void set_add(name_set *s, const char *name)
 /* From --profile's output: the kernels launched (the rows of its kernel table) into launched,
  * the kernels of every program into built; returns the program count and counts the programs
  * loaded from the cache into *cached. */
-static int read_profile(const char *out, name_set *launched, name_set *built, int *cached)
+static int read_profile(const char *out, name_set *launched, name_set *built, int *cached,
+                        name_set *files)
 {
     const char *t = strstr(out, "\nkernel ");
     ck_assert_msg(t != NULL, "no kernel table in:\n%s", out);
@@ -61,6 +63,11 @@ static int read_profile(const char *out, name_set *launched, name_set *built, in
         const char *open = strchr(line, '['), *close = open ? strchr(open, ']') : NULL;
         const char *nl = strchr(line, '\n');
         ck_assert_msg(open && close && nl && close < nl, "program line: %.120s", line);
+        char file[64];
+        ck_assert_int_eq(sscanf(line, " %63s", file), 1);
+        /* One program per layer and file: these networks' layers read different files. */
+        ck_assert_msg(!set_has(files, file), "a second program of %s: %.160s", file, line);
+        set_add(files, file);
         char list[512];
         snprintf(list, sizeof list, "%.*s", (int)(close - open - 1), open + 1);
         ck_assert_msg(strcmp(list, "every kernel") != 0, "a whole file was built: %.120s", line);
@@ -85,11 +92,11 @@ START_TEST(test_cold_then_warm)
     snprintf(cold, sizeof cold, "%s/cold.model", dir);
     snprintf(warm, sizeof warm, "%s/warm.model", dir);
 
-    name_set launched = {0}, built = {0};
+    name_set launched = {0}, built = {0}, files = {0};
     int cached = -1;
     snprintf(args, sizeof args, "--data %s --epochs 1 --profile --save %s", mnist_dir(), cold);
     ck_assert_msg(bin_run_env(env, args) == 0, "%s", bin_err());
-    int programs = read_profile(bin_out(), &launched, &built, &cached);
+    int programs = read_profile(bin_out(), &launched, &built, &cached, &files);
     ck_assert_int_eq(cached, 0);
     /* Exactly the launched kernels were built: none missing (they were launched), none extra. */
     assert_within(&launched, "was launched", "built", &built);
@@ -97,10 +104,10 @@ START_TEST(test_cold_then_warm)
     ck_assert_int_ge(launched.n, 8);
     ck_assert_int_lt(programs, launched.n);   /* families share programs */
 
-    name_set launched2 = {0}, built2 = {0};
+    name_set launched2 = {0}, built2 = {0}, files2 = {0};
     snprintf(args, sizeof args, "--data %s --epochs 1 --profile --save %s", mnist_dir(), warm);
     ck_assert_msg(bin_run_env(env, args) == 0, "%s", bin_err());
-    ck_assert_int_eq(read_profile(bin_out(), &launched2, &built2, &cached), programs);
+    ck_assert_int_eq(read_profile(bin_out(), &launched2, &built2, &cached, &files2), programs);
     ck_assert_int_eq(cached, programs);
     ck_assert_int_eq(built2.n, built.n);
     assert_within(&built, "was built cold", "warm", &built2);
@@ -116,6 +123,24 @@ START_TEST(test_cold_then_warm)
 }
 END_TEST
 
+/* A mini-batch training (the scatter weight gradient, no sum of slices in the hidden layer's
+ * program) also builds exactly what it launches, one program per layer and file. */
+START_TEST(test_minibatch_builds_what_it_launches)
+{
+    char env[256], args[1400];
+    snprintf(env, sizeof env, "XDG_CACHE_HOME=%s/cache-batch", bin_dir());
+    snprintf(args, sizeof args, "--data %s --epochs 1 --batch 64 --hidden 16 --train-limit 3000 "
+             "--test-limit 500 --optimizer adam --profile", mnist_dir());
+    ck_assert_msg(bin_run_env(env, args) == 0, "%s", bin_err());
+    name_set launched = {0}, built = {0}, files = {0};
+    int cached = -1;
+    read_profile(bin_out(), &launched, &built, &cached, &files);
+    ck_assert_int_eq(cached, 0);
+    assert_within(&launched, "was launched", "built", &built);
+    assert_within(&built, "was built", "launched", &launched);
+}
+END_TEST
+
 Suite *startup_suite(void)
 {
     Suite *s = suite_create("startup");
@@ -123,6 +148,7 @@ Suite *startup_suite(void)
     tcase_set_timeout(tc, 300);
     bin_fixture(tc);
     tcase_add_test(tc, test_cold_then_warm);
+    tcase_add_test(tc, test_minibatch_builds_what_it_launches);
     suite_add_tcase(s, tc);
     return s;
 }
