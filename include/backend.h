@@ -36,13 +36,15 @@ typedef struct backend backend;
 
 /* What a layer's plan is chosen from: rows is the largest batch it runs (a call may pass
  * fewer), k inputs, n outputs, the input's type (DT_U8 pixels or DT_F32) and, for pixels, the
- * share of nonzeros; indexed: the rows are read through a shuffle index. */
+ * share of nonzeros; indexed: the rows are read through a shuffle index; output: the output
+ * layer above a hidden one, whose training passes may go through output_step. */
 typedef struct {
     int rows, k, n;
     dtype input;
     double density;
     bool indexed;
     activation act;
+    bool output;
 } layer_shape;
 
 /* The three products of a fully-connected layer, fused with their neighbours where the plan
@@ -145,6 +147,29 @@ typedef struct {
     update_args u;
 } train_step_args;
 
+/* The output layer of a network with a hidden layer below it, forward and backward as one
+ * operation (output_step), what these per-layer calls do: linear_forward (no activation) of
+ * h[m x k] into z[m x n], softmax_xent with want_grad (labels from l_off, stats from
+ * stat_row0, z then holding dZ), linear_weights into dw/db (alpha 1) and linear_input into
+ * da[m x k] with the hidden activation act and a_scale. Without backward, the first two only,
+ * as an evaluation runs them (softmax_xent without want_grad: z keeps the logits; dw, db and
+ * da are not used). */
+typedef struct {
+    bool backward;
+    int m, k, n;
+    const tensor *h;
+    const tensor *w; size_t w_off;
+    const tensor *b; size_t b_off;
+    const tensor *labels; size_t l_off;
+    float scale;
+    tensor *z;
+    tensor *stats; size_t stat_row0;
+    tensor *dw; size_t dw_off;
+    tensor *db; size_t db_off;
+    activation act; float a_scale;
+    tensor *da;
+} output_step_args;
+
 typedef struct {
     const char *name;
     tensor *(*alloc)(backend *be, dtype type, size_t count, const char *name);
@@ -204,6 +229,9 @@ typedef struct {
      * (NULL in a back-end that never gives one). */
     const step_plan *(*plan_step)(backend *be, const step_shape *s, char *desc, size_t len);
     void (*train_step)(backend *be, const train_step_args *a);
+    /* output_step in one pass where the back-end has one for the shape (NULL, or false with
+     * nothing done: the caller makes the per-layer calls). */
+    bool (*output_step)(backend *be, const output_step_args *a);
 
     /* Waits until everything enqueued has finished (timing, before reads of results). */
     void (*finish)(backend *be);

@@ -69,6 +69,7 @@ struct layer_plan {
     sparse_plan sparse;
     gemm_plan g_fwd, g_wgt, g_inp;   /* tiled: out = X W^T (nt), dW = dZ^T X (tn), dA = dZ W (nn) */
     int cs_cols, cs_rows;       /* tiled and CLBlast: the bias gradient's column-sum work-group */
+    bool output_step;           /* the output layer's training passes in output_step.cl */
 };
 
 /* The plan of a whole mini-batch step (backend.h's plan_step, kernels/fused_step.cl): two
@@ -87,6 +88,10 @@ struct step_plan {
 
 /* Every width of a network on the fused step is at most this. */
 #define CL_STEP_MAX_WIDTH 1024
+
+/* Whether output_step.cl runs the output layer of k hidden inputs and n classes on d: the
+ * CPU row with the built-in kernels, k and n at most 16. */
+bool cl_output_step_fits(const cl_device_traits *d, int k, int n);
 
 /* Fills *p for a network of shape s on device d. */
 void cl_step_plan_choose(const cl_device_traits *d, const step_shape *s, step_plan *p);

@@ -6,8 +6,9 @@
 # seed's network against the host back-end, and the binary's short training against
 # --device host; fused_step: the fused mini-batch step's two kernels, work-groups of 64 items
 # with barriers between the layers, against the host; augment: the distortion kernel against
-# its float64 reference, every transform, on 28 x 28 and awkward image sizes) in their quick
-# sizes (CLTRAIN_TEST_QUICK=1).
+# its float64 reference, every transform, on 28 x 28 and awkward image sizes; output_step: the
+# output layer's one-pass kernel against float64, one slice and several) in their quick sizes
+# (CLTRAIN_TEST_QUICK=1).
 #
 # Oclgrind reports an invalid access, a data race or a divergent barrier on stderr and leaves
 # the exit status alone, so the status alone proves nothing: every report names its kernel on
@@ -23,7 +24,7 @@ out=$build/oclgrind
 mkdir -p "$out"
 tab=$(printf '\t')
 rc=0
-for suite in layers cl_layers fused_step augment; do
+for suite in layers cl_layers fused_step augment output_step; do
     start=$(date +%s)
     status=0
     CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} CLTRAIN_TEST_QUICK=1 CK_RUN_SUITE=$suite CLTRAIN_BIN="$PWD/$build/cltrain" \

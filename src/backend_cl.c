@@ -899,10 +899,12 @@ static void fused_program(const layer_plan *p, int k, int n, dtype xt, char *opt
              "-DWGT_RV=%d -DINP_RM=%d -DINP_RV=%d", k, n, vector_width(k),
              xt == DT_U8 ? "uchar" : "float", f->fwd_rm, f->fwd_rn, f->wgt_rn, f->wgt_rv,
              f->inp_rm, f->inp_rv);
-    bool sum = p->wgt == LP_FUSED && p->shape.rows > f->slice_rows;
-    snprintf(set, set_len, "%s%s%s%s", p->fwd == LP_FUSED ? "linear_forward " : "",
-             p->wgt == LP_FUSED ? "linear_weights " : "", sum ? "linear_weights_sum " : "",
-             p->inp == LP_FUSED && p->shape.input != DT_U8 ? "linear_input" : "");
+    /* The output layer on output_step.cl: it runs the training and evaluation passes. */
+    bool wgt = p->wgt == LP_FUSED && !p->output_step;
+    bool sum = wgt && p->shape.rows > f->slice_rows;
+    snprintf(set, set_len, "%s%s%s%s", p->fwd == LP_FUSED && !p->output_step ? "linear_forward " : "",
+             wgt ? "linear_weights " : "", sum ? "linear_weights_sum " : "",
+             p->inp == LP_FUSED && p->shape.input != DT_U8 && !p->output_step ? "linear_input" : "");
 }
 
 static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forward_args *a)
@@ -1135,7 +1137,8 @@ static const layer_plan *cl_plan_layer(backend *be, const layer_shape *s)
     for (plan_node *q = b->plans; q; q = q->next) {
         const layer_shape *o = &q->plan.shape;
         if (o->rows == s->rows && o->k == s->k && o->n == s->n && o->input == s->input &&
-            o->density == s->density && o->indexed == s->indexed && o->act == s->act)
+            o->density == s->density && o->indexed == s->indexed && o->act == s->act &&
+            o->output == s->output)
             return &q->plan;
     }
     plan_node *q = xcalloc(1, sizeof *q, "layer plan");
@@ -1211,6 +1214,67 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a)
     /* This kernel's registers may allow fewer work-items than the plan's. */
     size_t kmax = clrt_kernel_max_wg(b->ctx, q->forward_backward);
     while ((size_t)q->plan.wg > kmax && q->plan.wg > 1) q->plan.wg /= 2;
+}
+
+/* Rows per work-item of output_step: one item for a mini-batch, else enough slices for 8 items
+ * per compute unit. */
+#define OUTPUT_STEP_MIN_SLICE 256
+
+/* The output layer in one pass (kernels/output_step.cl) on the CPU row, for at most 16
+ * hidden inputs and 16 classes: the per-layer path's five launches over 10-wide rows (the
+ * seed's 784-10-10) spent more on PoCL's per-launch and per-row overheads than on the math. */
+static bool cl_output_step(backend *be, const output_step_args *a)
+{
+    cl_backend *b = impl(be);
+    if (!a || a->m < 1 || a->k < 1 || a->n < 1) bug("output_step", "bad dimensions");
+    if (!cl_output_step_fits(&b->traits, a->k, a->n)) return false;
+    int m = a->m, k = a->k, n = a->n;
+    size_t mk = (size_t)m * (size_t)k, mn = (size_t)m * (size_t)n, nk = (size_t)n * (size_t)k;
+    check_tensor("output_step", "h", a->h, DT_F32, 0, mk);
+    check_tensor("output_step", "w", a->w, DT_F32, a->w_off, nk);
+    check_tensor("output_step", "b", a->b, DT_F32, a->b_off, (size_t)n);
+    check_tensor("output_step", "labels", a->labels, DT_U8, a->l_off, (size_t)m);
+    check_tensor("output_step", "z", a->z, DT_F32, 0, mn);
+    check_tensor("output_step", "stats", a->stats, DT_F32, a->stat_row0 * STATS_PER_ROW,
+                 (size_t)m * STATS_PER_ROW);
+    if (a->backward) {
+        check_tensor("output_step", "dw", a->dw, DT_F32, a->dw_off, nk);
+        check_tensor("output_step", "db", a->db, DT_F32, a->db_off, (size_t)n);
+        check_tensor("output_step", "da", a->da, DT_F32, 0, mk);
+    }
+    size_t cu = b->traits.compute_units ? b->traits.compute_units : 1;
+    size_t rows = ((size_t)m + 8 * cu - 1) / (8 * cu);
+    if (rows < OUTPUT_STEP_MIN_SLICE) rows = OUTPUT_STEP_MIN_SLICE;
+    size_t slices = ((size_t)m + rows - 1) / rows;
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DACT=%d", k, n, (int)a->act);
+    const char *set = m > OUTPUT_STEP_MIN_SLICE ? "output_step output_step_sum" : "output_step";
+    bool sum = a->backward && slices > 1;
+    clrt_buf *part = sum ? grown(b, &b->layer_scratch, slices * (nk + (size_t)n) * sizeof(float),
+                                        "layer scratch")
+                                : b->dummy;
+    const clrt_buf *none = b->dummy;
+    clrt_arg args[] = {
+        clrt_arg_int(a->backward), clrt_arg_buf(a->h->buf), clrt_arg_int(m), clrt_arg_int((int)rows), clrt_arg_buf(a->w->buf),
+        clrt_arg_ulong(a->w_off), clrt_arg_buf(a->b->buf), clrt_arg_ulong(a->b_off),
+        clrt_arg_buf(a->labels->buf), clrt_arg_ulong(a->l_off), clrt_arg_float(a->scale),
+        clrt_arg_buf(a->z->buf), clrt_arg_buf(a->stats->buf), clrt_arg_ulong(a->stat_row0),
+        clrt_arg_float(a->a_scale), clrt_arg_buf(a->backward ? a->da->buf : none),
+        clrt_arg_int(slices == 1), clrt_arg_buf(a->backward ? a->dw->buf : none),
+        clrt_arg_ulong(a->dw_off), clrt_arg_buf(a->backward ? a->db->buf : none),
+        clrt_arg_ulong(a->db_off), clrt_arg_buf(part),
+    };
+    static const size_t one = 1;
+    clrt_launch(b->ctx, layer_kernel_of(b, "output_step.cl", opts, "output_step", set), 1, &slices,
+                &one, 22, args);
+    if (sum) {
+        size_t gs = nk + (size_t)n;
+        clrt_arg sargs[] = {clrt_arg_buf(part), clrt_arg_int((int)slices), clrt_arg_buf(a->dw->buf),
+                            clrt_arg_ulong(a->dw_off), clrt_arg_buf(a->db->buf), clrt_arg_ulong(a->db_off)};
+        clrt_launch(b->ctx, layer_kernel_of(b, "output_step.cl", opts, "output_step_sum", set), 1,
+                    &gs, NULL, 6, sargs);
+    }
+    return true;
 }
 
 static void cl_train_step(backend *be, const train_step_args *a)
@@ -1338,6 +1402,7 @@ static const backend_ops cl_ops = {
     .describe_plan = cl_describe_plan,
     .plan_step = cl_plan_step,
     .train_step = cl_train_step,
+    .output_step = cl_output_step,
     .finish = cl_finish,
     .destroy = cl_destroy,
 };

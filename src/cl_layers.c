@@ -123,6 +123,12 @@ gemm_plan cl_layer_gemm_plan(const cl_device_traits *d, int m, int n, int k)
 
 bool cl_layer_cpu_family(const cl_device_traits *d) { return table_of(d) == &tables[0]; }
 
+bool cl_output_step_fits(const cl_device_traits *d, int k, int n)
+{
+    return table_of(d)->serial_items && d->gemm != GEMM_CLBLAST && k >= 1 && k <= 16 && n >= 1 &&
+           n <= 16;
+}
+
 bool cl_layer_sparse_wanted(const cl_device_traits *d, double density)
 {
     return table_of(d)->sparse_first && d->gemm != GEMM_CLBLAST &&
@@ -179,6 +185,7 @@ void cl_layer_plan_choose(const cl_device_traits *d, const layer_shape *s, layer
     p->sparse.rb = tb->sparse_rb;
     p->sparse.slice_rows = tb->sparse_slice_rows;
     p->sparse.csc = tb->sparse_csc && !s->indexed;
+    p->output_step = s->output && s->input == DT_F32 && cl_output_step_fits(d, k, n);
 
     p->g_fwd = gemm_plan_from(tb, d, m, n, k);       /* out[m x n] = X[m x k] W^T */
     p->g_fwd.split = 1;                              /* k is the layer's width: no split */
@@ -245,6 +252,11 @@ void cl_layer_plan_describe(const layer_plan *p, char *buf, size_t len)
     describe_product(p, p->wgt, 1, w, sizeof w);
     if (s->input == DT_U8) snprintf(in, sizeof in, "none (pixels)");
     else describe_product(p, p->inp, 2, in, sizeof in);
+    if (p->output_step) {   /* training and evaluation run output_step.cl */
+        snprintf(f, sizeof f, "output_step (one pass with softmax)");
+        snprintf(w, sizeof w, "in output_step");
+        snprintf(in, sizeof in, "in output_step");
+    }
     snprintf(buf, len, "%d->%d (%s, %d rows), %s kernels: forward %s; weights %s; input %s",
              s->k, s->n, input, s->rows, p->table, f, w, in);
 }

@@ -96,7 +96,8 @@ static void plan_layers(trainer *t, const dataset *train, size_t train_rows)
         layer_shape s = {.rows = (int)train_rows, .k = a->sizes[l], .n = a->sizes[l + 1],
                          .input = l == 0 ? DT_U8 : DT_F32, .density = l == 0 ? density : 1.0,
                          .indexed = l == 0 && t->cfg.batch > 0,
-                         .act = l < t->L - 1 ? a->act : ACT_NONE};
+                         .act = l < t->L - 1 ? a->act : ACT_NONE,
+                         .output = l == t->L - 1 && l > 0};
         t->plan[l] = t->be->ops->plan_layer(t->be, &s);
     }
 }
@@ -265,12 +266,14 @@ static uint64_t dropout_stream(const trainer *t, int layer)
     return RNG_STREAM_DROPOUT + STREAM_STRIDE * ((uint64_t)t->step * MODEL_MAX_LAYERS + (uint64_t)layer);
 }
 
-/* Forward pass of m rows; leaves the logits in act[L-1]. */
-static void forward(trainer *t, const batch_rows *rows, int m, bool training)
+/* Forward pass of m rows through layers [from, to); to the last, it leaves the logits in
+ * act[L-1]. */
+static void forward_layers(trainer *t, const batch_rows *rows, int m, bool training, int from,
+                           int to)
 {
     const backend_ops *op = t->be->ops;
     const model_arch *a = &t->cfg.arch;
-    for (int l = 0; l < t->L; l++) {
+    for (int l = from; l < to; l++) {
         const tensor *in, *idx;
         size_t in_off, idx_off;
         float alpha;
@@ -289,14 +292,18 @@ static void forward(trainer *t, const batch_rows *rows, int m, bool training)
     }
 }
 
-/* Backward pass from dZ in act[L-1] down to the gradients of every layer. */
-static void backward(trainer *t, const batch_rows *rows, int m)
+static void forward(trainer *t, const batch_rows *rows, int m, bool training)
+{
+    forward_layers(t, rows, m, training, 0, t->L);
+}
+
+/* Backward pass from dZ of layer `top` down to the gradients of every layer below it. */
+static void backward_from(trainer *t, const batch_rows *rows, int m, int top, const tensor *dz)
 {
     const backend_ops *op = t->be->ops;
     const model_arch *a = &t->cfg.arch;
-    const tensor *dz = t->act[t->L - 1];
     bool dropout = training_dropout(t);
-    for (int l = t->L - 1; l >= 0; l--) {
+    for (int l = top; l >= 0; l--) {
         int out = a->sizes[l + 1], in_w = a->sizes[l];
         const tensor *in, *idx;
         size_t in_off, idx_off;
@@ -337,15 +344,49 @@ static void update(trainer *t, float lr)
     t->be->ops->update(t->be, &u);
 }
 
+/* The output layer's forward and backward passes as one operation, where the back-end has
+ * one for its shape (after the hidden layers' forward pass): its gradients, dZ in act[L-1]
+ * and the hidden layer's dA, with its dropout mask, into *da. false: nothing was done. */
+static bool output_step(trainer *t, const tensor *y, size_t y_off, int m, size_t stat_row0,
+                        size_t batch, const tensor **da_out)
+{
+    const backend_ops *op = t->be->ops;
+    const model_arch *a = &t->cfg.arch;
+    int L = t->L;
+    if (L < 2 || !op->output_step) return false;
+    bool dropout = training_dropout(t);
+    tensor *da = t->delta[(L - 1) % 2];
+    output_step_args o = {
+        .backward = true, .m = m, .k = a->sizes[L - 1], .n = a->sizes[L], .h = t->act[L - 2],
+        .w = t->params, .w_off = a->w_off[L - 1], .b = t->params, .b_off = a->b_off[L - 1],
+        .labels = y, .l_off = y_off, .scale = 1.0f / (float)batch, .z = t->act[L - 1],
+        .stats = t->train_stats, .stat_row0 = stat_row0,
+        .dw = t->grads, .dw_off = a->w_off[L - 1], .db = t->grads, .db_off = a->b_off[L - 1],
+        .act = a->act, .a_scale = dropout ? 1.0f - t->cfg.dropout : 1.0f, .da = da,
+    };
+    if (!op->output_step(t->be, &o)) return false;
+    if (dropout)
+        op->dropout(t->be, da, 0, (size_t)m * (size_t)a->sizes[L - 1], t->cfg.dropout,
+                    dropout_scale(t->cfg.dropout), dropout_seed(t), dropout_stream(t, L - 2));
+    *da_out = da;
+    return true;
+}
+
 /* One step on m rows of a batch of `batch` (the mean's divisor: more than m when the ranks
  * share the batch): forward, loss and its gradient (stats at stat_row0), backward. */
 static void compute_gradients(trainer *t, const batch_rows *rows, const tensor *y,
                               size_t y_off, int m, size_t stat_row0, size_t batch)
 {
-    forward(t, rows, m, true);
+    const tensor *da = NULL;
+    forward_layers(t, rows, m, true, 0, t->L - 1);
+    if (output_step(t, y, y_off, m, stat_row0, batch, &da)) {
+        backward_from(t, rows, m, t->L - 2, da);
+        return;
+    }
+    forward_layers(t, rows, m, true, t->L - 1, t->L);
     t->be->ops->softmax_xent(t->be, t->act[t->L - 1], 0, m, t->classes, y, y_off,
                              1.0f / (float)batch, t->train_stats, stat_row0, true);
-    backward(t, rows, m);
+    backward_from(t, rows, m, t->L - 1, t->act[t->L - 1]);
 }
 
 /* Data parallel: the sum of every rank's gradient buffer (all layers, one MPI_Allreduce in
@@ -360,6 +401,24 @@ static void sum_gradients(trainer *t, int m)
     t->be->ops->write(t->be, t->grads, 0, n, t->grad_host);
 }
 
+/* The output layer's forward pass and statistics as one operation, where the back-end has
+ * one for its shape (after the hidden layers' forward pass); false: nothing was done. */
+static bool output_eval(trainer *t, const tensor *y, size_t y_off, int m, tensor *stats,
+                        size_t stat_row0)
+{
+    const backend_ops *op = t->be->ops;
+    const model_arch *a = &t->cfg.arch;
+    int L = t->L;
+    if (L < 2 || !op->output_step) return false;
+    output_step_args o = {
+        .backward = false, .m = m, .k = a->sizes[L - 1], .n = a->sizes[L], .h = t->act[L - 2],
+        .w = t->params, .w_off = a->w_off[L - 1], .b = t->params, .b_off = a->b_off[L - 1],
+        .labels = y, .l_off = y_off, .scale = 1.0f, .z = t->act[L - 1], .stats = stats,
+        .stat_row0 = stat_row0, .act = a->act, .a_scale = 1.0f,
+    };
+    return op->output_step(t->be, &o);
+}
+
 /* Loss statistics of a whole set, in chunks, into sums[slot..slot+2]. */
 static void evaluate_set(trainer *t, const device_set *s, tensor *stats, int slot)
 {
@@ -367,7 +426,9 @@ static void evaluate_set(trainer *t, const device_set *s, tensor *stats, int slo
         size_t left = s->n - row0;
         int m = (int)(left < t->rows_cap ? left : t->rows_cap);
         batch_rows rows = {s->x, row0, NULL, 0};
-        forward(t, &rows, m, false);
+        forward_layers(t, &rows, m, false, 0, t->L - 1);
+        if (output_eval(t, s->y, row0, m, stats, row0)) continue;
+        forward_layers(t, &rows, m, false, t->L - 1, t->L);
         t->be->ops->softmax_xent(t->be, t->act[t->L - 1], 0, m, t->classes, s->y, row0, 1.0f,
                                  stats, row0, false);
     }
