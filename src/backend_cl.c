@@ -835,10 +835,10 @@ static void sparse_program(const layer_plan *p, int k, int n, char *opts, size_t
                            size_t set_len)
 {
     snprintf(opts, len, "-DK=%d -DN=%d -DCB=%d -DRB=%d", k, n, p->sparse.cb, p->sparse.rb);
-    bool csc = p->sparse.csc && !p->shape.indexed;
+    bool csc = p->sparse.csc && !p->shape.indexed, wgt = p->wgt == LP_SPARSE && !p->forward_only;
     snprintf(set, set_len, "%s%s%s", p->fwd == LP_SPARSE ? "transpose_pad sparse_forward " : "",
-             p->wgt != LP_SPARSE ? "" : csc ? "sparse_weights_csc " : "sparse_weights ",
-             p->wgt == LP_SPARSE ? "sparse_weights_sum" : "");
+             !wgt ? "" : csc ? "sparse_weights_csc " : "sparse_weights ",
+             wgt ? "sparse_weights_sum" : "");
 }
 
 /* x's rows through idx, gathered into a scratch tensor (the gemm reads contiguous rows). */
@@ -900,11 +900,12 @@ static void fused_program(const layer_plan *p, int k, int n, dtype xt, char *opt
              xt == DT_U8 ? "uchar" : "float", f->fwd_rm, f->fwd_rn, f->wgt_rn, f->wgt_rv,
              f->inp_rm, f->inp_rv);
     /* The output layer on output_step.cl: it runs the training and evaluation passes. */
-    bool wgt = p->wgt == LP_FUSED && !p->output_step;
+    bool wgt = p->wgt == LP_FUSED && !p->output_step && !p->forward_only;
     bool sum = wgt && p->shape.rows > f->slice_rows;
     snprintf(set, set_len, "%s%s%s%s", p->fwd == LP_FUSED && !p->output_step ? "linear_forward " : "",
              wgt ? "linear_weights " : "", sum ? "linear_weights_sum " : "",
-             p->inp == LP_FUSED && p->shape.input != DT_U8 && !p->output_step ? "linear_input" : "");
+             p->inp == LP_FUSED && p->shape.input != DT_U8 && !p->output_step && !p->forward_only
+                 ? "linear_input" : "");
 }
 
 static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forward_args *a)
@@ -1179,6 +1180,13 @@ static const step_plan *cl_plan_step(backend *be, const step_shape *s, char *des
     q->next = b->steps;
     b->steps = q;
     cl_step_plan_describe(&q->plan, desc, len);
+    /* Trained by the fused step, the network's layers launch only their forward kernels
+     * (evaluation): their programs leave the others out. */
+    for (plan_node *p = b->plans; q->plan.fused && p; p = p->next)
+        for (int l = 0; l < s->n_layers; l++)
+            if (p->plan.shape.rows == s->rows && p->plan.shape.k == s->sizes[l] &&
+                p->plan.shape.n == s->sizes[l + 1])
+                p->plan.forward_only = true;
     return q->plan.fused ? &q->plan : NULL;
 }
 
@@ -1248,7 +1256,7 @@ static bool cl_output_step(backend *be, const output_step_args *a)
     size_t slices = ((size_t)m + rows - 1) / rows;
     char opts[64];
     snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DACT=%d", k, n, (int)a->act);
-    const char *set = m > OUTPUT_STEP_MIN_SLICE ? "output_step output_step_sum" : "output_step";
+    const char *set = a->backward && m > OUTPUT_STEP_MIN_SLICE ? "output_step output_step_sum" : "output_step";
     bool sum = a->backward && slices > 1;
     clrt_buf *part = sum ? grown(b, &b->layer_scratch, slices * (nk + (size_t)n) * sizeof(float),
                                         "layer scratch")
@@ -1433,9 +1441,14 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
     return be;
 }
 
-void backend_cl_prefetch_training(backend *be, optimizer_kind opt, bool dropout)
+void backend_cl_prefetch_training(backend *be, const step_shape *s)
 {
-    if (!be || be->ops != &cl_ops) return;
+    if (!be || be->ops != &cl_ops || !s) return;
+    optimizer_kind opt = s->optimizer;
+    step_plan plan;   /* the fused step updates and drops out in its own kernels */
+    cl_step_plan_choose(&impl(be)->traits, s, &plan);
+    bool dropout = s->dropout && !plan.fused;
+    if (plan.fused) opt = (optimizer_kind)-1;
     static const int update_kernel[] = {
         [OPT_SGD] = K_UPDATE_SGD, [OPT_MOMENTUM] = K_UPDATE_MOMENTUM,
         [OPT_NESTEROV] = K_UPDATE_NESTEROV, [OPT_ADAM] = K_UPDATE_ADAM, [OPT_ADAMW] = K_UPDATE_ADAMW,

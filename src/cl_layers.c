@@ -186,6 +186,7 @@ void cl_layer_plan_choose(const cl_device_traits *d, const layer_shape *s, layer
     p->sparse.slice_rows = tb->sparse_slice_rows;
     p->sparse.csc = tb->sparse_csc && !s->indexed;
     p->output_step = s->output && s->input == DT_F32 && cl_output_step_fits(d, k, n);
+    p->forward_only = false;
 
     p->g_fwd = gemm_plan_from(tb, d, m, n, k);       /* out[m x n] = X[m x k] W^T */
     p->g_fwd.split = 1;                              /* k is the layer's width: no split */
@@ -283,12 +284,10 @@ static const char *step_fallback(const cl_device_traits *d, const step_shape *s)
         if (s->sizes[l] > CL_STEP_MAX_WIDTH) return "a width above " TO_TEXT(CL_STEP_MAX_WIDTH);
     if (d->step == STEP_FUSED) return NULL;
     if (d->family != KERNELS_AUTO) return "--kernels forces a family of layer kernels";
-    /* Measured on PoCL (bench/, 784-128-10 batch 64): the per-layer path's first layer over
-     * the nonzero pixels does a fifth of the dense products' work and wins (0.6 s an epoch
-     * against 0.85 s); on images it reads densely (--augment's distorted copies) the fused
-     * step wins (3.1 s against 4.8 s). */
-    if (!s->augment && cl_layer_sparse_wanted(d, s->density))
-        return "the first layer's sparse kernels (blank-heavy images on this device)";
+    /* Also for blank-heavy images on a CPU, whose per-layer path reads only the nonzero
+     * pixels: measured on PoCL, 784-128-10 batch 64, the fused step's 2 launches took
+     * 0.34-0.46 s an epoch against the per-layer path's 10 at 0.48-0.70 s (784-800-10 batch
+     * 128: 0.55-0.68 against 0.58-0.76 s); each PoCL launch costs tens of microseconds. */
     return NULL;
 }
 

@@ -243,15 +243,14 @@ START_TEST(test_step_plan_fallbacks)
         cl_step_plan_describe(&p, line, sizeof line);
         ck_assert_msg(strstr(line, "per-layer path: ") && strstr(line, no[i].why), "case %zu: %s", i, line);
     }
-    /* auto: blank-heavy images stay on a CPU's sparse first layer, dense ones (--augment's
-     * copies, or images with more ink) take the fused step. */
+    /* auto: the fused step on a CPU for blank-heavy images too (MNIST's, measured faster on
+     * PoCL than the per-layer path's sparse first layer), and for dense ones. */
     cl_device_traits autod = cpu;
     autod.step = STEP_AUTO;
     step_shape mnist = s;
     mnist.density = 0.19;
     cl_step_plan_choose(&autod, &mnist, &p);
-    ck_assert(!p.fused);
-    ck_assert(strstr(p.why, "sparse") != NULL);
+    ck_assert(p.fused);
     mnist.augment = true;
     cl_step_plan_choose(&autod, &mnist, &p);
     ck_assert(p.fused);
