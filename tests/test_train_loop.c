@@ -241,10 +241,10 @@ static train_config run_config(const model_arch *a, const run_spec *r, float dro
 }
 
 /* The device under test with profiling on: its profile names the kernels that ran. */
-static backend *profiled_cl_backend(void)
+static backend *profiled_cl_backend(step_choice step)
 {
     const char *d = getenv("CLTRAIN_TEST_DEVICE");
-    backend_cl_options o = {.gemm = GEMM_BUILTIN, .profiling = true, .no_cache = false};
+    backend_cl_options o = {.gemm = GEMM_BUILTIN, .profiling = true, .no_cache = false, .step = step};
     return backend_cl_create(d && *d ? atoi(d) : 0, &o);
 }
 
@@ -261,9 +261,14 @@ static bool device_is_cpu(void)
     return cpu;
 }
 
-/* Case i: bit 0 sigmoid, bit 1 dropout 0.25, bit 2 dense images, bit 3 the OpenCL back-end. */
+/* Case i: bit 0 sigmoid, bit 1 dropout 0.25, bit 2 dense images, bit 3 the OpenCL back-end;
+ * cases 16 to 23 are 8 to 15 on the OpenCL back-end's per-layer path (--step layers): where
+ * its plan takes the fused step for mini-batches, the per-layer kernels (the update, dropout,
+ * the sparse scatter) are checked here too. */
 static void check_case(int i)
 {
+    bool per_layer = i >= 16;
+    if (per_layer) i = (i - 16) | 8;
     activation act = i & 1 ? ACT_SIGMOID : ACT_RELU;
     float dropout = i & 2 ? 0.25f : 0.0f;
     bool dense = i & 4, device = i & 8;
@@ -273,7 +278,7 @@ static void check_case(int i)
     dataset tr, te;
     make_images(&tr, N_TRAIN, dense ? 0.9 : 0.2, 31);
     make_images(&te, N_TEST, dense ? 0.9 : 0.2, 32);
-    backend *be = device ? profiled_cl_backend() : backend_host_create();
+    backend *be = device ? profiled_cl_backend(per_layer ? STEP_LAYERS : STEP_AUTO) : backend_host_create();
     size_t np = a.n_params;
     float *p0 = xmalloc(np * sizeof(float), "p0"), *got = xmalloc(np * sizeof(float), "p");
     double *mem = xcalloc(4 * np, sizeof(double), "reference");
@@ -308,9 +313,9 @@ static void check_case(int i)
         }
         double err = num / den;
         const char *what[] = {"sgd", "momentum", "nesterov", "adam", "adamw"};
-        ck_assert_msg(err < 1e-3, "%s, %s, dropout %.2f, %s images, %s batch %ld: parameters "
+        ck_assert_msg(err < 1e-3, "%s%s, %s, dropout %.2f, %s images, %s batch %ld: parameters "
                       "differ from the float64 loop by %.3g of their movement",
-                      be->ops->name, act == ACT_RELU ? "relu" : "sigmoid", (double)dropout,
+                      be->ops->name, per_layer ? " (per-layer)" : "", act == ACT_RELU ? "relu" : "sigmoid", (double)dropout,
                       dense ? "dense" : "sparse", what[rs->opt], rs->batch, err);
         /* The last epoch's training loss and accuracy are the mean over its rows, as trained
          * (with the dropout masks); measured within 5e-8 relative, allowed 1e-5. */
@@ -356,7 +361,7 @@ Suite *train_loop_suite(void)
     Suite *s = suite_create("train_loop");
     TCase *tc = tcase_create("float64");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, test_loop_matches_float64, 0, 16);
+    tcase_add_loop_test(tc, test_loop_matches_float64, 0, 24);
     suite_add_tcase(s, tc);
     return s;
 }
