@@ -118,7 +118,6 @@ typedef struct {
     int rows;                   /* rows of a step (the batch); 0: full batch */
     int ranks;                  /* processes sharing each batch (mpirun); 1 alone */
     bool dropout, augment;
-    double density;             /* share of nonzero training pixels (the first layer's input) */
 } step_shape;
 
 typedef struct step_plan step_plan;   /* defined by the back-end (the OpenCL one in cl_layers.h) */

@@ -45,6 +45,10 @@ typedef struct trainer trainer;
 trainer *trainer_create(backend *be, const train_config *cfg, const dataset *train,
                         const dataset *test, const dataset *val, const float *params);
 void trainer_destroy(trainer *t);
+/* The shape a training of cfg plans its step from, rows images a step (0: full batch); its
+ * sizes point into cfg. trainer_create plans with it, and the start-up's build-ahead thread
+ * picks from it the programs to build. */
+step_shape trainer_step_shape(const train_config *cfg, int rows);
 /* One line per layer: the plan trainer_create fixed for it ("layer 1: 784->10 ..."), and one
  * for the whole step ("step: fused step ..." or "step: per-layer path: why"). */
 void trainer_print_plans(const trainer *t, FILE *f);

@@ -333,11 +333,8 @@ int command_train(const options *all_ranks)
      * Not earlier: a bad input found while it builds would wait for the build to exit. */
     backend *be = session_open_backend(o);
     if (cfg.total_epochs > start_epoch) {
-        int rows = cfg.batch > 0 ? (int)(train->n < (size_t)cfg.batch ? train->n : (size_t)cfg.batch) : 0;
-        step_shape step = {.n_layers = cfg.arch.n_layers, .sizes = cfg.arch.sizes, .act = cfg.arch.act,
-                           .optimizer = cfg.optimizer, .rows = rows,
-                           .ranks = cfg.ranks > 1 ? cfg.ranks : 1, .dropout = cfg.dropout > 0.0f,
-                           .augment = augment_active(&cfg.augment), .density = 1.0};
+        size_t rows = cfg.batch > 0 && (size_t)cfg.batch < train->n ? (size_t)cfg.batch : train->n;
+        step_shape step = trainer_step_shape(&cfg, (int)rows);
         backend_cl_prefetch_training(be, &step);
     }
     trainer *t = trainer_create(be, &cfg, train, test, sd.val.n ? &sd.val : NULL, params);

@@ -47,7 +47,6 @@ struct trainer {
     int64_t step;
     float *grad_host;                  /* data parallel: the gradients on their way to MPI */
     const step_plan *step_plan;        /* the back-end's fused step, NULL: per-layer calls */
-    double density;                    /* share of nonzero training pixels */
     char step_desc[320];               /* the step's plan, as trainer_print_plans says it */
     uint64_t step_launches, steps_counted;   /* kernel launches of the training steps */
 };
@@ -91,7 +90,6 @@ static void plan_layers(trainer *t, const dataset *train, size_t train_rows)
 {
     const model_arch *a = &t->cfg.arch;
     double density = pixel_density(train, t->in_dim);
-    t->density = density;
     for (int l = 0; l < t->L; l++) {
         layer_shape s = {.rows = (int)train_rows, .k = a->sizes[l], .n = a->sizes[l + 1],
                          .input = l == 0 ? DT_U8 : DT_F32, .density = l == 0 ? density : 1.0,
@@ -118,15 +116,18 @@ double trainer_launches_per_step(const trainer *t)
 }
 
 /* The plan of a whole step, next to the layers' (the back-end's fused step, or none). */
+step_shape trainer_step_shape(const train_config *cfg, int rows)
+{
+    const model_arch *a = &cfg->arch;
+    return (step_shape){.n_layers = a->n_layers, .sizes = a->sizes, .act = a->act,
+                        .optimizer = cfg->optimizer, .rows = cfg->batch > 0 ? rows : 0,
+                        .ranks = cfg->ranks > 1 ? cfg->ranks : 1, .dropout = cfg->dropout > 0.0f,
+                        .augment = augment_active(&cfg->augment)};
+}
+
 static void plan_step(trainer *t, size_t train_rows)
 {
-    const model_arch *a = &t->cfg.arch;
-    step_shape s = {.n_layers = t->L, .sizes = a->sizes, .act = a->act,
-                    .optimizer = t->cfg.optimizer,
-                    .rows = t->cfg.batch > 0 ? (int)train_rows : 0,
-                    .ranks = t->cfg.ranks > 1 ? t->cfg.ranks : 1,
-                    .dropout = t->cfg.dropout > 0.0f, .augment = t->aug_x != NULL,
-                    .density = t->density};
+    step_shape s = trainer_step_shape(&t->cfg, (int)train_rows);
     t->step_plan = t->be->ops->plan_step(t->be, &s, t->step_desc, sizeof t->step_desc);
 }
 
