@@ -345,6 +345,21 @@ static void update(trainer *t, float lr)
     t->be->ops->update(t->be, &u);
 }
 
+/* output_step's arguments for m rows of the output layer: its forward pass and statistics
+ * (the evaluation's), the backward part left for the caller. */
+static output_step_args output_args(const trainer *t, const tensor *y, size_t y_off, int m,
+                                    tensor *stats, size_t stat_row0)
+{
+    const model_arch *a = &t->cfg.arch;
+    int L = t->L;
+    return (output_step_args){
+        .m = m, .k = a->sizes[L - 1], .n = a->sizes[L], .h = t->act[L - 2],
+        .w = t->params, .w_off = a->w_off[L - 1], .b = t->params, .b_off = a->b_off[L - 1],
+        .labels = y, .l_off = y_off, .scale = 1.0f, .z = t->act[L - 1], .stats = stats,
+        .stat_row0 = stat_row0, .act = a->act, .a_scale = 1.0f,
+    };
+}
+
 /* The output layer's forward and backward passes as one operation, where the back-end has
  * one for its shape (after the hidden layers' forward pass): its gradients, dZ in act[L-1]
  * and the hidden layer's dA, with its dropout mask, into *da. false: nothing was done. */
@@ -357,14 +372,14 @@ static bool output_step(trainer *t, const tensor *y, size_t y_off, int m, size_t
     if (L < 2 || !op->output_step) return false;
     bool dropout = training_dropout(t);
     tensor *da = t->delta[(L - 1) % 2];
-    output_step_args o = {
-        .backward = true, .m = m, .k = a->sizes[L - 1], .n = a->sizes[L], .h = t->act[L - 2],
-        .w = t->params, .w_off = a->w_off[L - 1], .b = t->params, .b_off = a->b_off[L - 1],
-        .labels = y, .l_off = y_off, .scale = 1.0f / (float)batch, .z = t->act[L - 1],
-        .stats = t->train_stats, .stat_row0 = stat_row0,
-        .dw = t->grads, .dw_off = a->w_off[L - 1], .db = t->grads, .db_off = a->b_off[L - 1],
-        .act = a->act, .a_scale = dropout ? 1.0f - t->cfg.dropout : 1.0f, .da = da,
-    };
+    output_step_args o = output_args(t, y, y_off, m, t->train_stats, stat_row0);
+    o.backward = true;
+    o.scale = 1.0f / (float)batch;
+    o.dw = o.db = t->grads;
+    o.dw_off = a->w_off[L - 1];
+    o.db_off = a->b_off[L - 1];
+    o.a_scale = dropout ? 1.0f - t->cfg.dropout : 1.0f;
+    o.da = da;
     if (!op->output_step(t->be, &o)) return false;
     if (dropout)
         op->dropout(t->be, da, 0, (size_t)m * (size_t)a->sizes[L - 1], t->cfg.dropout,
@@ -407,17 +422,9 @@ static void sum_gradients(trainer *t, int m)
 static bool output_eval(trainer *t, const tensor *y, size_t y_off, int m, tensor *stats,
                         size_t stat_row0)
 {
-    const backend_ops *op = t->be->ops;
-    const model_arch *a = &t->cfg.arch;
-    int L = t->L;
-    if (L < 2 || !op->output_step) return false;
-    output_step_args o = {
-        .backward = false, .m = m, .k = a->sizes[L - 1], .n = a->sizes[L], .h = t->act[L - 2],
-        .w = t->params, .w_off = a->w_off[L - 1], .b = t->params, .b_off = a->b_off[L - 1],
-        .labels = y, .l_off = y_off, .scale = 1.0f, .z = t->act[L - 1], .stats = stats,
-        .stat_row0 = stat_row0, .act = a->act, .a_scale = 1.0f,
-    };
-    return op->output_step(t->be, &o);
+    if (t->L < 2 || !t->be->ops->output_step) return false;
+    output_step_args o = output_args(t, y, y_off, m, stats, stat_row0);
+    return t->be->ops->output_step(t->be, &o);
 }
 
 /* Loss statistics of a whole set, in chunks, into sums[slot..slot+2]. */
