@@ -48,7 +48,8 @@ typedef struct clrt_kernel clrt_kernel;
 
 typedef struct {
     bool profiling;      /* CL_QUEUE_PROFILING_ENABLE and per-kernel statistics */
-    bool no_cache;       /* do not read or write the program-binary cache */
+    bool no_cache;       /* do not read or write the program-binary cache (on PoCL with its
+                          * own kernel cache on, cltrain's is not used anyway: cl_runtime.c) */
 } clrt_options;
 
 /* Opens device `index` (global index; clrt_require_device's message when it does not exist). */

@@ -70,15 +70,15 @@ static const struct {
     [K_BIAS_SIGMOID] = {"activation.cl", "", "bias_sigmoid"},
     [K_RELU_BACKWARD] = {"activation.cl", "", "relu_backward"},
     [K_SIGMOID_BACKWARD] = {"activation.cl", "", "sigmoid_backward"},
-    [K_DROPOUT] = {"activation.cl", "", "dropout"},
+    [K_DROPOUT] = {"epoch.cl", REDUCE_OPTIONS, "dropout"},
     [K_COL_SUM_ROWS] = {"reduce.cl", REDUCE_OPTIONS, "col_sum_rows"},
     [K_COL_SUM_FINISH] = {"reduce.cl", REDUCE_OPTIONS, "col_sum_finish"},
-    [K_REDUCE_STATS] = {"reduce.cl", REDUCE_OPTIONS, "reduce_stats"},
-    [K_UPDATE_SGD] = {"update.cl", "", "update_sgd"},
-    [K_UPDATE_MOMENTUM] = {"update.cl", "", "update_momentum"},
-    [K_UPDATE_NESTEROV] = {"update.cl", "", "update_nesterov"},
-    [K_UPDATE_ADAM] = {"update.cl", "", "update_adam"},
-    [K_UPDATE_ADAMW] = {"update.cl", "", "update_adamw"},
+    [K_REDUCE_STATS] = {"epoch.cl", REDUCE_OPTIONS, "reduce_stats"},
+    [K_UPDATE_SGD] = {"epoch.cl", REDUCE_OPTIONS, "update_sgd"},
+    [K_UPDATE_MOMENTUM] = {"epoch.cl", REDUCE_OPTIONS, "update_momentum"},
+    [K_UPDATE_NESTEROV] = {"epoch.cl", REDUCE_OPTIONS, "update_nesterov"},
+    [K_UPDATE_ADAM] = {"epoch.cl", REDUCE_OPTIONS, "update_adam"},
+    [K_UPDATE_ADAMW] = {"epoch.cl", REDUCE_OPTIONS, "update_adamw"},
     [K_GATHER_ROWS] = {"data.cl", "", "gather_rows"},
     [K_GATHER_ROWS16] = {"data.cl", "", "gather_rows16"},
     [K_U8_TO_F32] = {"data.cl", "", "u8_to_f32"},
@@ -1453,16 +1453,14 @@ void backend_cl_prefetch_training(backend *be, const step_shape *s)
         [OPT_SGD] = K_UPDATE_SGD, [OPT_MOMENTUM] = K_UPDATE_MOMENTUM,
         [OPT_NESTEROV] = K_UPDATE_NESTEROV, [OPT_ADAM] = K_UPDATE_ADAM, [OPT_ADAMW] = K_UPDATE_ADAMW,
     };
-    int ids[3], n = 0;
-    ids[n++] = K_REDUCE_STATS;   /* every evaluation's loss and accuracy */
+    /* One program (epoch.cl) of the evaluation's statistics sum, the update and dropout. */
+    char set[128];
+    int len = snprintf(set, sizeof set, "%s", kernel_names[K_REDUCE_STATS].name);
     if ((int)opt >= 0 && (size_t)opt < sizeof update_kernel / sizeof update_kernel[0])
-        ids[n++] = update_kernel[opt];
-    if (dropout) ids[n++] = K_DROPOUT;
-    clrt_program_spec specs[3];
-    for (int i = 0; i < n; i++)
-        specs[i] = (clrt_program_spec){kernel_names[ids[i]].file, kernel_names[ids[i]].options,
-                                       kernel_names[ids[i]].name};
-    clrt_prefetch(impl(be)->ctx, n, specs);
+        len += snprintf(set + len, sizeof set - (size_t)len, " %s", kernel_names[update_kernel[opt]].name);
+    if (dropout) snprintf(set + len, sizeof set - (size_t)len, " %s", kernel_names[K_DROPOUT].name);
+    clrt_program_spec spec = {kernel_names[K_REDUCE_STATS].file, kernel_names[K_REDUCE_STATS].options, set};
+    clrt_prefetch(impl(be)->ctx, 1, &spec);
 }
 
 void backend_cl_print_profile(backend *be, FILE *f)

@@ -64,6 +64,7 @@ struct clrt_ctx {
     clrt_build_source last_source;
     struct clrt_prefetch_job *prefetch;   /* clrt_prefetch's thread until joined; NULL: none */
     char *cache_dir;        /* NULL: no binary cache */
+    bool driver_cache;      /* the driver keeps compiled kernels itself (PoCL): no binary cache */
     bool cache_warned;
     bool clblast_unusable;
 

@@ -565,8 +565,9 @@ void clrt_print_programs(clrt_ctx *ctx, FILE *f)
         built += ctx->programs[i].source == CLRT_BUILT_FROM_SOURCE;
         total += ctx->programs[i].seconds;
     }
-    fprintf(f, "programs: %d (%d compiled, %d from the cache), %.3f s\n", ctx->nprograms, built,
-            ctx->nprograms - built, total);
+    fprintf(f, "programs: %d (%d compiled, %d from the cache), %.3f s%s\n", ctx->nprograms, built,
+            ctx->nprograms - built, total,
+            ctx->driver_cache ? "; kernels cached by PoCL itself (POCL_KERNEL_CACHE=0: by cltrain)" : "");
     for (int i = 0; i < ctx->nprograms; i++) {
         const program_entry *p = &ctx->programs[i];
         fprintf(f, "  %-16s %-8s %9.3f ms  [%s]  %s\n", p->file,

@@ -1,6 +1,6 @@
 /* test_cl_runtime.c: the OpenCL runtime against plain C on PoCL: error names, enumeration,
  * buffers and launches (kernels/selftest.cl scale_add), the program-binary cache (miss, hit,
- * corrupt entry), #include substitution, build failures and launch limits (exit status 1 with
+ * corrupt entry; left to PoCL's own cache unless that is off), #include substitution, build failures and launch limits (exit status 1 with
  * a message naming the problem), profiling and CLBlast SGEMM.
  * Contexts are created only inside the test functions: Check forks each test. */
 #include <check.h>
@@ -250,11 +250,41 @@ START_TEST(test_buffers)
 }
 END_TEST
 
+/* PoCL keeps the kernels it compiles in its own cache (under XDG_CACHE_HOME/pocl), so
+ * cltrain's cache stays out of the way there: nothing written, nothing read, and the kernel
+ * still right. */
+START_TEST(test_binary_cache_left_to_pocl)
+{
+    char xdg[64];
+    work_dir_make(xdg, sizeof xdg, "clrt");
+    setenv("XDG_CACHE_HOME", xdg, 1);
+    unsetenv("POCL_KERNEL_CACHE");
+    char dir[600], pocl[600];
+    snprintf(dir, sizeof dir, "%s/cltrain", xdg);
+    snprintf(pocl, sizeof pocl, "%s/pocl", xdg);
+    for (int run = 0; run < 2; run++) {
+        clrt_ctx *ctx = open_pocl(false, false);
+        clrt_kernel *k = clrt_kernel_get(ctx, "selftest.cl", "", "scale_add");
+        ck_assert_int_eq(clrt_last_build_source(ctx), CLRT_BUILT_FROM_SOURCE);
+        check_scale_add(ctx, k, 1000);
+        clrt_close(ctx);
+        ck_assert_int_eq(cache_entries(dir, NULL, 0), 0);
+    }
+    struct stat st;
+    ck_assert_msg(stat(pocl, &st) == 0 && S_ISDIR(st.st_mode), "PoCL wrote no cache in %s", pocl);
+    unsetenv("XDG_CACHE_HOME");
+    work_dir_remove(xdg);
+}
+END_TEST
+
+/* cltrain's own cache, as it runs where the driver keeps no kernels of its own: here PoCL
+ * with its cache off. */
 START_TEST(test_binary_cache)
 {
     char xdg[64];
     work_dir_make(xdg, sizeof xdg, "clrt");
     setenv("XDG_CACHE_HOME", xdg, 1);
+    setenv("POCL_KERNEL_CACHE", "0", 1);
     char dir[600], entry[1200];
     snprintf(dir, sizeof dir, "%s/cltrain", xdg);
 
@@ -315,6 +345,7 @@ START_TEST(test_binary_cache)
     ck_assert_int_eq(cache_entries(dir, NULL, 0), 2);
     clrt_close(ctx);
 
+    unsetenv("POCL_KERNEL_CACHE");
     unsetenv("XDG_CACHE_HOME");
     work_dir_remove(xdg);
 }
@@ -605,6 +636,7 @@ Suite *cl_runtime_suite(void)
     tcase_add_test(tc, test_scale_add);
     tcase_add_test(tc, test_buffers);
     tcase_add_test(tc, test_binary_cache);
+    tcase_add_test(tc, test_binary_cache_left_to_pocl);
     tcase_add_test(tc, test_include);
     tcase_add_test(tc, test_build_failure);
     tcase_add_test(tc, test_one_kernel_per_program);

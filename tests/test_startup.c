@@ -1,9 +1,11 @@
 /* test_startup.c: what a start-up builds, through the binary: the default training (784-10-10,
  * full batch, the sparse first layer) with an empty program cache builds exactly the programs
  * of the kernels it launches (from --profile's kernel table and its program list), one program
- * per layer and file, a second run loads every one of them from the cache, and both write the
- * same model, byte for byte; a mini-batch training builds what it launches too. */
+ * per layer and file, a second run loads every one of them from cltrain's cache (PoCL's own
+ * off) or builds them again from PoCL's (its default, with no binaries of cltrain's), and both
+ * write the same model, byte for byte; a mini-batch training builds what it launches too. */
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,30 @@ static int read_profile(const char *out, name_set *launched, name_set *built, in
     return n;
 }
 
+/* The files under dir (all its folders) whose names end in suffix. */
+static int files_ending(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    size_t ls = strlen(suffix);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        DIR *sub = opendir(path);
+        if (sub) {
+            closedir(sub);
+            n += files_ending(path, suffix);
+        } else {
+            size_t l = strlen(e->d_name);
+            n += l >= ls && strcmp(e->d_name + l - ls, suffix) == 0;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
 /* Every name of a is in b. */
 static void assert_within(const name_set *a, const char *an, const char *bn, const name_set *b)
 {
@@ -88,7 +114,8 @@ START_TEST(test_cold_then_warm)
 {
     const char *dir = bin_dir();
     char env[256], args[1400], cold[600], warm[600];
-    snprintf(env, sizeof env, "XDG_CACHE_HOME=%s/cache", dir);
+    /* cltrain's binary cache: PoCL's own is off (with it on, test_pocl_keeps_kernels). */
+    snprintf(env, sizeof env, "POCL_KERNEL_CACHE=0 XDG_CACHE_HOME=%s/cache", dir);
     snprintf(cold, sizeof cold, "%s/cold.model", dir);
     snprintf(warm, sizeof warm, "%s/warm.model", dir);
 
@@ -123,6 +150,45 @@ START_TEST(test_cold_then_warm)
 }
 END_TEST
 
+/* With PoCL's kernel cache on (its default), cltrain writes no binaries of its own: taking one
+ * from PoCL costs a compile of every kernel, and PoCL finds its compiled kernels again itself.
+ * The second run builds the same programs and trains the same model. */
+START_TEST(test_pocl_keeps_kernels)
+{
+    const char *dir = bin_dir();
+    char env[256], args[1400], path[700];
+    snprintf(env, sizeof env, "XDG_CACHE_HOME=%s/cache-pocl", dir);
+    int programs[2], cached = -1;
+    for (int run = 0; run < 2; run++) {
+        name_set launched = {0}, built = {0}, files = {0};
+        snprintf(args, sizeof args, "--data %s --epochs 1 --profile --save %s/pocl%d.model",
+                 mnist_dir(), dir, run);
+        ck_assert_msg(bin_run_env(env, args) == 0, "%s", bin_err());
+        ck_assert_msg(strstr(bin_out(), "kernels cached by PoCL itself"), "%s", bin_out());
+        programs[run] = read_profile(bin_out(), &launched, &built, &cached, &files);
+        ck_assert_int_eq(cached, 0);
+        assert_within(&launched, "was launched", "built", &built);
+        assert_within(&built, "was built", "launched", &launched);
+    }
+    ck_assert_int_eq(programs[1], programs[0]);
+    snprintf(path, sizeof path, "%s/cache-pocl/cltrain", dir);
+    ck_assert_int_eq(files_ending(path, ".bin"), 0);
+    snprintf(path, sizeof path, "%s/cache-pocl/pocl", dir);
+    ck_assert_int_gt(files_ending(path, ""), 0);
+    size_t na = 0, nb = 0;
+    char a_path[700], b_path[700];
+    snprintf(a_path, sizeof a_path, "%s/pocl0.model", dir);
+    snprintf(b_path, sizeof b_path, "%s/pocl1.model", dir);
+    unsigned char *a = read_file(a_path, &na), *b = read_file(b_path, &nb);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_msg(memcmp(a, b, na) == 0, "the second run's model differs");
+    free(a);
+    free(b);
+}
+END_TEST
+
 /* A mini-batch training (the scatter weight gradient, no sum of slices in the hidden layer's
  * program) also builds exactly what it launches, one program per layer and file. */
 START_TEST(test_minibatch_builds_what_it_launches)
@@ -148,6 +214,7 @@ Suite *startup_suite(void)
     tcase_set_timeout(tc, 300);
     bin_fixture(tc);
     tcase_add_test(tc, test_cold_then_warm);
+    tcase_add_test(tc, test_pocl_keeps_kernels);
     tcase_add_test(tc, test_minibatch_builds_what_it_launches);
     suite_add_tcase(s, tc);
     return s;
