@@ -103,6 +103,19 @@ static int files_ending(const char *dir, const char *suffix)
     return n;
 }
 
+/* The model files a and b are the same, byte for byte. */
+static void assert_same_model(const char *a_path, const char *b_path, const char *why)
+{
+    size_t na = 0, nb = 0;
+    unsigned char *a = read_file(a_path, &na), *b = read_file(b_path, &nb);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_msg(memcmp(a, b, na) == 0, "%s", why);
+    free(a);
+    free(b);
+}
+
 /* Every name of a is in b. */
 static void assert_within(const name_set *a, const char *an, const char *bn, const name_set *b)
 {
@@ -139,14 +152,7 @@ START_TEST(test_cold_then_warm)
     ck_assert_int_eq(built2.n, built.n);
     assert_within(&built, "was built cold", "warm", &built2);
 
-    size_t na = 0, nb = 0;
-    unsigned char *a = read_file(cold, &na), *b = read_file(warm, &nb);
-    ck_assert_ptr_nonnull(a);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(na, nb);
-    ck_assert_msg(memcmp(a, b, na) == 0, "the model from cached programs differs");
-    free(a);
-    free(b);
+    assert_same_model(cold, warm, "the model from cached programs differs");
 }
 END_TEST
 
@@ -175,17 +181,10 @@ START_TEST(test_pocl_keeps_kernels)
     ck_assert_int_eq(files_ending(path, ".bin"), 0);
     snprintf(path, sizeof path, "%s/cache-pocl/pocl", dir);
     ck_assert_int_gt(files_ending(path, ""), 0);
-    size_t na = 0, nb = 0;
     char a_path[700], b_path[700];
     snprintf(a_path, sizeof a_path, "%s/pocl0.model", dir);
     snprintf(b_path, sizeof b_path, "%s/pocl1.model", dir);
-    unsigned char *a = read_file(a_path, &na), *b = read_file(b_path, &nb);
-    ck_assert_ptr_nonnull(a);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(na, nb);
-    ck_assert_msg(memcmp(a, b, na) == 0, "the second run's model differs");
-    free(a);
-    free(b);
+    assert_same_model(a_path, b_path, "the second run's model differs");
 }
 END_TEST
 
