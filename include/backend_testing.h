@@ -46,4 +46,8 @@ static inline const backend_test_ops *backend_testing(const backend *be)
     return backend_device_name(be) ? &backend_cl_testing : &backend_host_testing;
 }
 
+/* Fused steps of an OpenCL back-end whose first layer read the images' sparse copy (SPARSE0
+ * of kernels/fused_step.cl); 0 for the host back-end. */
+uint64_t backend_cl_sparse_steps(const backend *be);
+
 #endif

@@ -85,6 +85,11 @@ struct step_plan {
     int rn, rv;                 /* step_update: outputs, VW-vectors of inputs per tile */
     int tiles;                  /* step_update's work-items over all layers */
     int n_layers;
+    /* The CPU row, where the images have a sparse copy (write_images): the first layer from
+     * the nonzero pixels (fused_step.cl's SPARSE0), SB vectors of 16 outputs per item, layer
+     * 0's update tiles PR pixels wide; tiles_sparse counts step_update's items then. */
+    bool sparse_first;
+    int sb, pr, tiles_sparse;
 };
 
 /* Every width of a network on the fused step is at most this. */
@@ -98,6 +103,8 @@ bool cl_output_step_fits(const cl_device_traits *d, int k, int n);
 void cl_step_plan_choose(const cl_device_traits *d, const step_shape *s, step_plan *p);
 /* Tiles of step_update for layer l (k inputs, n outputs) under plan p. */
 int cl_step_layer_tiles(const step_plan *p, int k, int n);
+/* Tiles of step_update for the first layer (k pixels, n outputs) read sparsely (SPARSE0). */
+int cl_step_sparse_tiles(const step_plan *p, int k, int n);
 /* One line (no newline): "fused step, 2 launches: ..." or "per-layer path: <why>". */
 void cl_step_plan_describe(const step_plan *p, char *buf, size_t len);
 

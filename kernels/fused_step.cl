@@ -26,7 +26,13 @@
  * WOFFS and BOFFS (the parameter buffer's offsets, model.h), TSTARTS (NL + 1 tile starts),
  * ACT (hidden activation: 0 none, 1 relu, 2 sigmoid), OPT (optimizer_kind), VW (a vector width
  * dividing every layer's input count), RN and RV (outputs and input vectors per update tile), CLASSES (= the last width,
- * for softmax_xent.cl). Dropout follows the dropout kernel of activation.cl: the element
+ * for softmax_xent.cl). SPARSE0=1 (the CPU row, images with a sparse copy): the first layer
+ * reads only the nonzero pixels, from sparse.cl's CSR (row_ptr, nz: (pixel << 8) | value),
+ * through a transposed copy of its weights, wt[S0 x NP0] (NP0 = S1 rounded up to 16, zeros
+ * past S1), which step_update rewrites from the updated weights (wt_stale: params changed
+ * elsewhere, step_forward_backward reads W_0 itself, the same values); SB 16-float vectors of outputs per item (a divisor of
+ * NP0 / 16), and layer 0's update tiles are PR pixels x SB vectors, in pixel-major order.
+ * Dropout follows the dropout kernel of activation.cl: the element
  * (r, j) of layer l's m x n block keeps its value (times keep_scale) when
  * rng_uniform(seed, stream0 + stream_step * l, r * n + j) >= p_drop, in both passes. */
 #ifndef NL
@@ -38,6 +44,7 @@
 #include "activate.cl"
 #include "optimizer.cl"
 #include "softmax_xent.cl"
+#include "packed.cl"
 
 #define RM 4   /* rows per register block of the forward and backward products */
 
@@ -97,6 +104,78 @@ static inline void dot_block(__global const float *const x[RM], __global const f
         for (int j = 0; j < RJ; j++) out[i][j] = HSUM(acc[i][j]);
 }
 
+
+#ifndef SPARSE0
+#define SPARSE0 0
+#endif
+#if SPARSE0
+#define NV0 ((S[1] + 15) / 16)
+#define NP0 (NV0 * 16)
+
+/* Row r's image index in x (as pixel_row reads it). */
+static inline ulong image_row(const ulong x_row0, const int use_x_idx, __global const uint *idx,
+                              const ulong idx_off, const int r)
+{
+    return use_x_idx ? (ulong)idx[idx_off + r] : x_row0 + (ulong)r;
+}
+
+/* 16 weights of pixel q for the outputs from j0: from wt, or (direct: wt is not up to date)
+ * from W_0 itself, the same values (zeros past S1). */
+static inline float16 first_weights(__global const float *wt, __global const float *w0,
+                                    const int direct, const uint q, const int j0)
+{
+    if (!direct) return vload16(0, wt + (ulong)q * NP0 + (ulong)j0);
+    float vals[16];
+    for (int l = 0; l < 16; l++)
+        vals[l] = j0 + l < S[1] ? w0[(ulong)(j0 + l) * (ulong)S[0] + q] : 0.0f;
+    return vload16(0, vals);
+}
+
+/* The first layer over rows [r0, r1) from the nonzero pixels: out = act(W x / 255 + b) (and
+ * dropout), item lid of wg taking SB vectors of outputs at a time. */
+static inline void sparse_first_forward(__global const uint *row_ptr, __global const uint *nz,
+                                        __global const float *wt, __global const float *w0,
+                                        const int direct, __global const float *b,
+                                        const ulong x_row0, const int use_x_idx,
+                                        __global const uint *idx, const ulong idx_off,
+                                        const int r0, const int r1, const int lid, const int wg,
+                                        __global float *out, const float p_drop,
+                                        const float keep_scale, const ulong seed,
+                                        const ulong stream)
+{
+    const int n = S[1], hidden = NL > 1;
+    for (int c0 = lid * SB; c0 < NV0; c0 += wg * SB) {
+        for (int r = r0; r < r1; r++) {
+            const ulong img = image_row(x_row0, use_x_idx, idx, idx_off, r);
+            const uint end = row_ptr[img + 1];
+            float16 acc[SB];
+#pragma unroll
+            for (int s = 0; s < SB; s++) acc[s] = (float16)0.0f;
+            for (uint e = row_ptr[img]; e < end; e++) {
+                const uint p = nz[e];
+                const float16 v = (float16)(float)(p & 255u);
+#pragma unroll
+                for (int s = 0; s < SB; s++)
+                    acc[s] = fma(v, first_weights(wt, w0, direct, p >> 8, (c0 + s) * 16), acc[s]);
+            }
+            for (int s = 0; s < SB; s++) {
+                float vals[16];
+                vstore16(acc[s], 0, vals);
+                for (int l = 0; l < 16; l++) {
+                    const int j = (c0 + s) * 16 + l;
+                    if (j >= n) break;
+                    float v = activate(vals[l] * (1.0f / 255.0f) + b[j], hidden ? ACT : 0);
+                    const ulong at = (ulong)r * (ulong)n + (ulong)j;
+                    if (hidden && p_drop > 0.0f) v = rng_dropout(v, p_drop, keep_scale, seed, stream, at);
+                    out[at] = v;
+                }
+            }
+        }
+    }
+}
+
+#endif
+
 __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
                                     const int use_x_idx, __global const uint *idx,
                                     const ulong idx_off, __global const uchar *labels,
@@ -108,12 +187,20 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
                                     const ulong stat_row0, const float p_drop,
                                     const float keep_scale, const float a_scale,
                                     const ulong seed, const ulong stream0,
-                                    const ulong stream_step)
+                                    const ulong stream_step, __global const uint *row_ptr,
+                                    __global const uint *nz, __global const float *wt,
+                                    const int wt_stale)
 {
     const int lid = get_local_id(0), wg = get_local_size(0);
     const int r0 = get_group_id(0) * block_rows, r1 = min(m, r0 + block_rows);
     const ulong mm = (ulong)m;
 
+#if SPARSE0
+    sparse_first_forward(row_ptr, nz, wt, params + WOFF[0], wt_stale, params + BOFF[0], x_row0, use_x_idx, idx, idx_off, r0,
+                         r1, lid, wg, act, p_drop, keep_scale, seed, stream0);
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    const int l_dense = 1;
+#else
     /* The block's pixels as floats (exact; the 1/255 is applied to the sums, as layers.cl
      * does), read by every output of the first layer and by step_update. */
     for (int r = r0; r < r1; r++) {
@@ -121,8 +208,10 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
         for (int p = lid; p < S[0]; p += wg) x0[(ulong)r * S[0] + p] = (float)src[p];
     }
     barrier(CLK_GLOBAL_MEM_FENCE);
+    const int l_dense = 0;
+#endif
 
-    for (int l = 0; l < NL; l++) {
+    for (int l = l_dense; l < NL; l++) {
         const int k = S[l], n = S[l + 1], kv = k / VW, hidden = l < NL - 1;
         __global const float *w = params + WOFF[l], *b = params + BOFF[l];
         __global const float *in = l == 0 ? x0 : act + mm * (ulong)cols_before(l - 1);
@@ -224,16 +313,133 @@ OPTIMIZER_STEP_BODY(floatv, OPT_LDV, OPT_STV)
         }                                                                                      \
     } while (0)
 
+#if SPARSE0
+/* r[i].s[l] becomes r[l].s[i]: four rounds, each swapping the off-diagonal h x h blocks of
+ * every 2h x 2h block (h = 8, 4, 2, 1), lane shuffles with constant masks. */
+#define SWAP_BLOCKS(h, ma, mb)                                                                 \
+    for (int i = 0; i < 16; i++)                                                               \
+        if (!(i & (h))) {                                                                      \
+            const float16 a = r[i], b = r[i + (h)];                                            \
+            r[i] = shuffle2(a, b, (uint16)ma);                                                 \
+            r[i + (h)] = shuffle2(a, b, (uint16)mb);                                           \
+        }
+static inline void transpose16(float16 r[16])
+{
+    SWAP_BLOCKS(8, (0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+                (8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+    SWAP_BLOCKS(4, (0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+                (4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+    SWAP_BLOCKS(2, (0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+                (2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+    SWAP_BLOCKS(1, (0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+                (1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
+}
+#undef SWAP_BLOCKS
+
+/* Layer 0's tile lt of step_update from the nonzero pixels: pixels [q0, q0 + PR) x SB vectors
+ * of outputs from c0; the gradient summed over the rows in order in acc[pixel][output], then
+ * the optimizer along the pixels (contiguous in params) and the tile's part of wt rewritten. */
+static inline void sparse_first_update(const int lt, const int m, __global float *params,
+                                       __global const float *dzl, __global float *s1,
+                                       __global float *s2, const float lr, const float mu,
+                                       const float b1, const float b2, const float eps,
+                                       const float wd, const float bc1, const float bc2,
+                                       __global const uint *row_ptr, __global const uint *nz,
+                                       __global const uint *idx, const ulong idx_off,
+                                       const int use_x_idx, const ulong x_row0,
+                                       __global float *wt)
+{
+    const int k = S[0], n = S[1], nb = NV0 / SB;
+    const int q0 = lt / nb * PR, c0 = lt % nb * SB, q1 = min(k, q0 + PR);
+    const ulong total = (ulong)m * (ulong)n;
+    float acc[PR * SB * 16];
+    float16 bacc[SB];
+    for (int i = 0; i < PR * SB * 16; i++) acc[i] = 0.0f;
+#pragma unroll
+    for (int s = 0; s < SB; s++) bacc[s] = (float16)0.0f;
+    for (int r = 0; r < m; r++) {
+        float16 d[SB];
+#pragma unroll
+        for (int s = 0; s < SB; s++) d[s] = vload16_upto(dzl, total, (ulong)r * (ulong)n + (ulong)(c0 + s) * 16);
+        if (q0 == 0) {
+#pragma unroll
+            for (int s = 0; s < SB; s++) bacc[s] += d[s];
+        }
+        const ulong img = image_row(x_row0, use_x_idx, idx, idx_off, r);
+        const uint end = row_ptr[img + 1];
+        for (uint e = first_key_at(nz, row_ptr[img], end, (uint)q0); e < end; e++) {
+            const uint p = nz[e], q = p >> 8;
+            if (q >= (uint)q1) break;
+            const float16 v = (float16)(float)(p & 255u);
+            float *a = acc + (q - (uint)q0) * SB * 16;
+#pragma unroll
+            for (int s = 0; s < SB; s++) vstore16(fma(v, d[s], vload16(s, a)), s, a);
+        }
+    }
+    /* Output j's gradient along the tile's pixels is acc[(q - q0) * SB * 16 + j - c0 * 16]:
+     * blocks of 16 pixels x 16 outputs turned around in registers, then VW pixels at a time in
+     * the layout of params (VW divides S0 and 16; q0 is a multiple of 16). */
+    for (int s = 0; s < SB; s++) {
+        const int jb = (c0 + s) * 16, j_end = min(n, jb + 16);
+        for (int q = q0; q < q1; q += 16) {
+            const int w = min(16, q1 - q);   /* 16, or S0's last VW-multiple of pixels */
+            float16 blk[16];
+            for (int i = 0; i < 16; i++)
+                blk[i] = i < w ? vload16(s, acc + (q + i - q0) * SB * 16) : (float16)0.0f;
+            transpose16(blk);   /* blk[l]: output jb + l along the pixels q .. q + 15 */
+            for (int l = 0; l < j_end - jb; l++) {
+                float g[16];
+                vstore16(blk[l] * (1.0f / 255.0f), 0, g);
+                const ulong at = WOFF[0] + (ulong)(jb + l) * (ulong)k + (ulong)q;
+                for (int v = 0; v < w; v += VW)
+                    optimizer_step_v(OPT, at + (ulong)v, LOADF(0, g + v), params, s1, s2, lr, mu,
+                                     b1, b2, eps, wd, bc1, bc2);
+            }
+            /* The tile's part of wt, from the weights just written (zeros past S1 stay). */
+            for (int l = 0; l < 16; l++) {
+                if (jb + l >= j_end) { blk[l] = (float16)0.0f; continue; }
+                __global const float *row = params + WOFF[0] + (ulong)(jb + l) * (ulong)k + (ulong)q;
+                if (w == 16) blk[l] = vload16(0, row);
+                else {
+                    float vals[16];
+                    for (int i = 0; i < 16; i++) vals[i] = i < w ? row[i] : 0.0f;
+                    blk[l] = vload16(0, vals);
+                }
+            }
+            transpose16(blk);   /* blk[i]: pixel q + i's weights of the outputs jb .. jb + 15 */
+            for (int i = 0; i < w; i++) vstore16(blk[i], 0, wt + (ulong)(q + i) * NP0 + (ulong)jb);
+        }
+        if (q0 == 0) {
+            float bv[16];
+            vstore16(bacc[s], 0, bv);
+            for (int l = 0; l < j_end - jb; l++)
+                optimizer_step(OPT, BOFF[0] + (ulong)(jb + l), bv[l], params, s1, s2, lr, mu, b1, b2,
+                               eps, wd, bc1, bc2);
+        }
+    }
+}
+#endif
+
 __kernel void step_update(const int m, __global float *params, __global const float *x0,
                           __global const float *act,
                           __global const float *dz, __global float *s1, __global float *s2,
                           const float lr, const float mu, const float b1, const float b2,
-                          const float eps, const float wd, const float bc1, const float bc2)
+                          const float eps, const float wd, const float bc1, const float bc2,
+                          __global const uint *row_ptr, __global const uint *nz,
+                          __global const uint *idx, const ulong idx_off, const int use_x_idx,
+                          const ulong x_row0, __global float *wt)
 {
     const int t = get_global_id(0);
     if (t >= TSTART[NL]) return;
     int l = 0;
     while (t >= TSTART[l + 1]) l++;
+#if SPARSE0
+    if (l == 0) {
+        sparse_first_update(t, m, params, NL == 1 ? act : dz, s1, s2, lr, mu, b1, b2, eps, wd,
+                            bc1, bc2, row_ptr, nz, idx, idx_off, use_x_idx, x_row0, wt);
+        return;
+    }
+#endif
     const int k = S[l], n = S[l + 1], kv = k / VW, kb = (kv + RV - 1) / RV, lt = t - TSTART[l];
     const int j0 = lt / kb * RN, c0 = lt % kb * RV;
     const ulong mm = (ulong)m;

@@ -45,6 +45,7 @@
 #endif
 
 #include "activate.cl"
+#include "packed.cl"
 
 static inline uint image_of(__global const uint *idx, const ulong idx_off, const int use_idx,
                      const uint r0, const int r)
@@ -156,28 +157,6 @@ __kernel void sparse_weights_sum(__global const float *part, const int slices, c
     }
 }
 
-
-/* First entry of cnz[lo, hi) whose image is >= img (entries sorted by image). */
-static inline uint first_image_at(__global const uint *cnz, uint lo, uint hi, const uint img)
-{
-    while (lo < hi) {
-        const uint mid = lo + (hi - lo) / 2;
-        if ((cnz[mid] >> 8) < img) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-/* 16 floats of dZ from element `at`, zeros past its `total` elements. Lanes past the row's
- * N outputs read the next row: they are summed into lanes nobody reads. */
-static inline float16 dz_vec(__global const float *dz, const ulong total, const ulong at)
-{
-    if (at + 16 <= total) return vload16(0, dz + at);
-    float vals[16];
-    for (int l = 0; l < 16; l++) vals[l] = at + l < total ? dz[at + l] : 0.0f;
-    return vload16(0, vals);
-}
-
 __kernel void sparse_weights_csc(__global const float *dz, const int m, const uint block_rows,
                                  const uint b0, __global const uint *col_ptr,
                                  __global const uint *cnz, const uint r0, __global float *part)
@@ -192,8 +171,8 @@ __kernel void sparse_weights_csc(__global const float *dz, const int m, const ui
     for (int k = 0; k < K; k++) {
         uint e = col_ptr[(ulong)b * K + k], end = col_ptr[(ulong)b * K + k + 1];
         if (!whole) {   /* the first or last block of a range: its images in [lo, hi) */
-            e = first_image_at(cnz, e, end, lo);
-            end = first_image_at(cnz, e, end, hi);
+            e = first_key_at(cnz, e, end, lo);
+            end = first_key_at(cnz, e, end, hi);
         }
         /* Two accumulators (even and odd entries): two independent chains of multiply-adds. */
         float16 acc[CB], acc2[CB];
@@ -202,21 +181,21 @@ __kernel void sparse_weights_csc(__global const float *dz, const int m, const ui
             const uint p = cnz[e], q = cnz[e + 1];
             const ulong rp = (ulong)((p >> 8) - r0) * N, rq = (ulong)((q >> 8) - r0) * N;
             for (int c = 0; c < CB; c++) {
-                acc[c] = fma((float16)(float)(p & 255u), dz_vec(dz, total, rp + (c0 + c) * 16), acc[c]);
-                acc2[c] = fma((float16)(float)(q & 255u), dz_vec(dz, total, rq + (c0 + c) * 16), acc2[c]);
+                acc[c] = fma((float16)(float)(p & 255u), vload16_upto(dz, total, rp + (c0 + c) * 16), acc[c]);
+                acc2[c] = fma((float16)(float)(q & 255u), vload16_upto(dz, total, rq + (c0 + c) * 16), acc2[c]);
             }
         }
         if (e < end) {
             const uint p = cnz[e];
             const ulong rp = (ulong)((p >> 8) - r0) * N;
             for (int c = 0; c < CB; c++)
-                acc[c] = fma((float16)(float)(p & 255u), dz_vec(dz, total, rp + (c0 + c) * 16), acc[c]);
+                acc[c] = fma((float16)(float)(p & 255u), vload16_upto(dz, total, rp + (c0 + c) * 16), acc[c]);
         }
         for (int c = 0; c < CB; c++) vstore16(acc[c] + acc2[c], 0, out + (ulong)k * NP + (c0 + c) * 16);
     }
     float16 acc[CB];   /* the bias: dZ's rows of the block, in order */
     for (int c = 0; c < CB; c++) acc[c] = (float16)0.0f;
     for (uint img = lo; img < hi; img++)
-        for (int c = 0; c < CB; c++) acc[c] += dz_vec(dz, total, (ulong)(img - r0) * N + (c0 + c) * 16);
+        for (int c = 0; c < CB; c++) acc[c] += vload16_upto(dz, total, (ulong)(img - r0) * N + (c0 + c) * 16);
     for (int c = 0; c < CB; c++) vstore16(acc[c], 0, out + (ulong)K * NP + (c0 + c) * 16);
 }

@@ -143,7 +143,14 @@ typedef struct step_node {
     optimizer_kind optimizer;
     activation act;
     int sizes[MODEL_MAX_LAYERS + 1];
-    clrt_kernel *forward_backward, *update;
+    /* [0]: every layer dense; [1]: the first layer from the images' sparse copy (SPARSE0) */
+    clrt_kernel *forward_backward[2], *update[2];
+    /* SPARSE0's transposed copy of the first layer's weights, as of params' version
+     * mirror_version (tensor versions are unique in the back-end); when anything but this
+     * plan's steps wrote them, a step reads W_0 itself and rewrites the copy. */
+    clrt_buf *wt;
+    const tensor *mirror_of;
+    uint64_t mirror_version;
     struct step_node *next;
 } step_node;
 
@@ -162,6 +169,7 @@ typedef struct {
     clrt_buf *step_x, *step_act, *step_dz; /* the fused step's inputs, activations and dZ */
     struct { char key[256]; clrt_kernel *k; } layer_kernels[128];
     uint64_t next_version;
+    uint64_t sparse_steps;                 /* fused steps whose first layer read the sparse copy */
     augment_cl *augment;                   /* --augment, made at its first use */
 } cl_backend;
 
@@ -739,6 +747,7 @@ static void cl_update(backend *be, const update_args *u)
     if (adam) check_tensor("update", "state2", u->state2, DT_F32, 0, u->n);
     if (adam && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
         bug("update", "Adam's bias corrections must be positive (adam_bias_corrections)");
+    u->params->version = ++b->next_version;   /* a kernel writes them (a fused step's mirror is stale) */
     clrt_arg p = clrt_arg_buf(u->params->buf), g = clrt_arg_buf(u->grads->buf);
     clrt_arg n = clrt_arg_ulong(u->n), lr = clrt_arg_float(u->lr);
     clrt_arg wd = clrt_arg_float(u->weight_decay);
@@ -1199,8 +1208,9 @@ static void join_numbers(char *buf, size_t len, const size_t *v, int n)
         used += (size_t)snprintf(buf + used, len - used, "%s%zu", i ? "," : "", v[i]);
 }
 
-/* The program of q's network with the parameter layout of a, and its two kernels. */
-static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a)
+/* The program of q's network with the parameter layout of a (the first layer sparse or not),
+ * and its kernels. */
+static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a, bool sparse)
 {
     const step_plan *p = &q->plan;
     int L = p->n_layers;
@@ -1208,19 +1218,22 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a)
     tstart[0] = 0;
     for (int l = 0; l <= L; l++) sizes[l] = (size_t)q->sizes[l];
     for (int l = 0; l < L; l++)
-        tstart[l + 1] = tstart[l] + (size_t)cl_step_layer_tiles(p, q->sizes[l], q->sizes[l + 1]);
+        tstart[l + 1] = tstart[l] + (size_t)(sparse && l == 0 ? cl_step_sparse_tiles(p, q->sizes[0], q->sizes[1])
+                                                              : cl_step_layer_tiles(p, q->sizes[l], q->sizes[l + 1]));
     char sz[256], wo[512], bo[512], ts[256], opts[1800];
     join_numbers(sz, sizeof sz, sizes, L + 1);
     join_numbers(wo, sizeof wo, a->w_off, L);
     join_numbers(bo, sizeof bo, a->b_off, L);
     join_numbers(ts, sizeof ts, tstart, L + 1);
-    snprintf(opts, sizeof opts, "-DNL=%d -DSIZES=%s -DWOFFS=%s -DBOFFS=%s -DTSTARTS=%s -DACT=%d "
-             "-DOPT=%d -DVW=%d -DRN=%d -DRV=%d -DCLASSES=%d", L, sz, wo, bo, ts, (int)q->act,
-             (int)q->optimizer, p->vw, p->rn, p->rv, q->sizes[L]);
-    q->forward_backward = family_kernel(b->ctx, "fused_step.cl", opts, "step_forward_backward");
-    q->update = family_kernel(b->ctx, "fused_step.cl", opts, "step_update");
+    int used = snprintf(opts, sizeof opts, "-DNL=%d -DSIZES=%s -DWOFFS=%s -DBOFFS=%s -DTSTARTS=%s "
+                        "-DACT=%d -DOPT=%d -DVW=%d -DRN=%d -DRV=%d -DCLASSES=%d", L, sz, wo, bo, ts,
+                        (int)q->act, (int)q->optimizer, p->vw, p->rn, p->rv, q->sizes[L]);
+    if (sparse && used > 0 && (size_t)used < sizeof opts)
+        snprintf(opts + used, sizeof opts - (size_t)used, " -DSPARSE0=1 -DSB=%d -DPR=%d", p->sb, p->pr);
+    q->forward_backward[sparse] = family_kernel(b->ctx, "fused_step.cl", opts, "step_forward_backward");
+    q->update[sparse] = family_kernel(b->ctx, "fused_step.cl", opts, "step_update");
     /* This kernel's registers may allow fewer work-items than the plan's. */
-    size_t kmax = clrt_kernel_max_wg(b->ctx, q->forward_backward);
+    size_t kmax = clrt_kernel_max_wg(b->ctx, q->forward_backward[sparse]);
     while ((size_t)q->plan.wg > kmax && q->plan.wg > 1) q->plan.wg /= 2;
 }
 
@@ -1316,12 +1329,22 @@ static void cl_train_step(backend *be, const train_step_args *a)
     else check_tensor("train_step", "labels", a->labels, DT_U8, 0, 1);
     check_tensor("train_step", "stats", a->stats, DT_F32, a->stat_row0 * STATS_PER_ROW,
                  (size_t)m * STATS_PER_ROW);
-    if (!q->forward_backward) step_kernels(b, q, a);
+    /* The sparse copy describes every image of x (write_images), whichever rows the step reads. */
+    const pixel_csr *csr = q->plan.sparse_first ? a->x->csr : NULL;
+    bool sparse = csr && csr->k == a->sizes[0];
+    if (!q->forward_backward[sparse]) step_kernels(b, q, a, sparse);
+    bool wt_stale = sparse && (q->mirror_of != u->params || q->mirror_version != u->params->version);
+    if (sparse && !q->wt) {   /* zeros past the layer's outputs, which the kernels never write */
+        size_t bytes = k0 * (((size_t)a->sizes[1] + 15) / 16 * 16) * sizeof(float);
+        q->wt = clrt_alloc(b->ctx, bytes, "fused step's transposed weights");
+        clrt_fill32(b->ctx, q->wt, 0, bytes, 0);
+    }
 
     size_t cols = 0;
     for (int l = 1; l <= L; l++) cols += (size_t)a->sizes[l];
     size_t bytes = (size_t)m * cols * sizeof(float);
-    clrt_buf *x0 = grown(b, &b->step_x, (size_t)m * k0 * sizeof(float), "fused step inputs");
+    /* SPARSE0 reads the pixels in place: no float copy of the batch. */
+    clrt_buf *x0 = sparse ? b->dummy : grown(b, &b->step_x, (size_t)m * k0 * sizeof(float), "fused step inputs");
     clrt_buf *act = grown(b, &b->step_act, bytes, "fused step activations");
     clrt_buf *dz = grown(b, &b->step_dz, bytes, "fused step gradients");
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
@@ -1338,9 +1361,11 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_float(drop ? a->dropout : 0.0f), clrt_arg_float(drop ? dropout_scale(a->dropout) : 1.0f),
         clrt_arg_float(drop ? 1.0f - a->dropout : 1.0f), clrt_arg_ulong(a->dropout_seed),
         clrt_arg_ulong(a->dropout_stream0), clrt_arg_ulong(a->dropout_stream_step),
+        clrt_arg_buf(sparse ? csr->row_ptr : b->dummy), clrt_arg_buf(sparse ? csr->nz : b->dummy),
+        clrt_arg_buf(sparse ? q->wt : b->dummy), clrt_arg_int(wt_stale),
     };
-    clrt_launch(b->ctx, q->forward_backward, 1, &g1, &wg, (int)(sizeof args / sizeof args[0]), args);
-    size_t g2 = (size_t)q->plan.tiles;
+    clrt_launch(b->ctx, q->forward_backward[sparse], 1, &g1, &wg, (int)(sizeof args / sizeof args[0]), args);
+    size_t g2 = (size_t)(sparse ? q->plan.tiles_sparse : q->plan.tiles);
     const clrt_buf *s1 = adam || velocity ? u->state1->buf : b->dummy, *s2 = adam ? u->state2->buf : b->dummy;
     clrt_arg uargs[] = {
         clrt_arg_int(m), clrt_arg_buf(u->params->buf), clrt_arg_buf(x0), clrt_arg_buf(act),
@@ -1348,12 +1373,22 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_float(u->momentum), clrt_arg_float(u->beta1), clrt_arg_float(u->beta2),
         clrt_arg_float(u->eps), clrt_arg_float(u->weight_decay), clrt_arg_float(u->bc1),
         clrt_arg_float(u->bc2),
+        clrt_arg_buf(sparse ? csr->row_ptr : b->dummy), clrt_arg_buf(sparse ? csr->nz : b->dummy),
+        clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off), clrt_arg_int(a->x_indexed),
+        clrt_arg_ulong(a->x_row0), clrt_arg_buf(sparse ? q->wt : b->dummy),
     };
     /* One tile per work-group on the CPU row, as serial_local: left to choose, PoCL made big
      * groups of these branchy items (372 us a step of 784-128-10, batch 64, against 204). */
     static const size_t one_item = 1;
-    clrt_launch(b->ctx, q->update, 1, &g2, cl_layer_cpu_family(&b->traits) ? &one_item : NULL,
+    clrt_launch(b->ctx, q->update[sparse], 1, &g2, cl_layer_cpu_family(&b->traits) ? &one_item : NULL,
                 (int)(sizeof uargs / sizeof uargs[0]), uargs);
+    /* The step wrote params: a new version, which the mirror (rewritten with them) matches. */
+    u->params->version = ++b->next_version;
+    b->sparse_steps += sparse;
+    if (sparse) {
+        q->mirror_of = u->params;
+        q->mirror_version = u->params->version;
+    }
 }
 
 /* ---- the back-end ------------------------------------------------------------------------- */
@@ -1376,6 +1411,7 @@ static void cl_destroy(backend *be)
     }
     while (b->steps) {
         step_node *next = b->steps->next;
+        clrt_free(b->steps->wt);
         free(b->steps);
         b->steps = next;
     }
@@ -1473,6 +1509,12 @@ const char *backend_device_name(const backend *be)
 {
     if (!be || be->ops != &cl_ops) return NULL;
     return clrt_device(((const cl_backend *)be->impl)->ctx)->name;
+}
+
+uint64_t backend_cl_sparse_steps(const backend *be)
+{
+    if (!be || be->ops != &cl_ops) return 0;
+    return ((const cl_backend *)be->impl)->sparse_steps;
 }
 
 uint64_t backend_launch_count(const backend *be)

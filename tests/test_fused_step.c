@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_testing.h"
 #include "checkpoint.h"
 #include "cl_layers.h"
 #include "model.h"
@@ -57,12 +58,14 @@ static const net_case cases[] = {
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
-static backend *fused_backend(step_choice step)
+static backend *family_backend(step_choice step, kernel_family family)
 {
     const char *d = getenv("CLTRAIN_TEST_DEVICE");
-    backend_cl_options o = {.gemm = GEMM_BUILTIN, .kernels = KERNELS_AUTO, .step = step};
+    backend_cl_options o = {.gemm = GEMM_BUILTIN, .kernels = family, .step = step};
     return backend_cl_create(d && *d ? atoi(d) : 0, &o);
 }
+
+static backend *fused_backend(step_choice step) { return family_backend(step, KERNELS_AUTO); }
 
 static train_config case_config(const net_case *c, model_arch *a)
 {
@@ -92,11 +95,25 @@ typedef struct {
     float *params;
     epoch_metrics last;
     double launches_per_step;
+    int64_t steps;
+    uint64_t sparse_steps;   /* of them, with the first layer from the sparse copy */
     char plans[2048];
 } run_result;
 
-/* EPOCHS epochs of case c on be, from He-initialised weights. */
-static run_result run_case(backend *be, const net_case *c)
+/* Blank rows and columns around a 16 x 16 middle, as MNIST's borders are: a quarter of
+ * the pixels nonzero, so that the device keeps a sparse copy (half of them are otherwise). */
+static void blank_borders(dataset *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        for (int y = 0; y < d->rows; y++)
+            for (int x = 0; x < d->cols; x++)
+                if (y < 6 || y >= 22 || x < 6 || x >= 22)
+                    d->pixels[(i * (size_t)d->rows + (size_t)y) * (size_t)d->cols + (size_t)x] = 0;
+}
+
+/* EPOCHS epochs of case c on be, from He-initialised weights, on images with MNIST-like
+ * blank borders or not. */
+static run_result run_case_on(backend *be, const net_case *c, bool borders)
 {
     model_arch a;
     train_config cfg = case_config(c, &a);
@@ -104,6 +121,10 @@ static run_result run_case(backend *be, const net_case *c)
     run_size z = sizes();
     synthetic_dataset(&tr, z.train, 28, 11);
     synthetic_dataset(&te, z.test, 28, 12);
+    if (borders) {
+        blank_borders(&tr);
+        blank_borders(&te);
+    }
     run_result r = {0};
     r.params = xmalloc(a.n_params * sizeof(float), "parameters");
     model_init_params(&a, INIT_HE, 3, r.params);
@@ -111,6 +132,8 @@ static run_result run_case(backend *be, const net_case *c)
     for (long e = 1; e <= z.epochs; e++) trainer_epoch(t, e, &r.last);
     trainer_read_params(t, r.params);
     r.launches_per_step = trainer_launches_per_step(t);
+    r.steps = trainer_step_count(t);
+    r.sparse_steps = backend_cl_sparse_steps(be);
     FILE *f = fmemopen(r.plans, sizeof r.plans - 1, "w");
     ck_assert(f != NULL);
     trainer_print_plans(t, f);
@@ -121,6 +144,8 @@ static run_result run_case(backend *be, const net_case *c)
     return r;
 }
 
+static run_result run_case(backend *be, const net_case *c) { return run_case_on(be, c, false); }
+
 /* Tolerance: the device sums in float32 in its own order, the host in float64, so each
  * step's gradients agree to ~1e-6 relative (test_layers); 8 steps compound that, and Adam
  * divides by sqrt(v), which amplifies the relative error of gradients near zero, as in
@@ -130,9 +155,14 @@ static run_result run_case(backend *be, const net_case *c)
  * more (a dropped row, a mask of the wrong layer, a missing gradient: tests/MUTATIONS.md). */
 #define FUSED_TOL 5e-5
 
-START_TEST(test_fused_matches_host)
+/* Case _i % N_CASES; from N_CASES on, on images with blank borders, whose first layer the CPU
+ * row's fused step reads from their sparse copy (SPARSE0: the nonzero pixels, a transposed
+ * copy of W1 rewritten by every step); quick (Oclgrind), under --kernels cpu, whose plans
+ * are the CPU row's. */
+static void fused_matches_host(int i, kernel_family family)
 {
-    const net_case *c = &cases[_i];
+    const net_case *c = &cases[i % N_CASES];
+    bool borders = i >= N_CASES;
     model_arch a;
     (void)case_config(c, &a);
     /* With --augment the reference is the device's per-layer step: the device's distortions
@@ -140,18 +170,26 @@ START_TEST(test_fused_matches_host)
      * 5e-5 on the weights after 8 steps), which is the augment kernel's business, not this
      * path's. */
     backend *host = c->augment ? fused_backend(STEP_LAYERS) : backend_host_create();
-    run_result want = run_case(host, c);
+    run_result want = run_case_on(host, c, borders);
     backend_destroy(host);
-    backend *dev = fused_backend(STEP_FUSED);
-    run_result got = run_case(dev, c);
+    backend *dev = family_backend(STEP_FUSED, family);
+    run_result got = run_case_on(dev, c, borders);
     backend_destroy(dev);
 
     ck_assert_msg(strstr(got.plans, "step: fused step") != NULL, "the fused step was not planned:\n%s", got.plans);
+    /* Sparse where the plan says so and the images are blank enough to have a sparse copy
+     * (augmented batches are written by a kernel: none). */
+    bool sparse_plan = strstr(got.plans, "with sparse images") != NULL;
+    uint64_t want_sparse = borders && sparse_plan && !c->augment ? (uint64_t)got.steps : 0;
+    ck_assert_msg(got.sparse_steps == want_sparse, "%llu of %lld steps read the sparse copy, want %llu:\n%s",
+                  (unsigned long long)got.sparse_steps, (long long)got.steps,
+                  (unsigned long long)want_sparse, got.plans);
+    if (family == KERNELS_CPU) ck_assert_msg(want_sparse > 0, "no sparse step under --kernels cpu");
     double launches = c->augment ? 3.0 : 2.0;
     ck_assert_msg(got.launches_per_step == launches, "%.3f launches per step, want %.0f",
                   got.launches_per_step, launches);
     double err = rel_err(got.params, want.params, a.n_params);
-    ck_assert_msg(err < FUSED_TOL, "case %d: weights differ from the reference's by %g (tolerance %g)", _i,
+    ck_assert_msg(err < FUSED_TOL, "case %d: weights differ from the reference's by %g (tolerance %g)", i,
                   err, FUSED_TOL);
     /* The per-row statistics come from the fused kernel: the same sums to rounding (float32
      * against float64 over 100 rows), the same count of correct rows but for a near tie. */
@@ -164,6 +202,11 @@ START_TEST(test_fused_matches_host)
     free(want.params);
     free(got.params);
 }
+
+START_TEST(test_fused_matches_host) { fused_matches_host(_i, KERNELS_AUTO); }
+END_TEST
+
+START_TEST(test_fused_cpu_kernels_match_host) { fused_matches_host(_i, KERNELS_CPU); }
 END_TEST
 
 /* No atomics, sums in row order: two runs give the same bits, and the per-layer path on the
@@ -345,8 +388,10 @@ Suite *fused_step_suite(void)
     tcase_add_test(tc, test_step_plan_fallbacks);
     if (quick) {
         tcase_add_loop_test(tc, test_fused_matches_host, 5, 6);   /* VW 1, two hidden layers, dropout */
+        /* The same on blank-bordered images with the CPU row's plan: the sparse first layer. */
+        tcase_add_loop_test(tc, test_fused_cpu_kernels_match_host, N_CASES + 5, N_CASES + 6);
     } else {
-        tcase_add_loop_test(tc, test_fused_matches_host, 0, N_CASES);
+        tcase_add_loop_test(tc, test_fused_matches_host, 0, 2 * N_CASES);
         tcase_add_test(tc, test_fused_deterministic);
         tcase_add_test(tc, test_host_keeps_per_layer_step);
     }
