@@ -119,12 +119,10 @@ static inline ulong image_row(const ulong x_row0, const int use_x_idx, __global 
     return use_x_idx ? (ulong)idx[idx_off + r] : x_row0 + (ulong)r;
 }
 
-/* 16 weights of pixel q for the outputs from j0: from wt, or (direct: wt is not up to date)
- * from W_0 itself, the same values (zeros past S1). */
-static inline float16 first_weights(__global const float *wt, __global const float *w0,
-                                    const int direct, const uint q, const int j0)
+/* 16 weights of pixel q for the outputs from j0 read from W_0 itself (wt is not up to date):
+ * the values wt holds (zeros past S1). */
+static inline float16 first_weights(__global const float *w0, const uint q, const int j0)
 {
-    if (!direct) return vload16(0, wt + (ulong)q * NP0 + (ulong)j0);
     float vals[16];
     for (int l = 0; l < 16; l++)
         vals[l] = j0 + l < S[1] ? w0[(ulong)(j0 + l) * (ulong)S[0] + q] : 0.0f;
@@ -151,12 +149,21 @@ static inline void sparse_first_forward(__global const uint *row_ptr, __global c
             float16 acc[SB];
 #pragma unroll
             for (int s = 0; s < SB; s++) acc[s] = (float16)0.0f;
-            for (uint e = row_ptr[img]; e < end; e++) {
-                const uint p = nz[e];
-                const float16 v = (float16)(float)(p & 255u);
+            if (direct) {
+                for (uint e = row_ptr[img]; e < end; e++) {
+                    const uint p = nz[e];
+                    const float16 v = (float16)(float)(p & 255u);
+                    for (int s = 0; s < SB; s++)
+                        acc[s] = fma(v, first_weights(w0, p >> 8, (c0 + s) * 16), acc[s]);
+                }
+            } else {
+                for (uint e = row_ptr[img]; e < end; e++) {
+                    const uint p = nz[e];
+                    const float16 v = (float16)(float)(p & 255u);
+                    __global const float *w = wt + (ulong)(p >> 8) * NP0 + (ulong)c0 * 16;
 #pragma unroll
-                for (int s = 0; s < SB; s++)
-                    acc[s] = fma(v, first_weights(wt, w0, direct, p >> 8, (c0 + s) * 16), acc[s]);
+                    for (int s = 0; s < SB; s++) acc[s] = fma(v, vload16(s, w), acc[s]);
+                }
             }
             for (int s = 0; s < SB; s++) {
                 float vals[16];
@@ -352,9 +359,9 @@ static inline void sparse_first_update(const int lt, const int m, __global float
     const int k = S[0], n = S[1], nb = NV0 / SB;
     const int q0 = lt / nb * PR, c0 = lt % nb * SB, q1 = min(k, q0 + PR);
     const ulong total = (ulong)m * (ulong)n;
-    float acc[PR * SB * 16];
+    float16 acc[PR * SB];   /* acc[(q - q0) * SB + s]: pixel q, the outputs of vector c0 + s */
     float16 bacc[SB];
-    for (int i = 0; i < PR * SB * 16; i++) acc[i] = 0.0f;
+    for (int i = 0; i < PR * SB; i++) acc[i] = (float16)0.0f;
 #pragma unroll
     for (int s = 0; s < SB; s++) bacc[s] = (float16)0.0f;
     for (int r = 0; r < m; r++) {
@@ -371,12 +378,12 @@ static inline void sparse_first_update(const int lt, const int m, __global float
             const uint p = nz[e], q = p >> 8;
             if (q >= (uint)q1) break;
             const float16 v = (float16)(float)(p & 255u);
-            float *a = acc + (q - (uint)q0) * SB * 16;
+            float16 *a = acc + (q - (uint)q0) * SB;
 #pragma unroll
-            for (int s = 0; s < SB; s++) vstore16(fma(v, d[s], vload16(s, a)), s, a);
+            for (int s = 0; s < SB; s++) a[s] = fma(v, d[s], a[s]);
         }
     }
-    /* Output j's gradient along the tile's pixels is acc[(q - q0) * SB * 16 + j - c0 * 16]:
+    /* Output j's gradient along the tile's pixels is lane j - (c0 + s) * 16 of acc[. * SB + s]:
      * blocks of 16 pixels x 16 outputs turned around in registers, then VW pixels at a time in
      * the layout of params (VW divides S0 and 16; q0 is a multiple of 16). */
     for (int s = 0; s < SB; s++) {
@@ -385,7 +392,7 @@ static inline void sparse_first_update(const int lt, const int m, __global float
             const int w = min(16, q1 - q);   /* 16, or S0's last VW-multiple of pixels */
             float16 blk[16];
             for (int i = 0; i < 16; i++)
-                blk[i] = i < w ? vload16(s, acc + (q + i - q0) * SB * 16) : (float16)0.0f;
+                blk[i] = i < w ? acc[(q + i - q0) * SB + s] : (float16)0.0f;
             transpose16(blk);   /* blk[l]: output jb + l along the pixels q .. q + 15 */
             for (int l = 0; l < j_end - jb; l++) {
                 float g[16];

@@ -2,12 +2,15 @@
  * of cl_layers.c) against the host back-end's per-layer step on awkward networks: batches
  * whose rows are not a multiple of the block, a last partial batch, widths that are not
  * multiples of 16, one to three hidden layers, every optimizer, relu and sigmoid, dropout and
- * --augment; that it really runs (two launches a step, three with --augment); that its runs
+ * --augment, each also on images with blank borders, whose first layer the CPU row reads from
+ * their sparse copy (counted: every step, or none where the plan or the images say dense);
+ * that it really runs (two launches a step, three with --augment); that its runs
  * are deterministic and a resumed run through the binary is bit-identical to an uninterrupted
  * one; and that the plan keeps the per-layer path where the fused step cannot apply.
  *
  * CLTRAIN_TEST_QUICK=1 (make test-oclgrind: a GPU-like device, work-groups of 64 items with
- * barriers between the layers) runs one network on fewer rows, and the plan. */
+ * barriers between the layers) runs one network on fewer rows, again under --kernels cpu on
+ * blank-bordered images (the sparse first layer), and the plan. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
