@@ -116,8 +116,8 @@ static void report_summary(const bench *b, FILE *f)
     }
     const startup_entry *s = &b->startup;
     if (s->ran && !s->cold_rc && !s->warm_rc)
-        fprintf(f, "- Start-up to the end of the first epoch of `%s`: %.2f s cold, %.2f s warm.\n", s->command,
-                s->cold_s, fmin(s->warm_s[0], s->warm_s[1]));
+        fprintf(f, "- Start-up to the end of the first epoch of `%s`: %.2f s cold, %.2f s warm (medians of %d).\n",
+                s->command, s->cold.median, s->warm.median, STARTUP_RUNS);
     for (int i = 0; i < b->ntta; i++)
         if (b->tta[i].ok)
             fprintf(f, "- Time to %.0f %% on %s: %.2f s (mean of %d seeds).\n", 100 * TTA_TARGET, b->tta[i].device,
@@ -202,10 +202,11 @@ void report_markdown(const bench *b, FILE *f)
         fprintf(f, "\n**Start-up** (separate from the steady epochs):\n\n| what | seconds |\n|---|---|\n");
         const startup_entry *s = &b->startup;
         if (s->ran) {
-            fprintf(f, "| `%s`, empty XDG_CACHE_HOME (cold: no kernel binaries cached)%s | %.2f (its epoch: %.2f) |\n",
-                    s->command, s->cold_rc ? " **FAILED**" : "", s->cold_s, s->cold_train_s);
-            fprintf(f, "| same, cache filled by the cold run (warm), best of 2%s | %.2f (its epoch: %.2f) |\n",
-                    s->warm_rc ? " **FAILED**" : "", fmin(s->warm_s[0], s->warm_s[1]), s->warm_train_s);
+            fprintf(f, "| `%s`, empty XDG_CACHE_HOME (cold: no compiled kernels cached), median [min–max] of %d%s | "
+                    "%.2f [%.2f–%.2f] |\n", s->command, STARTUP_RUNS, s->cold_rc ? " **FAILED**" : "",
+                    s->cold.median, s->cold.min, s->cold.max);
+            fprintf(f, "| same, right after each cold run on the cache it filled (warm)%s | %.2f [%.2f–%.2f] |\n",
+                    s->warm_rc ? " **FAILED**" : "", s->warm.median, s->warm.min, s->warm.max);
         }
         for (int i = 0; i < b->nbuilds; i++) {
             const build_entry *e = &b->builds[i];
@@ -213,7 +214,7 @@ void report_markdown(const bench *b, FILE *f)
             fprintf(f, "| cl%d %s: backend_cl_create | %.3f |\n", e->cl_index, g, e->open_s);
             fprintf(f, "| cl%d %s: kernel builds, in process (first trainer_create+epoch %.3f − second %.3f) | %.3f |\n",
                     e->cl_index, g, e->first_s, e->second_s, e->first_s - e->second_s);
-            fprintf(f, "| cl%d %s: loading the cached binaries (new back-end %.3f − second %.3f) | %.3f |\n",
+            fprintf(f, "| cl%d %s: loading the cached kernels (new back-end %.3f − second %.3f; on PoCL, PoCL's own cache) | %.3f |\n",
                     e->cl_index, g, e->cached_s, e->second_s, e->cached_s - e->second_s);
         }
     }
@@ -331,11 +332,16 @@ void report_json(const bench *b, const char *path)
     if (s->ran) {
         fprintf(f, "{\"command\": ");
         json_put_string(f, s->command);
-        fprintf(f, ", \"cold_s\": "); json_put_number(f, s->cold_s);
-        fprintf(f, ", \"warm_s\": ["); json_put_number(f, s->warm_s[0]); fputs(", ", f);
-        json_put_number(f, s->warm_s[1]);
-        fprintf(f, "], \"cold_epoch_s\": "); json_put_number(f, s->cold_train_s);
-        fprintf(f, ", \"warm_epoch_s\": "); json_put_number(f, s->warm_train_s);
+        const double *v[] = {s->cold_s, s->warm_s, s->cold_train_s, s->warm_train_s};
+        const char *names[] = {"cold_s", "warm_s", "cold_epoch_s", "warm_epoch_s"};
+        for (int k = 0; k < 4; k++) {
+            fprintf(f, ", \"%s\": [", names[k]);
+            for (int i = 0; i < STARTUP_RUNS; i++) {
+                if (i) fputs(", ", f);
+                json_put_number(f, v[k][i]);
+            }
+            fputs("]", f);
+        }
         fprintf(f, ", \"cold_exit\": %d, \"warm_exit\": %d}", s->cold_rc, s->warm_rc);
     } else {
         fputs("null", f);
