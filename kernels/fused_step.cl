@@ -30,9 +30,9 @@
  * reads only the nonzero pixels, from sparse.cl's CSR (row_ptr, nz: (pixel << 8) | value),
  * through a transposed copy of its weights, wt[S0 x NP0] (NP0 = S1 rounded up to 16, zeros
  * past S1), which step_update rewrites from the updated weights (wt_stale: params changed
- * elsewhere, step_forward_backward reads W_0 itself, the same values); SB 16-float vectors of outputs per item (a divisor of
- * NP0 / 16), and layer 0's update tiles are PR pixels x SB vectors, in pixel-major order.
- * Dropout follows the dropout kernel of activation.cl: the element
+ * elsewhere, and step_forward_backward reads W_0 itself, the same values); SB 16-float
+ * vectors of outputs per item (a divisor of NP0 / 16); layer 0's update tiles are PR pixels
+ * x SB vectors, in pixel-major order. Dropout follows the dropout kernel of activation.cl: the element
  * (r, j) of layer l's m x n block keeps its value (times keep_scale) when
  * rng_uniform(seed, stream0 + stream_step * l, r * n + j) >= p_drop, in both passes. */
 #ifndef NL
@@ -61,13 +61,31 @@ static inline int cols_before(const int l)
     return c;
 }
 
+/* The image of the batch's row r: its row of x (and of the sparse copy). */
+static inline ulong image_row(const ulong x_row0, const int use_x_idx, __global const uint *idx,
+                              const ulong idx_off, const int r)
+{
+    return use_x_idx ? (ulong)idx[idx_off + r] : x_row0 + (ulong)r;
+}
+
 /* Start of the input row r of the first layer. */
 static inline __global const uchar *pixel_row(__global const uchar *x, const ulong x_row0,
                                               const int use_x_idx, __global const uint *idx,
                                               const ulong idx_off, const int r)
 {
-    const ulong row = use_x_idx ? (ulong)idx[idx_off + r] : x_row0 + (ulong)r;
-    return x + row * (ulong)S[0];
+    return x + image_row(x_row0, use_x_idx, idx, idx_off, r) * (ulong)S[0];
+}
+
+/* out[at] = act(alpha * sum + bias), and on a hidden layer its dropout (the forward pass's
+ * last step, dense or sparse). */
+static inline void store_output(__global float *out, const ulong at, const float sum,
+                                const float alpha, const float bias, const int hidden,
+                                const float p_drop, const float keep_scale, const ulong seed,
+                                const ulong stream)
+{
+    float v = activate(alpha * sum + bias, hidden ? ACT : 0);
+    if (hidden && p_drop > 0.0f) v = rng_dropout(v, p_drop, keep_scale, seed, stream, at);
+    out[at] = v;
 }
 
 #define RJ 4   /* outputs per work-item of the forward product */
@@ -112,13 +130,6 @@ static inline void dot_block(__global const float *const x[RM], __global const f
 #define NV0 ((S[1] + 15) / 16)
 #define NP0 (NV0 * 16)
 
-/* Row r's image index in x (as pixel_row reads it). */
-static inline ulong image_row(const ulong x_row0, const int use_x_idx, __global const uint *idx,
-                              const ulong idx_off, const int r)
-{
-    return use_x_idx ? (ulong)idx[idx_off + r] : x_row0 + (ulong)r;
-}
-
 /* 16 weights of pixel q for the outputs from j0 read from W_0 itself (wt is not up to date):
  * the values wt holds (zeros past S1). */
 static inline float16 first_weights(__global const float *w0, const uint q, const int j0)
@@ -133,7 +144,7 @@ static inline float16 first_weights(__global const float *w0, const uint q, cons
  * dropout), item lid of wg taking SB vectors of outputs at a time. */
 static inline void sparse_first_forward(__global const uint *row_ptr, __global const uint *nz,
                                         __global const float *wt, __global const float *w0,
-                                        const int direct, __global const float *b,
+                                        const int wt_stale, __global const float *b,
                                         const ulong x_row0, const int use_x_idx,
                                         __global const uint *idx, const ulong idx_off,
                                         const int r0, const int r1, const int lid, const int wg,
@@ -149,7 +160,7 @@ static inline void sparse_first_forward(__global const uint *row_ptr, __global c
             float16 acc[SB];
 #pragma unroll
             for (int s = 0; s < SB; s++) acc[s] = (float16)0.0f;
-            if (direct) {
+            if (wt_stale) {
                 for (uint e = row_ptr[img]; e < end; e++) {
                     const uint p = nz[e];
                     const float16 v = (float16)(float)(p & 255u);
@@ -171,10 +182,8 @@ static inline void sparse_first_forward(__global const uint *row_ptr, __global c
                 for (int l = 0; l < 16; l++) {
                     const int j = (c0 + s) * 16 + l;
                     if (j >= n) break;
-                    float v = activate(vals[l] * (1.0f / 255.0f) + b[j], hidden ? ACT : 0);
-                    const ulong at = (ulong)r * (ulong)n + (ulong)j;
-                    if (hidden && p_drop > 0.0f) v = rng_dropout(v, p_drop, keep_scale, seed, stream, at);
-                    out[at] = v;
+                    store_output(out, (ulong)r * (ulong)n + (ulong)j, vals[l], 1.0f / 255.0f, b[j],
+                                 hidden, p_drop, keep_scale, seed, stream);
                 }
             }
         }
@@ -203,8 +212,9 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
     const ulong mm = (ulong)m;
 
 #if SPARSE0
-    sparse_first_forward(row_ptr, nz, wt, params + WOFF[0], wt_stale, params + BOFF[0], x_row0, use_x_idx, idx, idx_off, r0,
-                         r1, lid, wg, act, p_drop, keep_scale, seed, stream0);
+    sparse_first_forward(row_ptr, nz, wt, params + WOFF[0], wt_stale, params + BOFF[0], x_row0,
+                         use_x_idx, idx, idx_off, r0, r1, lid, wg, act, p_drop, keep_scale, seed,
+                         stream0);
     barrier(CLK_GLOBAL_MEM_FENCE);
     const int l_dense = 1;
 #else
@@ -237,10 +247,8 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
                 dot_block(xr, wr, kv, sv);
                 for (int i = 0; i < RM && r + i < r1; i++) {
                     for (int j = 0; j < RJ && j0 + j < n; j++) {
-                        float v = activate(alpha * sv[i][j] + b[j0 + j], hidden ? ACT : 0);
-                        const ulong at = (ulong)(r + i) * (ulong)n + (ulong)(j0 + j);
-                        if (hidden && p_drop > 0.0f) v = rng_dropout(v, p_drop, keep_scale, seed, stream, at);
-                        out[at] = v;
+                        store_output(out, (ulong)(r + i) * (ulong)n + (ulong)(j0 + j), sv[i][j],
+                                     alpha, b[j0 + j], hidden, p_drop, keep_scale, seed, stream);
                     }
                 }
             }

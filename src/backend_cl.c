@@ -145,11 +145,10 @@ typedef struct step_node {
     int sizes[MODEL_MAX_LAYERS + 1];
     /* [0]: every layer dense; [1]: the first layer from the images' sparse copy (SPARSE0) */
     clrt_kernel *forward_backward[2], *update[2];
-    /* SPARSE0's transposed copy of the first layer's weights, as of params' version
-     * mirror_version (tensor versions are unique in the back-end); when anything but this
-     * plan's steps wrote them, a step reads W_0 itself and rewrites the copy. */
+    /* SPARSE0's transposed copy of the first layer's weights, made from the params whose
+     * version was mirror_version (versions are unique in the back-end, across tensors); when
+     * anything but this plan's steps wrote them, a step reads W_0 itself and rewrites it. */
     clrt_buf *wt;
-    const tensor *mirror_of;
     uint64_t mirror_version;
     struct step_node *next;
 } step_node;
@@ -1333,7 +1332,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
     const pixel_csr *csr = q->plan.sparse_first ? a->x->csr : NULL;
     bool sparse = csr && csr->k == a->sizes[0];
     if (!q->forward_backward[sparse]) step_kernels(b, q, a, sparse);
-    bool wt_stale = sparse && (q->mirror_of != u->params || q->mirror_version != u->params->version);
+    bool wt_stale = sparse && q->mirror_version != u->params->version;
     if (sparse && !q->wt) {   /* zeros past the layer's outputs, which the kernels never write */
         size_t bytes = k0 * (((size_t)a->sizes[1] + 15) / 16 * 16) * sizeof(float);
         q->wt = clrt_alloc(b->ctx, bytes, "fused step's transposed weights");
@@ -1348,6 +1347,8 @@ static void cl_train_step(backend *be, const train_step_args *a)
     clrt_buf *act = grown(b, &b->step_act, bytes, "fused step activations");
     clrt_buf *dz = grown(b, &b->step_dz, bytes, "fused step gradients");
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
+    const clrt_buf *rows = sparse ? csr->row_ptr : b->dummy, *nzs = sparse ? csr->nz : b->dummy;
+    const clrt_buf *wt = sparse ? q->wt : b->dummy;
     bool drop = a->dropout > 0.0f;
     size_t wg = (size_t)q->plan.wg, blocks = ((size_t)m + (size_t)q->plan.block_rows - 1) / (size_t)q->plan.block_rows;
     size_t g1 = blocks * wg;
@@ -1361,8 +1362,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_float(drop ? a->dropout : 0.0f), clrt_arg_float(drop ? dropout_scale(a->dropout) : 1.0f),
         clrt_arg_float(drop ? 1.0f - a->dropout : 1.0f), clrt_arg_ulong(a->dropout_seed),
         clrt_arg_ulong(a->dropout_stream0), clrt_arg_ulong(a->dropout_stream_step),
-        clrt_arg_buf(sparse ? csr->row_ptr : b->dummy), clrt_arg_buf(sparse ? csr->nz : b->dummy),
-        clrt_arg_buf(sparse ? q->wt : b->dummy), clrt_arg_int(wt_stale),
+        clrt_arg_buf(rows), clrt_arg_buf(nzs), clrt_arg_buf(wt), clrt_arg_int(wt_stale),
     };
     clrt_launch(b->ctx, q->forward_backward[sparse], 1, &g1, &wg, (int)(sizeof args / sizeof args[0]), args);
     size_t g2 = (size_t)(sparse ? q->plan.tiles_sparse : q->plan.tiles);
@@ -1373,9 +1373,8 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_float(u->momentum), clrt_arg_float(u->beta1), clrt_arg_float(u->beta2),
         clrt_arg_float(u->eps), clrt_arg_float(u->weight_decay), clrt_arg_float(u->bc1),
         clrt_arg_float(u->bc2),
-        clrt_arg_buf(sparse ? csr->row_ptr : b->dummy), clrt_arg_buf(sparse ? csr->nz : b->dummy),
-        clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off), clrt_arg_int(a->x_indexed),
-        clrt_arg_ulong(a->x_row0), clrt_arg_buf(sparse ? q->wt : b->dummy),
+        clrt_arg_buf(rows), clrt_arg_buf(nzs), clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off),
+        clrt_arg_int(a->x_indexed), clrt_arg_ulong(a->x_row0), clrt_arg_buf(wt),
     };
     /* One tile per work-group on the CPU row, as serial_local: left to choose, PoCL made big
      * groups of these branchy items (372 us a step of 784-128-10, batch 64, against 204). */
@@ -1385,10 +1384,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
     /* The step wrote params: a new version, which the mirror (rewritten with them) matches. */
     u->params->version = ++b->next_version;
     b->sparse_steps += sparse;
-    if (sparse) {
-        q->mirror_of = u->params;
-        q->mirror_version = u->params->version;
-    }
+    if (sparse) q->mirror_version = u->params->version;
 }
 
 /* ---- the back-end ------------------------------------------------------------------------- */
