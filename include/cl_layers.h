@@ -94,6 +94,8 @@ struct step_plan {
 
 /* Every width of a network on the fused step is at most this. */
 #define CL_STEP_MAX_WIDTH 1024
+/* The plan's fused step takes batches of at most this many rows (--step fused: any batch). */
+#define CL_STEP_MAX_BATCH 1024
 
 /* Whether output_step.cl runs the output layer of k hidden inputs and n classes on d: the
  * CPU row with the built-in kernels, k and n at most 16. */

@@ -33,7 +33,7 @@ static const flag flags[] = {
     {"--device", F_DEVICE, OFF(device), 0, 1e6, NULL, "N|host", "0", "OpenCL device index from --list-devices, or host (plain C); under mpirun: the local rank's"},
     {"--gemm", F_GEMM, OFF(gemm), 0, 0, NULL, "builtin|clblast", "auto", "matrix multiply: our kernels or CLBlast (auto: builtin)"},
     {"--kernels", F_CHOICE, OFF(kernels), 0, 0, "auto|cpu|gpu", "auto|cpu|gpu", "auto", "layer kernels: shaped for CPUs, for GPUs, or for the device's kind"},
-    {"--step", F_CHOICE, OFF(step), 0, 0, "auto|fused|layers", "auto|fused|layers", "auto", "a mini-batch step: fused kernels (2 launches, widths up to 1024), per-layer kernels, or the plan's choice"},
+    {"--step", F_CHOICE, OFF(step), 0, 0, "auto|fused|layers", "auto|fused|layers", "auto", "a mini-batch step: fused kernels (2 launches, widths up to 1024), per-layer kernels, or the plan's choice (fused for batches up to 1024 rows)"},
     {"--profile", F_BOOL, OFF(profile), 0, 0, NULL, NULL, NULL, "print the layers' plans and a per-kernel time profile at the end"},
     {"--no-cache", F_BOOL, OFF(no_cache), 0, 0, NULL, NULL, NULL, "do not use the compiled-kernel cache"},
     {"--data", F_STRING, OFF(data), 0, 0, NULL, "DIR|FILE.csv", "data/mnist", "IDX folder (raw or .gz) or Kaggle CSV"},

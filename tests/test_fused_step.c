@@ -337,6 +337,17 @@ START_TEST(test_step_plan_fallbacks)
     mnist.augment = false;
     cl_step_plan_choose(&autod, &mnist, &p);
     ck_assert(p.fused);
+    /* Large batches go to the per-layer gemms; the limit itself stays fused. */
+    mnist.rows = CL_STEP_MAX_BATCH;
+    cl_step_plan_choose(&autod, &mnist, &p);
+    ck_assert(p.fused);
+    mnist.rows = CL_STEP_MAX_BATCH + 1;
+    cl_step_plan_choose(&autod, &mnist, &p);
+    ck_assert(!p.fused);
+    char why[512];
+    cl_step_plan_describe(&p, why, sizeof why);
+    ck_assert_msg(strstr(why, "per-layer path: a batch above 1024 rows") != NULL, "%s", why);
+    mnist.rows = 64;
     cl_device_traits gpu = autod;
     gpu.cpu = false;
     cl_step_plan_choose(&gpu, &mnist, &p);
