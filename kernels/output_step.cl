@@ -7,24 +7,30 @@
  * output_step: NDRange (slices), one work-item per slice of rows_per_slice rows, in row order:
  *   reads  h[m x K] (the hidden activations, after dropout), W[N x K] at w + w_off, b[N] at
  *          b + b_off, labels[l_off + r]
- *   writes z[m x N] = dZ = (softmax(h W^T + b) - onehot) * scale (the logits on the way, then
- *          softmax_xent.cl's row function), stats[(stat_row0 + r) * 3 + {0, 1, 2}] as it
- *          writes them, dh[m x K] = (dZ W) * g'(a_scale * h) (ACT: 0 none, 1 relu,
+ *   writes z[m x N] = dZ = (softmax(h W^T + b) - onehot) * scale, stats[(stat_row0 + r) * 3
+ *          + {0, 1, 2}] as softmax_xent.cl defines them (a row's softmax here in registers),
+ *          dh[m x K] = (dZ W) * g'(a_scale * h) (ACT: 0 none, 1 relu,
  *          2 sigmoid), and the slice's dW = dZ^T h (N x K) and db = its column sums of dZ:
  *          into dw/db when there is one slice (direct = 1), else into part[s] (N * K + N
  *          floats) for output_step_sum
  * output_step_sum: NDRange (N * K + N): dw/db = the sum over slices of part[s], in slice
  *   order (deterministic).
  * With backward = 0 (an evaluation) only z = the logits and the statistics are written.
- * Built with -DK, -DN (= CLASSES for softmax_xent.cl) and -DACT. */
+ * Built with -DK, -DN and -DACT. */
 #ifndef K
 #error "build with -DK=<hidden inputs> -DN=<classes> -DACT=<0|1|2>"
 #endif
 #if K > 16 || N > 16
 #error "output_step.cl takes at most 16 inputs and 16 classes"
 #endif
-#define CLASSES N
-#include "softmax_xent.cl"
+/* The sum of a row's 16 lanes, as a halving tree. */
+static inline float hsum16(const float16 v)
+{
+    const float8 a = v.lo + v.hi;
+    const float4 b = a.lo + a.hi;
+    const float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
 
 __kernel void output_step(const int backward, __global const float *h, const int m,
                           const int rows_per_slice,
@@ -54,7 +60,7 @@ __kernel void output_step(const int backward, __global const float *h, const int
     }
     {
         float bv[16];
-        for (int j = 0; j < 16; j++) bv[j] = j < N ? b[b_off + j] : 0.0f;
+        for (int j = 0; j < 16; j++) bv[j] = j < N ? b[b_off + j] : -INFINITY;   /* softmax: e = 0 */
         bias = vload16(0, bv);
     }
     for (int r = r0; r < r1; r++) {
@@ -65,20 +71,35 @@ __kernel void output_step(const int backward, __global const float *h, const int
             hv[c] = hr[c];
             zv = fma((float16)hv[c], wcol[c], zv);
         }
-        __global float *zr = z + (ulong)r * N;
+        /* softmax_xent.cl's row function on the row in registers: the logits never go
+         * through memory on the way to the gradient (PoCL, 60,000 rows: 3.6-3.9 -> 2.8-3.0
+         * ms a call, about a quarter less). */
+        const uint label = labels[l_off + r];
+        float zl16[16], yl[16];
+        vstore16(zv, 0, zl16);
+        float zmax = zl16[0];
+        int arg = 0;
+        for (int j = 1; j < N; j++)
+            if (zl16[j] > zmax) { zmax = zl16[j]; arg = j; }
+        const float16 e = exp(zv - zmax);   /* lanes from N on: exp(-inf) = 0 */
+        const float sum = hsum16(e);
+        for (int j = 0; j < 16; j++) yl[j] = j < N && (uint)j == label ? 1.0f : 0.0f;
+        const float16 d = e * (1.0f / sum) - vload16(0, yl);
+        const float zl = label < (uint)N ? zl16[label] : NAN;
+        __global float *st = stats + (stat_row0 + (ulong)r) * 3;
+        st[0] = (zmax - zl) + log(sum);   /* >= 0: zmax >= z[label] and sum >= 1 */
+        st[1] = hsum16(d * d);
+        st[2] = (uint)arg == label ? 1.0f : 0.0f;
+        const float16 out = backward ? d * scale : zv;
         float lanes[16];
-        vstore16(zv, 0, lanes);
+        vstore16(out, 0, lanes);
+        __global float *zr = z + (ulong)r * N;
         for (int j = 0; j < N; j++) zr[j] = lanes[j];
-        softmax_xent_row(zr, labels[l_off + r], scale, stats + (stat_row0 + (ulong)r) * 3, backward);
         if (!backward) continue;
         float16 g = (float16)0.0f;   /* lane c: (dZ W)[c] */
-        for (int j = 0; j < 16; j++) {
-            lanes[j] = j < N ? zr[j] : 0.0f;
-            if (j < N) g = fma((float16)lanes[j], wrow[j], g);
-        }
-        const float16 d = vload16(0, lanes);
-        bacc += d;
-        for (int c = 0; c < K; c++) acc[c] = fma((float16)hv[c], d, acc[c]);
+        for (int j = 0; j < N; j++) g = fma((float16)lanes[j], wrow[j], g);
+        bacc += out;
+        for (int c = 0; c < K; c++) acc[c] = fma((float16)hv[c], out, acc[c]);
         float hl[16], gl[16];
         for (int c = 0; c < 16; c++) hl[c] = c < K ? hv[c] : 0.0f;
         const float16 a = a_scale * vload16(0, hl);
