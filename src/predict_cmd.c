@@ -181,7 +181,8 @@ static void write_predictions_csv(const char *path, const float *probs, size_t n
     free(t.p);
 }
 
-/* predict --data: every image of a CSV, an IDX images file or a folder's test set. */
+/* predict --data: every image of a CSV, an IDX images file or a folder's test set (the first
+ * --test-limit N of them). */
 static int predict_data_set(const options *o)
 {
     model_file m;
@@ -190,6 +191,11 @@ static int predict_data_set(const options *o)
     dataset d;
     char err[DATASET_ERR_LEN];
     if (dataset_load_images(o->data, &d, &labelled, err, sizeof err) != 0) die(EXIT_USAGE, "%s", err);
+    if (o->test_limit > 0) {   /* the images predicted are the test set's: the same limit */
+        if ((size_t)o->test_limit > d.n)
+            die(EXIT_USAGE, "--test-limit %ld is more than the %zu images in %s", o->test_limit, d.n, o->data);
+        dataset_truncate(&d, (size_t)o->test_limit);
+    }
     int inputs = d.rows * d.cols;
     if (inputs != m.arch.sizes[0])
         die(EXIT_USAGE, "%s: %s %d pixels, the model %s takes %d inputs", o->data,

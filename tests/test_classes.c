@@ -338,6 +338,15 @@ START_TEST(test_26_classes_train_eval_predict)
     /* Without --out: one line an image, the last one's id is the count. */
     ck_assert_msg(run("predict --load m26.model --data c26/t10k-images-idx3-ubyte --device host") == 0, "%s", err_text);
     ck_assert_msg(strstr(out_text, "\n260: ") != NULL && !strstr(out_text, "accuracy"), "%s", out_text);
+
+    /* --test-limit N: the first N images only, and the accuracy over them; more than there
+     * are is a usage error naming the count. */
+    ck_assert_msg(run("predict --load m26.model --data c26 --test-limit 37 --device host") == 0, "%s", err_text);
+    ck_assert_msg(strstr(out_text, "\n37: ") != NULL && !strstr(out_text, "\n38: "), "%s", out_text);
+    parse_accuracy(out_text, "accuracy:", &pr, &pt);
+    ck_assert_int_eq(pt, 37);
+    ck_assert_int_eq(run("predict --load m26.model --data c26 --test-limit 261 --device host"), 2);
+    ck_assert_msg(strstr(err_text, "--test-limit 261 is more than the 260 images") != NULL, "%s", err_text);
 }
 END_TEST
 
