@@ -37,7 +37,9 @@ typedef struct backend backend;
 /* What a layer's plan is chosen from: rows is the largest batch it runs (a call may pass
  * fewer), k inputs, n outputs, the input's type (DT_U8 pixels or DT_F32) and, for pixels, the
  * share of nonzeros; indexed: the rows are read through a shuffle index; output: the output
- * layer above a hidden one, whose training passes may go through output_step. */
+ * layer above a hidden one, whose training passes may go through output_step; step_classes:
+ * on the first layer of a network of one hidden layer trained on the set's own images (no
+ * --augment), the classes of the layer above, for a pass over both (sparse_step), else 0. */
 typedef struct {
     int rows, k, n;
     dtype input;
@@ -45,6 +47,7 @@ typedef struct {
     bool indexed;
     activation act;
     bool output;
+    int step_classes;
 } layer_shape;
 
 /* The three products of a fully-connected layer, fused with their neighbours where the plan
@@ -169,6 +172,26 @@ typedef struct {
     tensor *da;
 } output_step_args;
 
+/* A network of one hidden layer (k pixels -> h hidden -> n classes) over uint8 images, its
+ * whole training pass as one operation (sparse_step): what linear_forward of the first layer
+ * (alpha, act, then dropout at rate `dropout` with keep_scale, seed and stream), output_step
+ * with backward (labels from l_off, scale, stats from stat_row0, a_scale), dropout on its dA
+ * and linear_weights of the first layer compute, leaving the gradients of all four arrays in
+ * grads at the parameters' offsets. X's rows as linear_forward_args says; plan: the first
+ * layer's. false: the back-end has no such pass for the shape or the images (nothing done). */
+typedef struct {
+    const layer_plan *plan;
+    int m, k, h, n;
+    const tensor *x; size_t x_off; const tensor *idx; size_t idx_off; float alpha;
+    const tensor *params; size_t w1_off, b1_off, w2_off, b2_off;
+    const tensor *labels; size_t l_off;
+    float scale;
+    tensor *stats; size_t stat_row0;
+    tensor *grads;
+    activation act; float a_scale;
+    float dropout, keep_scale; uint64_t dropout_seed, dropout_stream;
+} sparse_step_args;
+
 typedef struct {
     const char *name;
     tensor *(*alloc)(backend *be, dtype type, size_t count, const char *name);
@@ -231,6 +254,9 @@ typedef struct {
     /* output_step in one pass where the back-end has one for the shape (NULL, or false with
      * nothing done: the caller makes the per-layer calls). */
     bool (*output_step)(backend *be, const output_step_args *a);
+    /* sparse_step in one pass where the back-end has one (NULL, or false with nothing done:
+     * the caller runs the hidden layer's forward pass and output_step or the per-layer calls). */
+    bool (*sparse_step)(backend *be, const sparse_step_args *a);
 
     /* Waits until everything enqueued has finished (timing, before reads of results). */
     void (*finish)(backend *be);

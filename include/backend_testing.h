@@ -49,5 +49,8 @@ static inline const backend_test_ops *backend_testing(const backend *be)
 /* Fused steps of an OpenCL back-end whose first layer read the images' sparse copy (SPARSE0
  * of kernels/fused_step.cl); 0 for the host back-end. */
 uint64_t backend_cl_sparse_steps(const backend *be);
+/* sparse_step calls of an OpenCL back-end that ran its one-pass kernel (sparse_step.cl); 0 for
+ * the host back-end. */
+uint64_t backend_cl_sparse_passes(const backend *be);
 
 #endif

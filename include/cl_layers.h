@@ -70,6 +70,7 @@ struct layer_plan {
     gemm_plan g_fwd, g_wgt, g_inp;   /* tiled: out = X W^T (nt), dW = dZ^T X (tn), dA = dZ W (nn) */
     int cs_cols, cs_rows;       /* tiled and CLBlast: the bias gradient's column-sum work-group */
     bool output_step;           /* the output layer's training passes in output_step.cl */
+    bool sparse_step;           /* the first layer trains with the output layer in sparse_step.cl */
     bool forward_only;          /* a fused step trains the network: only evaluation's kernels */
 };
 

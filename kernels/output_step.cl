@@ -23,14 +23,9 @@
 #if K > 16 || N > 16
 #error "output_step.cl takes at most 16 inputs and 16 classes"
 #endif
-/* The sum of a row's 16 lanes, as a halving tree. */
-static inline float hsum16(const float16 v)
-{
-    const float8 a = v.lo + v.hi;
-    const float4 b = a.lo + a.hi;
-    const float2 c = b.lo + b.hi;
-    return c.x + c.y;
-}
+#define OUT_K K
+#define OUT_N N
+#include "output_row.cl"
 
 __kernel void output_step(const int backward, __global const float *h, const int m,
                           const int rows_per_slice,
@@ -44,81 +39,32 @@ __kernel void output_step(const int backward, __global const float *h, const int
     const int s = get_global_id(0);
     const int r0 = s * rows_per_slice, r1 = min(m, r0 + rows_per_slice);
     if (r0 >= m) return;
-    /* wcol[c] lane j and wrow[j] lane c: W[j][c] (for z and for dh, both as FMAs) */
-    float16 wcol[K], wrow[N], acc[K], bacc = (float16)0.0f;
-    float16 bias = (float16)0.0f;
-    for (int c = 0; c < K; c++) {
-        float col[16];
-        for (int j = 0; j < 16; j++) col[j] = j < N ? w[w_off + (ulong)j * K + c] : 0.0f;
-        wcol[c] = vload16(0, col);
-        acc[c] = (float16)0.0f;
-    }
-    for (int j = 0; j < N; j++) {
-        float row[16];
-        for (int c = 0; c < 16; c++) row[c] = c < K ? w[w_off + (ulong)j * K + c] : 0.0f;
-        wrow[j] = vload16(0, row);
-    }
-    {
-        float bv[16];
-        for (int j = 0; j < 16; j++) bv[j] = j < N ? b[b_off + j] : -INFINITY;   /* softmax: e = 0 */
-        bias = vload16(0, bv);
-    }
+    output_weights o;
+    output_weights_load(w + w_off, b + b_off, &o);
+    float16 acc[K], bacc = (float16)0.0f;
+    for (int c = 0; c < K; c++) acc[c] = (float16)0.0f;
     for (int r = r0; r < r1; r++) {
         __global const float *hr = h + (ulong)r * K;
-        float hv[K];
-        float16 zv = bias;
-        for (int c = 0; c < K; c++) {
-            hv[c] = hr[c];
-            zv = fma((float16)hv[c], wcol[c], zv);
-        }
-        /* softmax_xent.cl's row function on the row in registers: the logits never go
-         * through memory on the way to the gradient (PoCL, 60,000 rows: 3.6-3.9 -> 2.8-3.0
-         * ms a call, about a quarter less). */
-        const uint label = labels[l_off + r];
-        float zl16[16], yl[16];
-        vstore16(zv, 0, zl16);
-        float zmax = zl16[0];
-        int arg = 0;
-        for (int j = 1; j < N; j++)
-            if (zl16[j] > zmax) { zmax = zl16[j]; arg = j; }
-        const float16 e = exp(zv - zmax);   /* lanes from N on: exp(-inf) = 0 */
-        const float sum = hsum16(e);
-        for (int j = 0; j < 16; j++) yl[j] = j < N && (uint)j == label ? 1.0f : 0.0f;
-        const float16 d = e * (1.0f / sum) - vload16(0, yl);
-        const float zl = label < (uint)N ? zl16[label] : NAN;
-        __global float *st = stats + (stat_row0 + (ulong)r) * 3;
-        st[0] = (zmax - zl) + log(sum);   /* >= 0: zmax >= z[label] and sum >= 1 */
-        st[1] = hsum16(d * d);
-        st[2] = (uint)arg == label ? 1.0f : 0.0f;
+        float hv[16];
+        for (int c = 0; c < 16; c++) hv[c] = c < K ? hr[c] : 0.0f;
+        const float16 zv = output_logits(&o, hv);
+        const float16 d = output_softmax(zv, labels[l_off + r], stats + (stat_row0 + (ulong)r) * 3);
         const float16 out = backward ? d * scale : zv;
         float lanes[16];
         vstore16(out, 0, lanes);
         __global float *zr = z + (ulong)r * N;
         for (int j = 0; j < N; j++) zr[j] = lanes[j];
         if (!backward) continue;
-        float16 g = (float16)0.0f;   /* lane c: (dZ W)[c] */
-        for (int j = 0; j < N; j++) g = fma((float16)lanes[j], wrow[j], g);
         bacc += out;
         for (int c = 0; c < K; c++) acc[c] = fma((float16)hv[c], out, acc[c]);
-        float hl[16], gl[16];
-        for (int c = 0; c < 16; c++) hl[c] = c < K ? hv[c] : 0.0f;
-        const float16 a = a_scale * vload16(0, hl);
-        if (ACT == 1) g = select((float16)0.0f, g, a > 0.0f);
-        else if (ACT == 2) g *= a * (1.0f - a);
-        vstore16(g, 0, gl);
+        float gl[16];
+        vstore16(output_input_grad(&o, out, hv, a_scale), 0, gl);
         for (int c = 0; c < K; c++) dh[(ulong)r * K + c] = gl[c];
     }
     if (!backward) return;
     __global float *out_w = direct ? dw + dw_off : part + (ulong)s * (N * K + N);
     __global float *out_b = direct ? db + db_off : part + (ulong)s * (N * K + N) + N * K;
-    for (int c = 0; c < K; c++) {
-        float col[16];
-        vstore16(acc[c], 0, col);
-        for (int j = 0; j < N; j++) out_w[(ulong)j * K + c] = col[j];
-    }
-    float bl[16];
-    vstore16(bacc, 0, bl);
-    for (int j = 0; j < N; j++) out_b[j] = bl[j];
+    output_grads_store(acc, bacc, out_w, out_b);
 }
 
 __kernel void output_step_sum(__global const float *part, const int slices, __global float *dw,

@@ -166,9 +166,11 @@ typedef struct {
     plan_node *plans;                      /* every plan handed out, freed by destroy */
     step_node *steps;                      /* every step plan handed out, likewise */
     clrt_buf *step_x, *step_act, *step_dz; /* the fused step's inputs, activations and dZ */
+    clrt_buf *pass_part1, *pass_part2;     /* sparse_step: its slices' gradients of each layer */
     struct { char key[256]; clrt_kernel *k; } layer_kernels[128];
     uint64_t next_version;
     uint64_t sparse_steps;                 /* fused steps whose first layer read the sparse copy */
+    uint64_t sparse_passes;                /* sparse_step calls that ran (not declined) */
     augment_cl *augment;                   /* --augment, made at its first use */
 } cl_backend;
 
@@ -843,10 +845,11 @@ static void sparse_program(const layer_plan *p, int k, int n, char *opts, size_t
                            size_t set_len)
 {
     snprintf(opts, len, "-DK=%d -DN=%d -DCB=%d -DRB=%d", k, n, p->sparse.cb, p->sparse.rb);
+    /* under sparse_step (sparse_step.cl trains the layer) the forward kernels only */
     bool csc = p->sparse.csc && !p->shape.indexed, wgt = p->wgt == LP_SPARSE && !p->forward_only;
     snprintf(set, set_len, "%s%s%s", p->fwd == LP_SPARSE ? "transpose_pad sparse_forward " : "",
-             !wgt ? "" : csc ? "sparse_weights_csc " : "sparse_weights ",
-             wgt ? "sparse_weights_sum" : "");
+             !wgt || p->sparse_step ? "" : csc ? "sparse_weights_csc " : "sparse_weights ",
+             wgt && !p->sparse_step ? "sparse_weights_sum" : "");
 }
 
 /* x's rows through idx, gathered into a scratch tensor (the gemm reads contiguous rows). */
@@ -1297,6 +1300,76 @@ static bool cl_output_step(backend *be, const output_step_args *a)
     return true;
 }
 
+/* Rows per work-item of sparse_step: at least this many (each slice zeroes and the sum reads
+ * its (k + 1) x 16 floats), else enough slices for 8 items per compute unit. */
+#define SPARSE_STEP_MIN_SLICE 512
+
+/* A network of one hidden layer over the images' sparse copy in one pass (sparse_step.cl) on
+ * the CPU row: the forward pass, softmax, dZ, dH and both weight gradients of a row while its
+ * nonzeros are at hand, then the slices' sums. Three launches where the per-layer path takes
+ * six (the update aside), reading the nonzeros once, not twice. */
+static bool cl_sparse_step(backend *be, const sparse_step_args *a)
+{
+    cl_backend *b = impl(be);
+    if (!a || a->m < 1 || a->k < 1 || a->h < 1 || a->n < 1) bug("sparse_step", "bad dimensions");
+    const layer_plan *p = a->plan;
+    pixel_csr *c = a->x ? sparse_of(a->x, a->x_off, a->k) : NULL;
+    if (!p || !p->sparse_step || p->shape.k != a->k || p->shape.n != a->h || !c ||
+        !cl_output_step_fits(&b->traits, a->h, a->n))
+        return false;
+    int m = a->m, k = a->k, h = a->h, n = a->n;
+    size_t hk = (size_t)h * (size_t)k, nh = (size_t)n * (size_t)h;
+    check_idx("sparse_step", a->idx, a->idx_off, m);
+    check_tensor("sparse_step", "params", a->params, DT_F32, a->w1_off, hk);
+    check_tensor("sparse_step", "params", a->params, DT_F32, a->b1_off, (size_t)h);
+    check_tensor("sparse_step", "params", a->params, DT_F32, a->w2_off, nh);
+    check_tensor("sparse_step", "params", a->params, DT_F32, a->b2_off, (size_t)n);
+    check_tensor("sparse_step", "grads", a->grads, DT_F32, 0, a->params->count);
+    check_tensor("sparse_step", "labels", a->labels, DT_U8, a->l_off, (size_t)m);
+    check_tensor("sparse_step", "stats", a->stats, DT_F32, a->stat_row0 * STATS_PER_ROW,
+                 (size_t)m * STATS_PER_ROW);
+    size_t cu = b->traits.compute_units ? b->traits.compute_units : 1;
+    size_t rows = ((size_t)m + 8 * cu - 1) / (8 * cu);
+    if (rows < SPARSE_STEP_MIN_SLICE) rows = SPARSE_STEP_MIN_SLICE;
+    size_t slices = ((size_t)m + rows - 1) / rows;
+    char sopts[128], sset[128], popts[96];
+    const char *pset = "sparse_step sparse_step_sum";
+    sparse_program(p, k, h, sopts, sizeof sopts, sset, sizeof sset);
+    snprintf(popts, sizeof popts, "-DK=%d -DH=%d -DN=%d -DACT=%d", k, h, n, (int)a->act);
+    clrt_buf *wt = grown(b, &b->layer_scratch, (size_t)k * 16 * sizeof(float), "layer scratch");
+    clrt_buf *part1 = grown(b, &b->pass_part1, slices * ((size_t)k + 1) * 16 * sizeof(float),
+                            "sparse_step scratch");
+    clrt_buf *part2 = grown(b, &b->pass_part2, slices * (nh + (size_t)n) * sizeof(float),
+                            "sparse_step scratch");
+    size_t tg = (size_t)k;
+    clrt_arg targs[] = {clrt_arg_buf(a->params->buf), clrt_arg_ulong(a->w1_off), clrt_arg_buf(wt)};
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse.cl", sopts, "transpose_pad", sset), 1, &tg, NULL, 3, targs);
+    const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
+    clrt_arg args[] = {
+        clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off),
+        clrt_arg_int(a->idx != NULL), clrt_arg_uint((uint32_t)(a->x_off / (size_t)k)),
+        clrt_arg_int(m), clrt_arg_int((int)rows), clrt_arg_float(a->alpha), clrt_arg_buf(wt),
+        clrt_arg_buf(a->params->buf), clrt_arg_ulong(a->b1_off), clrt_arg_ulong(a->w2_off),
+        clrt_arg_ulong(a->b2_off), clrt_arg_buf(a->labels->buf), clrt_arg_ulong(a->l_off),
+        clrt_arg_float(a->scale), clrt_arg_buf(a->stats->buf), clrt_arg_ulong(a->stat_row0),
+        clrt_arg_float(a->dropout), clrt_arg_float(a->keep_scale), clrt_arg_float(a->a_scale),
+        clrt_arg_ulong(a->dropout_seed), clrt_arg_ulong(a->dropout_stream), clrt_arg_buf(part1),
+        clrt_arg_buf(part2),
+    };
+    static const size_t one = 1;
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", popts, "sparse_step", pset), 1,
+                &slices, &one, 26, args);
+    size_t gs = (size_t)k + 1 + nh + (size_t)n;
+    clrt_arg sargs[] = {clrt_arg_buf(part1), clrt_arg_buf(part2), clrt_arg_int((int)slices),
+                        clrt_arg_float(a->alpha), clrt_arg_buf(a->grads->buf),
+                        clrt_arg_ulong(a->w1_off), clrt_arg_ulong(a->b1_off),
+                        clrt_arg_ulong(a->w2_off), clrt_arg_ulong(a->b2_off)};
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", popts, "sparse_step_sum", pset), 1,
+                &gs, NULL, 9, sargs);
+    b->sparse_passes++;
+    return true;
+}
+
 static void cl_train_step(backend *be, const train_step_args *a)
 {
     cl_backend *b = impl(be);
@@ -1397,6 +1470,8 @@ static void cl_destroy(backend *be)
     clrt_free(b->scratch);
     clrt_free(b->layer_scratch);
     clrt_free(b->split_scratch);
+    clrt_free(b->pass_part1);
+    clrt_free(b->pass_part2);
     clrt_free(b->dummy);
     cl_release(be, b->gather_scratch);
     augment_cl_free(b->augment);
@@ -1447,6 +1522,7 @@ static const backend_ops cl_ops = {
     .plan_step = cl_plan_step,
     .train_step = cl_train_step,
     .output_step = cl_output_step,
+    .sparse_step = cl_sparse_step,
     .finish = cl_finish,
     .destroy = cl_destroy,
 };
@@ -1511,6 +1587,12 @@ uint64_t backend_cl_sparse_steps(const backend *be)
 {
     if (!be || be->ops != &cl_ops) return 0;
     return ((const cl_backend *)be->impl)->sparse_steps;
+}
+
+uint64_t backend_cl_sparse_passes(const backend *be)
+{
+    if (!be || be->ops != &cl_ops) return 0;
+    return ((const cl_backend *)be->impl)->sparse_passes;
 }
 
 uint64_t backend_launch_count(const backend *be)

@@ -186,6 +186,10 @@ void cl_layer_plan_choose(const cl_device_traits *d, const layer_shape *s, layer
     p->sparse.slice_rows = tb->sparse_slice_rows;
     p->sparse.csc = tb->sparse_csc && !s->indexed;
     p->output_step = s->output && s->input == DT_F32 && cl_output_step_fits(d, k, n);
+    /* One read of the nonzeros a step instead of two (the forward pass, the CSC copy's), and
+     * no CSC copy to build. */
+    p->sparse_step = sparse && p->fwd == LP_SPARSE && d->step != STEP_LAYERS &&
+                     cl_output_step_fits(d, n, s->step_classes);
     p->forward_only = false;
 
     p->g_fwd = gemm_plan_from(tb, d, m, n, k);       /* out[m x n] = X[m x k] W^T */
@@ -257,6 +261,11 @@ void cl_layer_plan_describe(const layer_plan *p, char *buf, size_t len)
         snprintf(f, sizeof f, "output_step (one pass with softmax)");
         snprintf(w, sizeof w, "in output_step");
         snprintf(in, sizeof in, "in output_step");
+    }
+    if (p->sparse_step) {   /* training runs sparse_step.cl, evaluation the forward kernel */
+        size_t used = strlen(f);
+        snprintf(f + used, sizeof f - used, " (evaluation)");
+        snprintf(w, sizeof w, "sparse_step (one pass with the output layer)");
     }
     snprintf(buf, len, "%d->%d (%s, %d rows), %s kernels: forward %s; weights %s; input %s",
              s->k, s->n, input, s->rows, p->table, f, w, in);

@@ -95,7 +95,9 @@ static void plan_layers(trainer *t, const dataset *train, size_t train_rows)
                          .input = l == 0 ? DT_U8 : DT_F32, .density = l == 0 ? density : 1.0,
                          .indexed = l == 0 && t->cfg.batch > 0,
                          .act = l < t->L - 1 ? a->act : ACT_NONE,
-                         .output = l == t->L - 1 && l > 0};
+                         .output = l == t->L - 1 && l > 0,
+                         .step_classes = l == 0 && t->L == 2 && !augment_active(&t->cfg.augment)
+                                             ? a->sizes[2] : 0};
         t->plan[l] = t->be->ops->plan_layer(t->be, &s);
     }
 }
@@ -388,12 +390,35 @@ static bool output_step(trainer *t, const tensor *y, size_t y_off, int m, size_t
     return true;
 }
 
+/* Both layers of a network of one hidden layer in one pass, where the back-end has one for its
+ * shape and images: the gradients, and the statistics at stat_row0. false: nothing was done. */
+static bool sparse_step(trainer *t, const batch_rows *rows, const tensor *y, size_t y_off, int m,
+                        size_t stat_row0, size_t batch)
+{
+    const backend_ops *op = t->be->ops;
+    const model_arch *a = &t->cfg.arch;
+    if (t->L != 2 || !op->sparse_step) return false;
+    bool dropout = training_dropout(t);
+    sparse_step_args s = {
+        .plan = t->plan[0], .m = m, .k = a->sizes[0], .h = a->sizes[1], .n = a->sizes[2],
+        .params = t->params, .w1_off = a->w_off[0], .b1_off = a->b_off[0],
+        .w2_off = a->w_off[1], .b2_off = a->b_off[1], .labels = y, .l_off = y_off,
+        .scale = 1.0f / (float)batch, .stats = t->train_stats, .stat_row0 = stat_row0,
+        .grads = t->grads, .act = a->act, .a_scale = dropout ? 1.0f - t->cfg.dropout : 1.0f,
+        .dropout = dropout ? t->cfg.dropout : 0.0f, .keep_scale = dropout_scale(t->cfg.dropout),
+        .dropout_seed = dropout_seed(t), .dropout_stream = dropout_stream(t, 0),
+    };
+    layer_input(t, 0, rows, &s.x, &s.x_off, &s.idx, &s.idx_off, &s.alpha);
+    return op->sparse_step(t->be, &s);
+}
+
 /* One step on m rows of a batch of `batch` (the mean's divisor: more than m when the ranks
  * share the batch): forward, loss and its gradient (stats at stat_row0), backward. */
 static void compute_gradients(trainer *t, const batch_rows *rows, const tensor *y,
                               size_t y_off, int m, size_t stat_row0, size_t batch)
 {
     const tensor *da = NULL;
+    if (sparse_step(t, rows, y, y_off, m, stat_row0, batch)) return;
     forward_layers(t, rows, m, true, 0, t->L - 1);
     if (output_step(t, y, y_off, m, stat_row0, batch, &da)) {
         backward_from(t, rows, m, t->L - 2, da);

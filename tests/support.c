@@ -41,6 +41,23 @@ bool test_quick(void)
     return q && *q && strcmp(q, "0") != 0;
 }
 
+train_config test_train_config(const model_arch *a, long batch, float lr)
+{
+    train_config c = {0};
+    c.arch = *a;
+    c.batch = batch;
+    c.seed = 1;
+    c.optimizer = OPT_SGD;
+    c.lr = lr;
+    c.momentum = 0.9f;
+    c.beta1 = 0.9f;
+    c.beta2 = 0.999f;
+    c.eps = 1e-8f;
+    c.schedule = SCHED_CONSTANT;
+    c.total_epochs = 10;
+    return c;
+}
+
 backend *test_cl_backend(gemm_kind gemm) { return test_cl_backend_kernels(gemm, KERNELS_AUTO); }
 
 backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels)

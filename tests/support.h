@@ -9,12 +9,16 @@
 
 #include "backend.h"
 #include "dataset.h"
+#include "trainer.h"
 
 /* n images of side x side random pixels (about half blank, as in MNIST) and random labels
  * 0..9, from a fixed seed. */
 void synthetic_dataset(dataset *d, size_t n, int side, uint64_t seed);
 /* The real MNIST (CLTRAIN_DATA, default data/mnist); fails the test when it is missing. */
 void mnist_load(dataset_pair *p);
+/* A training configuration for arch a: SGD at rate lr, seed 1, a constant schedule over 10
+ * epochs, PyTorch's defaults for the other optimizers' constants, no dropout. */
+train_config test_train_config(const model_arch *a, long batch, float lr);
 /* The OpenCL back-end under test: device CLTRAIN_TEST_DEVICE (default 0). */
 backend *test_cl_backend(gemm_kind gemm);
 /* CLTRAIN_TEST_QUICK set and not 0: the suites' small sizes (make test-oclgrind). */

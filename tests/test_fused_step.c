@@ -212,8 +212,8 @@ static void fused_matches_host(int i, kernel_family family)
     ck_assert_msg(strstr(got.plans, "step: fused step") != NULL, "the fused step was not planned:\n%s", got.plans);
     /* Sparse where the plan says so and the images are blank enough to have a sparse copy
      * (augmented batches are written by a kernel: none). */
-    bool sparse_plan = strstr(got.plans, "with sparse images") != NULL;
-    uint64_t want_sparse = borders && sparse_plan && !c->augment ? (uint64_t)got.steps : 0;
+    bool planned_sparse = strstr(got.plans, "with sparse images") != NULL;
+    uint64_t want_sparse = borders && planned_sparse && !c->augment ? (uint64_t)got.steps : 0;
     ck_assert_msg(got.sparse_steps == want_sparse, "%llu of %lld steps read the sparse copy, want %llu:\n%s",
                   (unsigned long long)got.sparse_steps, (long long)got.steps,
                   (unsigned long long)want_sparse, got.plans);

@@ -25,23 +25,6 @@ static void case_arch(int i, int inputs, model_arch *a)
     ck_assert_int_eq(model_arch_init(a, inputs, cases[i].hidden, cases[i].n_hidden, 10, cases[i].act), 0);
 }
 
-static train_config sgd_config(const model_arch *a, long batch, float lr)
-{
-    train_config c = {0};
-    c.arch = *a;
-    c.batch = batch;
-    c.seed = 1;
-    c.optimizer = OPT_SGD;
-    c.lr = lr;
-    c.momentum = 0.9f;
-    c.beta1 = 0.9f;
-    c.beta2 = 0.999f;
-    c.eps = 1e-8f;
-    c.schedule = SCHED_CONSTANT;
-    c.total_epochs = 10;
-    return c;
-}
-
 /* The reference's analytic gradient against central differences, in float64. Points whose
  * perturbation flips a ReLU unit are skipped: the loss has a kink there. */
 START_TEST(test_reference_matches_finite_differences)
@@ -92,7 +75,7 @@ static void check_backend_gradients(backend *be, int case_index)
     synthetic_dataset(&te, 5, 7, 12);
     float *p32 = xmalloc(a.n_params * sizeof(float), "p");
     model_init_params(&a, INIT_UNIFORM, 9, p32);
-    train_config cfg = sgd_config(&a, 0, 0.1f);
+    train_config cfg = test_train_config(&a, 0, 0.1f);
     trainer *t = trainer_create(be, &cfg, &d, &te, NULL, p32);
     trainer_gradients(t, 0, (int)d.n);
     float *g32 = xmalloc(a.n_params * sizeof(float), "g");
@@ -137,7 +120,7 @@ static float *train_on(backend *be, const model_arch *a, long batch, long epochs
     dataset_truncate(&mn.test, 100);
     float *p = xmalloc(a->n_params * sizeof(float), "p");
     model_init_params(a, INIT_UNIFORM, 1, p);
-    train_config cfg = sgd_config(a, batch, lr);
+    train_config cfg = test_train_config(a, batch, lr);
     cfg.optimizer = opt;
     trainer *t = trainer_create(be, &cfg, &mn.train, &mn.test, NULL, p);
     epoch_metrics m;
@@ -220,7 +203,7 @@ static double converge(activation act, const int *hidden, int n_hidden, long bat
     ck_assert_int_eq(model_arch_init(&a, 784, hidden, n_hidden, 10, act), 0);
     float *p = xmalloc(a.n_params * sizeof(float), "p");
     model_init_params(&a, init, seed, p);
-    train_config cfg = sgd_config(&a, batch, lr);
+    train_config cfg = test_train_config(&a, batch, lr);
     cfg.seed = seed;
     backend *be = test_cl_backend(GEMM_BUILTIN);
     trainer *t = trainer_create(be, &cfg, &mn.train, &mn.test, NULL, p);
@@ -280,7 +263,7 @@ START_TEST(test_schedules_follow_their_formulas)
     model_arch a;
     int h[1] = {4};
     ck_assert_int_eq(model_arch_init(&a, 4, h, 1, 10, ACT_RELU), 0);
-    train_config c = sgd_config(&a, 0, 0.5f);
+    train_config c = test_train_config(&a, 0, 0.5f);
     c.total_epochs = 10;
     c.lr_min = 0.01;
     ck_assert(fabs(schedule_lr(&c, 3.3) - 0.5) < 1e-7);
