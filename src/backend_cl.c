@@ -850,6 +850,8 @@ static void sparse_program(const layer_plan *p, int k, int n, char *opts, size_t
     snprintf(set, set_len, "%s%s%s", p->fwd == LP_SPARSE ? "transpose_pad sparse_forward " : "",
              !wgt || p->sparse_step ? "" : csc ? "sparse_weights_csc " : "sparse_weights ",
              wgt && !p->sparse_step ? "sparse_weights_sum" : "");
+    size_t used = strlen(set);
+    while (used > 0 && set[used - 1] == ' ') set[--used] = 0;   /* the same set, however made */
 }
 
 /* x's rows through idx, gathered into a scratch tensor (the gemm reads contiguous rows). */
@@ -1239,6 +1241,20 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a, 
     while ((size_t)q->plan.wg > kmax && q->plan.wg > 1) q->plan.wg /= 2;
 }
 
+/* The options of output_step.cl and sparse_step.cl for a layer's shape: one place, so that the
+ * programs built ahead (backend_cl_prefetch_training) are the ones launched. */
+static void output_step_options(int k, int n, activation act, char *buf, size_t len)
+{
+    snprintf(buf, len, "-DK=%d -DN=%d -DACT=%d", k, n, (int)act);
+}
+
+static void sparse_step_options(int k, int h, int n, activation act, char *buf, size_t len)
+{
+    snprintf(buf, len, "-DK=%d -DH=%d -DN=%d -DACT=%d", k, h, n, (int)act);
+}
+
+#define SPARSE_STEP_KERNELS "sparse_step sparse_step_sum"
+
 /* Rows per work-item of output_step: one item for a mini-batch, else enough slices for 8 items
  * per compute unit. */
 #define OUTPUT_STEP_MIN_SLICE 256
@@ -1270,7 +1286,7 @@ static bool cl_output_step(backend *be, const output_step_args *a)
     if (rows < OUTPUT_STEP_MIN_SLICE) rows = OUTPUT_STEP_MIN_SLICE;
     size_t slices = ((size_t)m + rows - 1) / rows;
     char opts[64];
-    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DACT=%d", k, n, (int)a->act);
+    output_step_options(k, n, a->act, opts, sizeof opts);
     const char *set = a->backward && m > OUTPUT_STEP_MIN_SLICE ? "output_step output_step_sum" : "output_step";
     bool sum = a->backward && slices > 1;
     clrt_buf *part = sum ? grown(b, &b->layer_scratch, slices * (nk + (size_t)n) * sizeof(float),
@@ -1333,9 +1349,9 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
     if (rows < SPARSE_STEP_MIN_SLICE) rows = SPARSE_STEP_MIN_SLICE;
     size_t slices = ((size_t)m + rows - 1) / rows;
     char sopts[128], sset[128], popts[96];
-    const char *pset = "sparse_step sparse_step_sum";
+    const char *pset = SPARSE_STEP_KERNELS;
     sparse_program(p, k, h, sopts, sizeof sopts, sset, sizeof sset);
-    snprintf(popts, sizeof popts, "-DK=%d -DH=%d -DN=%d -DACT=%d", k, h, n, (int)a->act);
+    sparse_step_options(k, h, n, a->act, popts, sizeof popts);
     clrt_buf *wt = grown(b, &b->layer_scratch, (size_t)k * 16 * sizeof(float), "layer scratch");
     clrt_buf *part1 = grown(b, &b->pass_part1, slices * ((size_t)k + 1) * 16 * sizeof(float),
                             "sparse_step scratch");
@@ -1549,7 +1565,7 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
     return be;
 }
 
-void backend_cl_prefetch_training(backend *be, const step_shape *s)
+void backend_cl_prefetch_training(backend *be, const step_shape *s, double density)
 {
     if (!be || be->ops != &cl_ops || !s) return;
     optimizer_kind opt = s->optimizer;
@@ -1567,8 +1583,29 @@ void backend_cl_prefetch_training(backend *be, const step_shape *s)
     if ((int)opt >= 0 && (size_t)opt < sizeof update_kernel / sizeof update_kernel[0])
         len += snprintf(set + len, sizeof set - (size_t)len, " %s", kernel_names[update_kernel[opt]].name);
     if (dropout) snprintf(set + len, sizeof set - (size_t)len, " %s", kernel_names[K_DROPOUT].name);
-    clrt_program_spec spec = {kernel_names[K_REDUCE_STATS].file, kernel_names[K_REDUCE_STATS].options, set};
-    clrt_prefetch(impl(be)->ctx, 1, &spec);
+    clrt_program_spec specs[4] = {{kernel_names[K_REDUCE_STATS].file, kernel_names[K_REDUCE_STATS].options, set}};
+    int n = 1;
+    /* A network of one hidden layer that sparse_step trains (the seed's): its layer programs
+     * are known now, and each takes PoCL 50-80 ms even from its cache (it preprocesses the
+     * source to find it), so they are built beside the upload too. */
+    char sopts[128], sset[128], popts[96], oopts[64];
+    if (!plan.fused && s->n_layers == 2 && !s->augment) {
+        int k = s->sizes[0], h = s->sizes[1], c = s->sizes[2];
+        layer_shape l0 = {.rows = s->rows > 0 ? s->rows : 1, .k = k, .n = h, .input = DT_U8,
+                          .density = density, .indexed = s->rows > 0, .act = s->act,
+                          .step_classes = c};
+        layer_plan p;
+        cl_layer_plan_choose(&impl(be)->traits, &l0, &p);
+        if (p.sparse_step) {
+            sparse_program(&p, k, h, sopts, sizeof sopts, sset, sizeof sset);
+            sparse_step_options(k, h, c, s->act, popts, sizeof popts);
+            output_step_options(h, c, s->act, oopts, sizeof oopts);
+            specs[n++] = (clrt_program_spec){"sparse.cl", sopts, sset};
+            specs[n++] = (clrt_program_spec){"sparse_step.cl", popts, SPARSE_STEP_KERNELS};
+            specs[n++] = (clrt_program_spec){"output_step.cl", oopts, "output_step"};
+        }
+    }
+    clrt_prefetch(impl(be)->ctx, n, specs);
 }
 
 void backend_cl_print_profile(backend *be, FILE *f)

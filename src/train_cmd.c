@@ -13,6 +13,7 @@
 #include "plot.h"
 #include "commands.h"
 #include "dist.h"
+#include "nonzero.h"
 #include "output_paths.h"
 #include "session.h"
 #include "trainer.h"
@@ -335,7 +336,9 @@ int command_train(const options *all_ranks)
     if (cfg.total_epochs > start_epoch) {
         size_t rows = cfg.batch > 0 && (size_t)cfg.batch < train->n ? (size_t)cfg.batch : train->n;
         step_shape step = trainer_step_shape(&cfg, (int)rows);
-        backend_cl_prefetch_training(be, &step);
+        size_t px = train->n * (size_t)train->rows * (size_t)train->cols;
+        double density = px ? (double)nonzero_count(train->pixels, px) / (double)px : 1.0;
+        backend_cl_prefetch_training(be, &step, density);
     }
     trainer *t = trainer_create(be, &cfg, train, test, sd.val.n ? &sd.val : NULL, params);
     /* The optimizer state and its step count go together: another optimizer whose state the
