@@ -178,8 +178,11 @@ typedef struct {
  * with backward (labels from l_off, scale, stats from stat_row0, a_scale), dropout on its dA
  * and linear_weights of the first layer compute, leaving the gradients of all four arrays in
  * grads at the parameters' offsets. X's rows as linear_forward_args says; plan: the first
- * layer's. false: the back-end has no such pass for the shape or the images (nothing done). */
+ * layer's. Without backward (an evaluation) only the statistics, those of the forward pass
+ * without dropout (scale, grads, a_scale and the dropout fields unused). false: the back-end
+ * has no such pass for the shape or the images (nothing done). */
 typedef struct {
+    bool backward;
     const layer_plan *plan;
     int m, k, h, n;
     const tensor *x; size_t x_off; const tensor *idx; size_t idx_off; float alpha;

@@ -7,13 +7,16 @@
  *
  * sparse_step: NDRange (slices), one work-item per slice of rows_per_slice rows, in row order:
  *   reads  the images: row r is image idx[idx_off + r] when use_idx, else r0 + r;
- *          wt[K x 16] = W1^T, zero past H (sparse.cl's transpose_pad), b1[H] at b1, W2[N x H]
+ *          wt[K x 16] = W1^T, zero past H (sparse_step_weights), b1[H] at b1, W2[N x H]
  *          at w2, b2[N] at b2, labels[l_off + r]
  *   writes stats[(stat_row0 + r) * 3 + {0, 1, 2}] as softmax_xent.cl defines them,
  *          part1[s][K + 1][16]: rows 0..K-1 the slice's X^T dH (X the raw pixel values: the
  *          sum applies alpha), row K its column sums of dH, zeros where nothing adds (sparse.cl's
  *          sparse_weights_sum reads this layout), and part2[s][N * H + N]: the slice's
  *          dW2 = dZ^T A and db2 (output_step.cl's output_step_sum reads this one)
+ * sparse_step_weights: NDRange (K): wt[k][0..15] = column k of W1[H x K] at w1, zero past H
+ * sparse_eval: NDRange (slices), sparse_step's forward pass alone (an evaluation): only the
+ *   statistics, of A = act(alpha X W1^T + b1) without dropout, for images r0 + r (no index)
  * sparse_step_sum: NDRange (K + 1 + N * H + N): one element of the gradient per work-item, the
  *   sum over the slices in slice order (deterministic): items k < K the column k of dW1[H x K]
  *   (at dw1, times alpha), item K db1 (at db1), then dW2 (at dw2) and db2 (at db2), in
@@ -22,9 +25,9 @@
  *   scale, dH = (dZ W2) * g'(a_scale A), then dropout's mask again.
  * Dropout as activation.cl's dropout kernel draws it: element (r, c) of the m x H block is kept
  * (times keep_scale) when rng_uniform(seed, stream, r * H + c) >= p_drop, in both passes.
- * Built with -DK, -DH, -DN and -DACT (0 none, 1 relu, 2 sigmoid). Both kernels are one program
- * (the sums could run in sparse.cl's and output_step.cl's, at the cost of a program that
- * holds them). */
+ * Built with -DK, -DH, -DN and -DACT (0 none, 1 relu, 2 sigmoid). The four kernels are one
+ * program, so a training of the seed's builds no other but epoch.cl's: on PoCL each program
+ * costs 0.6-1.5 s to build and 50-80 ms to take from its cache. */
 #if !defined(K) || !defined(H) || !defined(N) || !defined(ACT)
 #error "build with -DK=<pixels> -DH=<hidden> -DN=<classes> -DACT=<0|1|2>"
 #endif
@@ -56,6 +59,52 @@ static inline float16 hidden_sum(__global const uint *nz, const uint begin, cons
     return alpha * (acc + acc2) + b1;
 }
 
+/* The hidden activations of image img (lanes from H on 0) into hv. */
+static inline void hidden_row(__global const uint *row_ptr, __global const uint *nz, const uint img,
+                              __global const float16 *wt, const float alpha, const float16 b1,
+                              float hv[16])
+{
+    vstore16(hidden_sum(nz, row_ptr[img], row_ptr[img + 1], wt, alpha, b1), 0, hv);
+    for (int c = 0; c < 16; c++) hv[c] = c < H ? activate(hv[c], ACT) : 0.0f;
+}
+
+/* b1[H] at params + b1, zero past H. */
+static inline float16 hidden_bias(__global const float *params, const ulong b1)
+{
+    float bl[16];
+    for (int c = 0; c < 16; c++) bl[c] = c < H ? params[b1 + c] : 0.0f;
+    return vload16(0, bl);
+}
+
+__kernel void sparse_step_weights(__global const float *params, const ulong w1,
+                                  __global float16 *wt)
+{
+    const int k = get_global_id(0);
+    if (k >= K) return;
+    float col[16];
+    for (int c = 0; c < 16; c++) col[c] = c < H ? params[w1 + (ulong)c * K + k] : 0.0f;
+    wt[k] = vload16(0, col);
+}
+
+__kernel void sparse_eval(__global const uint *row_ptr, __global const uint *nz, const uint r0,
+                          const int m, const int rows_per_slice, const float alpha,
+                          __global const float16 *wt, __global const float *params,
+                          const ulong b1, const ulong w2, const ulong b2,
+                          __global const uchar *labels, const ulong l_off,
+                          __global float *stats, const ulong stat_row0)
+{
+    const int s = get_global_id(0);
+    const int rb = s * rows_per_slice, re = min(m, rb + rows_per_slice);
+    output_weights o;
+    output_weights_load(params + w2, params + b2, &o);
+    const float16 bias1 = hidden_bias(params, b1);
+    for (int r = rb; r < re; r++) {
+        float hv[16];
+        hidden_row(row_ptr, nz, r0 + (uint)r, wt, alpha, bias1, hv);
+        output_softmax(output_logits(&o, hv), labels[l_off + r], stats + (stat_row0 + (ulong)r) * 3);
+    }
+}
+
 __kernel void sparse_step(__global const uint *row_ptr, __global const uint *nz,
                           __global const uint *idx, const ulong idx_off, const int use_idx,
                           const uint r0, const int m, const int rows_per_slice, const float alpha,
@@ -73,17 +122,13 @@ __kernel void sparse_step(__global const uint *row_ptr, __global const uint *nz,
     for (int k = 0; k < K; k++) slab[k] = (float16)0.0f;
     output_weights o;
     output_weights_load(params + w2, params + b2, &o);
-    float bl[16];
-    for (int c = 0; c < 16; c++) bl[c] = c < H ? params[b1 + c] : 0.0f;
-    const float16 bias1 = vload16(0, bl);
+    const float16 bias1 = hidden_bias(params, b1);
     float16 acc[H], bacc = (float16)0.0f, hacc = (float16)0.0f;
     for (int c = 0; c < H; c++) acc[c] = (float16)0.0f;
     for (int r = rb; r < re; r++) {
         const uint img = use_idx ? idx[idx_off + r] : r0 + (uint)r;
-        const uint begin = row_ptr[img], end = row_ptr[img + 1];
         float hv[16];
-        vstore16(hidden_sum(nz, begin, end, wt, alpha, bias1), 0, hv);
-        for (int c = 0; c < 16; c++) hv[c] = c < H ? activate(hv[c], ACT) : 0.0f;
+        hidden_row(row_ptr, nz, img, wt, alpha, bias1, hv);
         if (p_drop > 0.0f)
             for (int c = 0; c < H; c++)
                 hv[c] = rng_dropout(hv[c], p_drop, keep_scale, seed, stream, (ulong)r * H + c);
@@ -102,7 +147,7 @@ __kernel void sparse_step(__global const uint *row_ptr, __global const uint *nz,
         hacc += g;
         /* dH into the slice's rows of X^T dH: an image's pixels are distinct, so no two
          * updates of one row depend on each other. */
-        for (uint e = begin; e < end; e++) {
+        for (uint e = row_ptr[img], end = row_ptr[img + 1]; e < end; e++) {
             const uint p = nz[e];
             slab[p >> 8] = fma((float16)(float)(p & 255u), g, slab[p >> 8]);
         }

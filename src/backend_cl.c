@@ -1241,19 +1241,16 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a, 
     while ((size_t)q->plan.wg > kmax && q->plan.wg > 1) q->plan.wg /= 2;
 }
 
-/* The options of output_step.cl and sparse_step.cl for a layer's shape: one place, so that the
- * programs built ahead (backend_cl_prefetch_training) are the ones launched. */
-static void output_step_options(int k, int n, activation act, char *buf, size_t len)
-{
-    snprintf(buf, len, "-DK=%d -DN=%d -DACT=%d", k, n, (int)act);
-}
-
+/* The options and kernels of sparse_step.cl's program for a network's shape: one place, so that
+ * the program built ahead (backend_cl_prefetch_training) is the one launched. */
 static void sparse_step_options(int k, int h, int n, activation act, char *buf, size_t len)
 {
     snprintf(buf, len, "-DK=%d -DH=%d -DN=%d -DACT=%d", k, h, n, (int)act);
 }
 
-#define SPARSE_STEP_KERNELS "sparse_step sparse_step_sum"
+#define SPARSE_STEP_KERNELS "sparse_step sparse_step_sum sparse_step_weights sparse_eval"
+/* Where the fused step trains (forward_only plans), the evaluation's alone. */
+#define SPARSE_EVAL_KERNELS "sparse_step_weights sparse_eval"
 
 /* Rows per work-item of output_step: one item for a mini-batch, else enough slices for 8 items
  * per compute unit. */
@@ -1286,7 +1283,7 @@ static bool cl_output_step(backend *be, const output_step_args *a)
     if (rows < OUTPUT_STEP_MIN_SLICE) rows = OUTPUT_STEP_MIN_SLICE;
     size_t slices = ((size_t)m + rows - 1) / rows;
     char opts[64];
-    output_step_options(k, n, a->act, opts, sizeof opts);
+    snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DACT=%d", k, n, (int)a->act);
     const char *set = a->backward && m > OUTPUT_STEP_MIN_SLICE ? "output_step output_step_sum" : "output_step";
     bool sum = a->backward && slices > 1;
     clrt_buf *part = sum ? grown(b, &b->layer_scratch, slices * (nk + (size_t)n) * sizeof(float),
@@ -1331,7 +1328,7 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
     const layer_plan *p = a->plan;
     pixel_csr *c = a->x ? sparse_of(a->x, a->x_off, a->k) : NULL;
     if (!p || !p->sparse_step || p->shape.k != a->k || p->shape.n != a->h || !c ||
-        !cl_output_step_fits(&b->traits, a->h, a->n))
+        (!a->backward && a->idx) || !cl_output_step_fits(&b->traits, a->h, a->n))
         return false;
     int m = a->m, k = a->k, h = a->h, n = a->n;
     size_t hk = (size_t)h * (size_t)k, nh = (size_t)n * (size_t)h;
@@ -1340,7 +1337,7 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
     check_tensor("sparse_step", "params", a->params, DT_F32, a->b1_off, (size_t)h);
     check_tensor("sparse_step", "params", a->params, DT_F32, a->w2_off, nh);
     check_tensor("sparse_step", "params", a->params, DT_F32, a->b2_off, (size_t)n);
-    check_tensor("sparse_step", "grads", a->grads, DT_F32, 0, a->params->count);
+    if (a->backward) check_tensor("sparse_step", "grads", a->grads, DT_F32, 0, a->params->count);
     check_tensor("sparse_step", "labels", a->labels, DT_U8, a->l_off, (size_t)m);
     check_tensor("sparse_step", "stats", a->stats, DT_F32, a->stat_row0 * STATS_PER_ROW,
                  (size_t)m * STATS_PER_ROW);
@@ -1348,40 +1345,49 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
     size_t rows = ((size_t)m + 8 * cu - 1) / (8 * cu);
     if (rows < SPARSE_STEP_MIN_SLICE) rows = SPARSE_STEP_MIN_SLICE;
     size_t slices = ((size_t)m + rows - 1) / rows;
-    char sopts[128], sset[128], popts[96];
-    const char *pset = SPARSE_STEP_KERNELS;
-    sparse_program(p, k, h, sopts, sizeof sopts, sset, sizeof sset);
-    sparse_step_options(k, h, n, a->act, popts, sizeof popts);
+    char opts[96];
+    sparse_step_options(k, h, n, a->act, opts, sizeof opts);
+    const char *set = p->forward_only ? SPARSE_EVAL_KERNELS : SPARSE_STEP_KERNELS;
     clrt_buf *wt = grown(b, &b->layer_scratch, (size_t)k * 16 * sizeof(float), "layer scratch");
+    size_t tg = (size_t)k;
+    clrt_arg targs[] = {clrt_arg_buf(a->params->buf), clrt_arg_ulong(a->w1_off), clrt_arg_buf(wt)};
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_step_weights", set), 1, &tg, NULL, 3, targs);
+    static const size_t one = 1;
+    uint32_t r0 = (uint32_t)(a->x_off / (size_t)k);
+    if (!a->backward) {
+        clrt_arg eargs[] = {
+            clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_uint(r0), clrt_arg_int(m),
+            clrt_arg_int((int)rows), clrt_arg_float(a->alpha), clrt_arg_buf(wt),
+            clrt_arg_buf(a->params->buf), clrt_arg_ulong(a->b1_off), clrt_arg_ulong(a->w2_off),
+            clrt_arg_ulong(a->b2_off), clrt_arg_buf(a->labels->buf), clrt_arg_ulong(a->l_off),
+            clrt_arg_buf(a->stats->buf), clrt_arg_ulong(a->stat_row0),
+        };
+        clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_eval", set), 1, &slices, &one, 15, eargs);
+        return true;
+    }
     clrt_buf *part1 = grown(b, &b->pass_part1, slices * ((size_t)k + 1) * 16 * sizeof(float),
                             "sparse_step scratch");
     clrt_buf *part2 = grown(b, &b->pass_part2, slices * (nh + (size_t)n) * sizeof(float),
                             "sparse_step scratch");
-    size_t tg = (size_t)k;
-    clrt_arg targs[] = {clrt_arg_buf(a->params->buf), clrt_arg_ulong(a->w1_off), clrt_arg_buf(wt)};
-    clrt_launch(b->ctx, layer_kernel_of(b, "sparse.cl", sopts, "transpose_pad", sset), 1, &tg, NULL, 3, targs);
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
     clrt_arg args[] = {
         clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off),
-        clrt_arg_int(a->idx != NULL), clrt_arg_uint((uint32_t)(a->x_off / (size_t)k)),
-        clrt_arg_int(m), clrt_arg_int((int)rows), clrt_arg_float(a->alpha), clrt_arg_buf(wt),
-        clrt_arg_buf(a->params->buf), clrt_arg_ulong(a->b1_off), clrt_arg_ulong(a->w2_off),
-        clrt_arg_ulong(a->b2_off), clrt_arg_buf(a->labels->buf), clrt_arg_ulong(a->l_off),
-        clrt_arg_float(a->scale), clrt_arg_buf(a->stats->buf), clrt_arg_ulong(a->stat_row0),
-        clrt_arg_float(a->dropout), clrt_arg_float(a->keep_scale), clrt_arg_float(a->a_scale),
-        clrt_arg_ulong(a->dropout_seed), clrt_arg_ulong(a->dropout_stream), clrt_arg_buf(part1),
-        clrt_arg_buf(part2),
+        clrt_arg_int(a->idx != NULL), clrt_arg_uint(r0), clrt_arg_int(m), clrt_arg_int((int)rows),
+        clrt_arg_float(a->alpha), clrt_arg_buf(wt), clrt_arg_buf(a->params->buf),
+        clrt_arg_ulong(a->b1_off), clrt_arg_ulong(a->w2_off), clrt_arg_ulong(a->b2_off),
+        clrt_arg_buf(a->labels->buf), clrt_arg_ulong(a->l_off), clrt_arg_float(a->scale),
+        clrt_arg_buf(a->stats->buf), clrt_arg_ulong(a->stat_row0), clrt_arg_float(a->dropout),
+        clrt_arg_float(a->keep_scale), clrt_arg_float(a->a_scale), clrt_arg_ulong(a->dropout_seed),
+        clrt_arg_ulong(a->dropout_stream), clrt_arg_buf(part1), clrt_arg_buf(part2),
     };
-    static const size_t one = 1;
-    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", popts, "sparse_step", pset), 1,
-                &slices, &one, 26, args);
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_step", set),
+                1, &slices, &one, 26, args);
     size_t gs = (size_t)k + 1 + nh + (size_t)n;
     clrt_arg sargs[] = {clrt_arg_buf(part1), clrt_arg_buf(part2), clrt_arg_int((int)slices),
                         clrt_arg_float(a->alpha), clrt_arg_buf(a->grads->buf),
                         clrt_arg_ulong(a->w1_off), clrt_arg_ulong(a->b1_off),
                         clrt_arg_ulong(a->w2_off), clrt_arg_ulong(a->b2_off)};
-    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", popts, "sparse_step_sum", pset), 1,
-                &gs, NULL, 9, sargs);
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_step_sum", set), 1, &gs, NULL, 9, sargs);
     b->sparse_passes++;
     return true;
 }
@@ -1583,12 +1589,12 @@ void backend_cl_prefetch_training(backend *be, const step_shape *s, double densi
     if ((int)opt >= 0 && (size_t)opt < sizeof update_kernel / sizeof update_kernel[0])
         len += snprintf(set + len, sizeof set - (size_t)len, " %s", kernel_names[update_kernel[opt]].name);
     if (dropout) snprintf(set + len, sizeof set - (size_t)len, " %s", kernel_names[K_DROPOUT].name);
-    clrt_program_spec specs[4] = {{kernel_names[K_REDUCE_STATS].file, kernel_names[K_REDUCE_STATS].options, set}};
+    clrt_program_spec specs[2] = {{kernel_names[K_REDUCE_STATS].file, kernel_names[K_REDUCE_STATS].options, set}};
     int n = 1;
-    /* A network of one hidden layer that sparse_step trains (the seed's): its layer programs
-     * are known now, and each takes PoCL 50-80 ms even from its cache (it preprocesses the
-     * source to find it), so they are built beside the upload too. */
-    char sopts[128], sset[128], popts[96], oopts[64];
+    /* A network of one hidden layer that sparse_step trains and evaluates (the seed's): its
+     * program is known now, and takes PoCL 50-80 ms even from its cache (it preprocesses the
+     * source to find it), so it is built beside the upload too. */
+    char popts[96];
     if (!plan.fused && s->n_layers == 2 && !s->augment) {
         int k = s->sizes[0], h = s->sizes[1], c = s->sizes[2];
         layer_shape l0 = {.rows = s->rows > 0 ? s->rows : 1, .k = k, .n = h, .input = DT_U8,
@@ -1597,12 +1603,8 @@ void backend_cl_prefetch_training(backend *be, const step_shape *s, double densi
         layer_plan p;
         cl_layer_plan_choose(&impl(be)->traits, &l0, &p);
         if (p.sparse_step) {
-            sparse_program(&p, k, h, sopts, sizeof sopts, sset, sizeof sset);
             sparse_step_options(k, h, c, s->act, popts, sizeof popts);
-            output_step_options(h, c, s->act, oopts, sizeof oopts);
-            specs[n++] = (clrt_program_spec){"sparse.cl", sopts, sset};
             specs[n++] = (clrt_program_spec){"sparse_step.cl", popts, SPARSE_STEP_KERNELS};
-            specs[n++] = (clrt_program_spec){"output_step.cl", oopts, "output_step"};
         }
     }
     clrt_prefetch(impl(be)->ctx, n, specs);

@@ -262,9 +262,8 @@ void cl_layer_plan_describe(const layer_plan *p, char *buf, size_t len)
         snprintf(w, sizeof w, "in output_step");
         snprintf(in, sizeof in, "in output_step");
     }
-    if (p->sparse_step) {   /* training runs sparse_step.cl, evaluation the forward kernel */
-        size_t used = strlen(f);
-        snprintf(f + used, sizeof f - used, " (evaluation)");
+    if (p->sparse_step) {   /* training and evaluation run sparse_step.cl over both layers */
+        snprintf(f, sizeof f, "sparse_eval (one pass with the output layer)");
         snprintf(w, sizeof w, "sparse_step (one pass with the output layer)");
     }
     snprintf(buf, len, "%d->%d (%s, %d rows), %s kernels: forward %s; weights %s; input %s",

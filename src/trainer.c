@@ -390,20 +390,21 @@ static bool output_step(trainer *t, const tensor *y, size_t y_off, int m, size_t
     return true;
 }
 
-/* Both layers of a network of one hidden layer in one pass, where the back-end has one for its
- * shape and images: the gradients, and the statistics at stat_row0. false: nothing was done. */
-static bool sparse_step(trainer *t, const batch_rows *rows, const tensor *y, size_t y_off, int m,
-                        size_t stat_row0, size_t batch)
+/* Both layers of a network of one hidden layer in one pass (training or, without backward,
+ * evaluation), where the back-end has one for its shape and images: the statistics at
+ * stat_row0 and, training, the gradients. false: nothing was done. */
+static bool sparse_pass(trainer *t, bool backward, const batch_rows *rows, const tensor *y,
+                        size_t y_off, int m, tensor *stats, size_t stat_row0, size_t batch)
 {
     const backend_ops *op = t->be->ops;
     const model_arch *a = &t->cfg.arch;
     if (t->L != 2 || !op->sparse_step) return false;
-    bool dropout = training_dropout(t);
+    bool dropout = backward && training_dropout(t);
     sparse_step_args s = {
-        .plan = t->plan[0], .m = m, .k = a->sizes[0], .h = a->sizes[1], .n = a->sizes[2],
-        .params = t->params, .w1_off = a->w_off[0], .b1_off = a->b_off[0],
+        .backward = backward, .plan = t->plan[0], .m = m, .k = a->sizes[0], .h = a->sizes[1],
+        .n = a->sizes[2], .params = t->params, .w1_off = a->w_off[0], .b1_off = a->b_off[0],
         .w2_off = a->w_off[1], .b2_off = a->b_off[1], .labels = y, .l_off = y_off,
-        .scale = 1.0f / (float)batch, .stats = t->train_stats, .stat_row0 = stat_row0,
+        .scale = 1.0f / (float)batch, .stats = stats, .stat_row0 = stat_row0,
         .grads = t->grads, .act = a->act, .a_scale = dropout ? 1.0f - t->cfg.dropout : 1.0f,
         .dropout = dropout ? t->cfg.dropout : 0.0f, .keep_scale = dropout_scale(t->cfg.dropout),
         .dropout_seed = dropout_seed(t), .dropout_stream = dropout_stream(t, 0),
@@ -418,7 +419,7 @@ static void compute_gradients(trainer *t, const batch_rows *rows, const tensor *
                               size_t y_off, int m, size_t stat_row0, size_t batch)
 {
     const tensor *da = NULL;
-    if (sparse_step(t, rows, y, y_off, m, stat_row0, batch)) return;
+    if (sparse_pass(t, true, rows, y, y_off, m, t->train_stats, stat_row0, batch)) return;
     forward_layers(t, rows, m, true, 0, t->L - 1);
     if (output_step(t, y, y_off, m, stat_row0, batch, &da)) {
         backward_from(t, rows, m, t->L - 2, da);
@@ -459,6 +460,7 @@ static void evaluate_set(trainer *t, const device_set *s, tensor *stats, int slo
         size_t left = s->n - row0;
         int m = (int)(left < t->rows_cap ? left : t->rows_cap);
         batch_rows rows = {s->x, row0, NULL, 0};
+        if (sparse_pass(t, false, &rows, s->y, row0, m, stats, row0, 1)) continue;
         forward_layers(t, &rows, m, false, 0, t->L - 1);
         if (output_eval(t, s->y, row0, m, stats, row0)) continue;
         forward_layers(t, &rows, m, false, t->L - 1, t->L);

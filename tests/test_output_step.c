@@ -243,7 +243,9 @@ START_TEST(test_declines)
 END_TEST
 
 /* Through the binary, the seed's 784-10-10 trains with it on the CPU family (the profile shows
- * its kernel) to the host back-end's accuracy, full batch and with mini-batches and dropout. */
+ * its kernel) to the host back-end's accuracy, full batch and with mini-batches and dropout, on
+ * the per-layer path (--step layers: by default sparse_step.cl trains and evaluates this net,
+ * test_sparse_step.c). */
 START_TEST(test_training_matches_host)
 {
     static const char *runs[] = {
@@ -253,7 +255,7 @@ START_TEST(test_training_matches_host)
     if (test_quick()) return;   /* Oclgrind: the kernel's cases above are the check there */
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         char args[600], acc_cl[64] = "", acc_host[64] = "";
-        snprintf(args, sizeof args, "--data %s %s --kernels cpu --profile", mnist_dir(), runs[i]);
+        snprintf(args, sizeof args, "--data %s %s --kernels cpu --step layers --profile", mnist_dir(), runs[i]);
         ck_assert_msg(bin_run(args) == 0, "%s", bin_err());
         ck_assert_msg(strstr(bin_out(), "\noutput_step ") != NULL, "no output_step launch in:\n%s", bin_out());
         const char *p = strstr(bin_out(), "test accuracy: ");

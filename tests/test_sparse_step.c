@@ -28,28 +28,31 @@ static train_config config(const model_arch *a, long batch, float lr, optimizer_
     return c;
 }
 
-/* The first m training images of MNIST, labels taken modulo `classes`, and 50 test images. */
+/* The first m training images of MNIST, labels taken modulo `classes`, and 1,037 test images
+ * (the evaluation's slices take at least 512 rows: two whole and a partial one). */
 static void load_rows(dataset_pair *mn, size_t m, int classes)
 {
     mnist_load(mn);
     dataset_truncate(&mn->train, m);
-    dataset_truncate(&mn->test, 50);
+    dataset_truncate(&mn->test, 1037);
     for (size_t i = 0; i < mn->train.n; i++) mn->train.labels[i] = (uint8_t)(mn->train.labels[i] % classes);
     for (size_t i = 0; i < mn->test.n; i++) mn->test.labels[i] = (uint8_t)(mn->test.labels[i] % classes);
     mn->train.classes = mn->test.classes = classes;
 }
 
 /* One epoch at learning rate 0 (the parameters stay): its gradient into grads (n_params
- * floats) and its metrics; *passes gets the sparse_step calls that ran. */
+ * floats) and its metrics, then an evaluation of both sets at those parameters into *ev;
+ * *passes gets the training sparse_step calls that ran. */
 static void epoch_gradient(backend *be, const model_arch *a, const dataset_pair *mn, long batch,
                            float dropout, const float *params, float *grads, epoch_metrics *m,
-                           uint64_t *passes)
+                           epoch_metrics *ev, uint64_t *passes)
 {
     train_config cfg = config(a, batch, 0.0f, OPT_SGD, dropout);
     uint64_t before = backend_cl_sparse_passes(be);
     trainer *t = trainer_create(be, &cfg, &mn->train, &mn->test, NULL, params);
     trainer_epoch(t, 1, m);
     trainer_read_grads(t, grads);
+    trainer_evaluate(t, ev);
     trainer_destroy(t);
     *passes = backend_cl_sparse_passes(be) - before;
 }
@@ -79,9 +82,9 @@ START_TEST(test_against_float64)
     model_init_params(&a, INIT_UNIFORM, 3 + (uint64_t)_i, p);
     for (size_t i = 0; i < a.n_params; i++) g[i] = NAN;
     backend *be = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_CPU);
-    epoch_metrics met;
+    epoch_metrics met, ev;
     uint64_t passes;
-    epoch_gradient(be, &a, &mn, 0, 0.0f, p, g, &met, &passes);
+    epoch_gradient(be, &a, &mn, 0, 0.0f, p, g, &met, &ev, &passes);
     ck_assert_msg(passes == 1, "sparse_step ran %llu times for one full-batch step", (unsigned long long)passes);
 
     double *pd = xmalloc(a.n_params * sizeof(double), "p"), *gd = xmalloc(a.n_params * sizeof(double), "g");
@@ -97,6 +100,9 @@ START_TEST(test_against_float64)
     ck_assert_msg(err < 1e-4, "m %d %d-%d act %d: gradient differs from float64 by %g", s->m,
                   s->hidden, s->classes, (int)s->act, err);
     ck_assert_msg(fabs(met.loss - loss) <= 1e-5 * (1.0 + loss), "loss %.9g, float64 %.9g", met.loss, loss);
+    /* The evaluation (sparse_eval) computes the training pass's forward: the same rows. */
+    ck_assert_msg(fabs(ev.loss - loss) <= 1e-5 * (1.0 + loss), "evaluated loss %.9g, float64 %.9g", ev.loss, loss);
+    ck_assert_msg(ev.train_acc == met.train_acc, "evaluated accuracy %.6f, trained %.6f", ev.train_acc, met.train_acc);
     backend_destroy(be);
     free(p); free(g); free(pd); free(gd); free(gref);
     dataset_pair_free(&mn);
@@ -116,17 +122,21 @@ START_TEST(test_dropout_matches_host)
     float *gh = xmalloc(a.n_params * sizeof(float), "g"), *gc = xmalloc(a.n_params * sizeof(float), "g");
     model_init_params(&a, INIT_HE, 5, p);
     backend *host = backend_host_create(), *cl = test_cl_backend_kernels(GEMM_BUILTIN, KERNELS_CPU);
-    epoch_metrics mh, mc;
+    epoch_metrics mh, mc, eh, ec;
     uint64_t passes;
-    epoch_gradient(host, &a, &mn, 0, 0.3f, p, gh, &mh, &passes);
-    epoch_gradient(cl, &a, &mn, 0, 0.3f, p, gc, &mc, &passes);
+    epoch_gradient(host, &a, &mn, 0, 0.3f, p, gh, &mh, &eh, &passes);
+    epoch_gradient(cl, &a, &mn, 0, 0.3f, p, gc, &mc, &ec, &passes);
     ck_assert_msg(passes == 1, "sparse_step did not run");
     double err = rel_err(gc, gh, a.n_params);
     ck_assert_msg(err < 1e-4, "dropout: gradient differs from the host by %g", err);
     ck_assert_msg(fabs(mc.loss - mh.loss) <= 1e-5 * (1.0 + mh.loss), "loss %.9g, host %.9g", mc.loss, mh.loss);
+    /* The evaluations, without dropout: a near tie may move one image. */
+    ck_assert_msg(fabs(ec.loss - eh.loss) <= 1e-5 * (1.0 + eh.loss), "evaluated loss %.9g, host %.9g", ec.loss, eh.loss);
+    ck_assert_msg(fabs(ec.test_acc - eh.test_acc) <= 1.0 / 1037 + 1e-9, "test accuracy %.6f, host %.6f",
+                  ec.test_acc, eh.test_acc);
     /* Without the mask the gradient is another one: the check above can fail. */
     float *g0 = xmalloc(a.n_params * sizeof(float), "g");
-    epoch_gradient(cl, &a, &mn, 0, 0.0f, p, g0, &mc, &passes);
+    epoch_gradient(cl, &a, &mn, 0, 0.0f, p, g0, &mc, &ec, &passes);
     ck_assert_msg(rel_err(g0, gh, a.n_params) > 1e-2, "dropout changed nothing");
     backend_destroy(host);
     backend_destroy(cl);
