@@ -7,7 +7,9 @@
 # --device host; fused_step: the fused mini-batch step's two kernels, work-groups of 64 items
 # with barriers between the layers, against the host; augment: the distortion kernel against
 # its float64 reference, every transform, on 28 x 28 and awkward image sizes; output_step: the
-# output layer's one-pass kernel against float64, one slice and several) in their quick sizes
+# output layer's one-pass kernel against float64, one slice and several; sparse_step: the
+# one-hidden-layer pass over the nonzero pixels, its evaluation and sums, against float64 and
+# the host, with dropout and through the shuffle index) in their quick sizes
 # (CLTRAIN_TEST_QUICK=1).
 #
 # Oclgrind reports an invalid access, a data race or a divergent barrier on stderr and leaves
@@ -24,7 +26,7 @@ out=$build/oclgrind
 mkdir -p "$out"
 tab=$(printf '\t')
 rc=0
-for suite in layers cl_layers fused_step augment output_step; do
+for suite in layers cl_layers fused_step augment output_step sparse_step; do
     start=$(date +%s)
     status=0
     CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} CLTRAIN_TEST_QUICK=1 CK_RUN_SUITE=$suite CLTRAIN_BIN="$PWD/$build/cltrain" \
