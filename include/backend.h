@@ -284,10 +284,10 @@ backend *backend_host_create(void);
 backend *backend_cl_create(int device_index, const backend_cl_options *opt);
 /* Starts building, in a thread, the programs a training of shape s launches whatever the
  * layers' plans (the evaluation's sums; on the per-layer path the update and dropout's), and
- * those of a network of one hidden layer on sparse_step (density: the training images' share
- * of nonzero pixels), so that the compiler's start-up and these builds overlap the data
- * upload (OpenCL back-end only; no-op otherwise). */
-void backend_cl_prefetch_training(backend *be, const step_shape *s, double density);
+ * sparse_step's where the first layer's plan for shape `first` (trainer_layer_shape; NULL:
+ * none) takes it, so that the compiler's start-up and these builds overlap the data upload
+ * (OpenCL back-end only; no-op otherwise). */
+void backend_cl_prefetch_training(backend *be, const step_shape *s, const layer_shape *first);
 /* Prints the per-kernel profile (OpenCL back-end with profiling only; no-op otherwise). */
 void backend_cl_print_profile(backend *be, FILE *f);
 /* Kernel launches enqueued so far (OpenCL back-end; 0 for the host): the trainer's

@@ -8,6 +8,8 @@
 
 /* How many of px[0..n) are not 0. */
 size_t nonzero_count(const uint8_t *px, size_t n);
+/* The share of the n bytes at px that are not 0 (1 for n = 0). */
+double nonzero_share(const uint8_t *px, size_t n);
 /* Writes (index << 8 | value) for every nonzero px[i], i < k, in order, to out; returns how
  * many (out must hold that many). */
 size_t nonzero_pack(const uint8_t *px, int k, uint32_t *out);

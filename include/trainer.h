@@ -49,6 +49,9 @@ void trainer_destroy(trainer *t);
  * sizes point into cfg. trainer_create plans with it, and the start-up's build-ahead thread
  * picks from it the programs to build. */
 step_shape trainer_step_shape(const train_config *cfg, int rows);
+/* The shape layer l's plan is chosen from, for batches of rows and training images whose
+ * share of nonzero pixels is density (the first layer's). */
+layer_shape trainer_layer_shape(const train_config *cfg, int l, int rows, double density);
 /* One line per layer: the plan trainer_create fixed for it ("layer 1: 784->10 ..."), and one
  * for the whole step ("step: fused step ..." or "step: per-layer path: why"). */
 void trainer_print_plans(const trainer *t, FILE *f);

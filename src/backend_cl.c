@@ -1252,6 +1252,16 @@ static void sparse_step_options(int k, int h, int n, activation act, char *buf, 
 /* Where the fused step trains (forward_only plans), the evaluation's alone. */
 #define SPARSE_EVAL_KERNELS "sparse_step_weights sparse_eval"
 
+/* Slices of m rows for the one-pass kernels (one work-item each): enough for 8 items per
+ * compute unit, each at least min_rows rows (*rows gets the rows a slice takes). */
+static size_t row_slices(const cl_backend *b, int m, size_t min_rows, size_t *rows)
+{
+    size_t cu = b->traits.compute_units ? b->traits.compute_units : 1;
+    *rows = ((size_t)m + 8 * cu - 1) / (8 * cu);
+    if (*rows < min_rows) *rows = min_rows;
+    return ((size_t)m + *rows - 1) / *rows;
+}
+
 /* Rows per work-item of output_step: one item for a mini-batch, else enough slices for 8 items
  * per compute unit. */
 #define OUTPUT_STEP_MIN_SLICE 256
@@ -1278,10 +1288,7 @@ static bool cl_output_step(backend *be, const output_step_args *a)
         check_tensor("output_step", "db", a->db, DT_F32, a->db_off, (size_t)n);
         check_tensor("output_step", "da", a->da, DT_F32, 0, mk);
     }
-    size_t cu = b->traits.compute_units ? b->traits.compute_units : 1;
-    size_t rows = ((size_t)m + 8 * cu - 1) / (8 * cu);
-    if (rows < OUTPUT_STEP_MIN_SLICE) rows = OUTPUT_STEP_MIN_SLICE;
-    size_t slices = ((size_t)m + rows - 1) / rows;
+    size_t rows, slices = row_slices(b, m, OUTPUT_STEP_MIN_SLICE, &rows);
     char opts[64];
     snprintf(opts, sizeof opts, "-DK=%d -DN=%d -DACT=%d", k, n, (int)a->act);
     const char *set = a->backward && m > OUTPUT_STEP_MIN_SLICE ? "output_step output_step_sum" : "output_step";
@@ -1341,10 +1348,7 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
     check_tensor("sparse_step", "labels", a->labels, DT_U8, a->l_off, (size_t)m);
     check_tensor("sparse_step", "stats", a->stats, DT_F32, a->stat_row0 * STATS_PER_ROW,
                  (size_t)m * STATS_PER_ROW);
-    size_t cu = b->traits.compute_units ? b->traits.compute_units : 1;
-    size_t rows = ((size_t)m + 8 * cu - 1) / (8 * cu);
-    if (rows < SPARSE_STEP_MIN_SLICE) rows = SPARSE_STEP_MIN_SLICE;
-    size_t slices = ((size_t)m + rows - 1) / rows;
+    size_t rows, slices = row_slices(b, m, SPARSE_STEP_MIN_SLICE, &rows);
     char opts[96];
     sparse_step_options(k, h, n, a->act, opts, sizeof opts);
     const char *set = p->forward_only ? SPARSE_EVAL_KERNELS : SPARSE_STEP_KERNELS;
@@ -1571,7 +1575,7 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
     return be;
 }
 
-void backend_cl_prefetch_training(backend *be, const step_shape *s, double density)
+void backend_cl_prefetch_training(backend *be, const step_shape *s, const layer_shape *first)
 {
     if (!be || be->ops != &cl_ops || !s) return;
     optimizer_kind opt = s->optimizer;
@@ -1595,15 +1599,11 @@ void backend_cl_prefetch_training(backend *be, const step_shape *s, double densi
      * program is known now, and takes PoCL 50-80 ms even from its cache (it preprocesses the
      * source to find it), so it is built beside the upload too. */
     char popts[96];
-    if (!plan.fused && s->n_layers == 2 && !s->augment) {
-        int k = s->sizes[0], h = s->sizes[1], c = s->sizes[2];
-        layer_shape l0 = {.rows = s->rows > 0 ? s->rows : 1, .k = k, .n = h, .input = DT_U8,
-                          .density = density, .indexed = s->rows > 0, .act = s->act,
-                          .step_classes = c};
+    if (!plan.fused && first && first->step_classes > 0) {
         layer_plan p;
-        cl_layer_plan_choose(&impl(be)->traits, &l0, &p);
+        cl_layer_plan_choose(&impl(be)->traits, first, &p);
         if (p.sparse_step) {
-            sparse_step_options(k, h, c, s->act, popts, sizeof popts);
+            sparse_step_options(first->k, first->n, first->step_classes, first->act, popts, sizeof popts);
             specs[n++] = (clrt_program_spec){"sparse_step.cl", popts, SPARSE_STEP_KERNELS};
         }
     }

@@ -116,3 +116,8 @@ size_t nonzero_pack(const uint8_t *px, int k, uint32_t *out)
         if (px[p]) out[e++] = (uint32_t)p << 8 | px[p];
     return e;
 }
+
+double nonzero_share(const uint8_t *px, size_t n)
+{
+    return n ? (double)nonzero_count(px, n) / (double)n : 1.0;
+}

@@ -336,9 +336,9 @@ int command_train(const options *all_ranks)
     if (cfg.total_epochs > start_epoch) {
         size_t rows = cfg.batch > 0 && (size_t)cfg.batch < train->n ? (size_t)cfg.batch : train->n;
         step_shape step = trainer_step_shape(&cfg, (int)rows);
-        size_t px = train->n * (size_t)train->rows * (size_t)train->cols;
-        double density = px ? (double)nonzero_count(train->pixels, px) / (double)px : 1.0;
-        backend_cl_prefetch_training(be, &step, density);
+        double density = nonzero_share(train->pixels, train->n * (size_t)cfg.arch.sizes[0]);
+        layer_shape first = trainer_layer_shape(&cfg, 0, (int)rows, density);
+        backend_cl_prefetch_training(be, &step, &first);
     }
     trainer *t = trainer_create(be, &cfg, train, test, sd.val.n ? &sd.val : NULL, params);
     /* The optimizer state and its step count go together: another optimizer whose state the

@@ -80,24 +80,28 @@ static void upload_set(trainer *t, device_set *s, const dataset *d, const char *
 /* Share of nonzero pixels in the training images (the sets the first layer reads most). */
 static double pixel_density(const dataset *d, int in_dim)
 {
-    size_t n = d ? d->n * (size_t)in_dim : 0, nz = n ? nonzero_count(d->pixels, n) : 0;
-    return n ? (double)nz / (double)n : 1.0;
+    return d ? nonzero_share(d->pixels, d->n * (size_t)in_dim) : 1.0;
+}
+
+layer_shape trainer_layer_shape(const train_config *cfg, int l, int rows, double density)
+{
+    const model_arch *a = &cfg->arch;
+    int L = a->n_layers;
+    return (layer_shape){.rows = rows, .k = a->sizes[l], .n = a->sizes[l + 1],
+                         .input = l == 0 ? DT_U8 : DT_F32, .density = l == 0 ? density : 1.0,
+                         .indexed = l == 0 && cfg->batch > 0,
+                         .act = l < L - 1 ? a->act : ACT_NONE, .output = l == L - 1 && l > 0,
+                         .step_classes = l == 0 && L == 2 && !augment_active(&cfg->augment)
+                                             ? a->sizes[2] : 0};
 }
 
 /* Each layer's plan, chosen once for the training batch (evaluation runs the same kernels on
  * blocks of up to EVAL_ROWS rows). */
 static void plan_layers(trainer *t, const dataset *train, size_t train_rows)
 {
-    const model_arch *a = &t->cfg.arch;
     double density = pixel_density(train, t->in_dim);
     for (int l = 0; l < t->L; l++) {
-        layer_shape s = {.rows = (int)train_rows, .k = a->sizes[l], .n = a->sizes[l + 1],
-                         .input = l == 0 ? DT_U8 : DT_F32, .density = l == 0 ? density : 1.0,
-                         .indexed = l == 0 && t->cfg.batch > 0,
-                         .act = l < t->L - 1 ? a->act : ACT_NONE,
-                         .output = l == t->L - 1 && l > 0,
-                         .step_classes = l == 0 && t->L == 2 && !augment_active(&t->cfg.augment)
-                                             ? a->sizes[2] : 0};
+        layer_shape s = trainer_layer_shape(&t->cfg, l, (int)train_rows, density);
         t->plan[l] = t->be->ops->plan_layer(t->be, &s);
     }
 }

@@ -62,9 +62,13 @@ backend *test_cl_backend(gemm_kind gemm) { return test_cl_backend_kernels(gemm, 
 
 backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels)
 {
+    return test_cl_backend_with(&(backend_cl_options){.gemm = gemm, .kernels = kernels});
+}
+
+backend *test_cl_backend_with(const backend_cl_options *o)
+{
     const char *d = getenv("CLTRAIN_TEST_DEVICE");
-    backend_cl_options o = {.gemm = gemm, .kernels = kernels, .profiling = false, .no_cache = false};
-    return backend_cl_create(d && *d ? atoi(d) : 0, &o);
+    return backend_cl_create(d && *d ? atoi(d) : 0, o);
 }
 
 double rel_err(const float *a, const float *b, size_t n)

@@ -28,6 +28,8 @@ bool test_quick(void);
 float *test_model_params(const char *path, size_t *n);
 /* The same with the layer kernels of one family forced (--kernels). */
 backend *test_cl_backend_kernels(gemm_kind gemm, kernel_family kernels);
+/* The same with options o (any of --gemm, --kernels, --step, profiling). */
+backend *test_cl_backend_with(const backend_cl_options *o);
 /* max |a - b| / max |b| over n floats (b the reference; 1e-30 floor on the denominator). */
 double rel_err(const float *a, const float *b, size_t n);
 /* Path of the real binary (CLTRAIN_BIN, default build/cltrain). */

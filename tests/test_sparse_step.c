@@ -201,13 +201,6 @@ START_TEST(test_optimizers_and_minibatches_match_host)
 }
 END_TEST
 
-static backend *cl_backend_with(kernel_family kernels, step_choice step)
-{
-    const char *d = getenv("CLTRAIN_TEST_DEVICE");
-    backend_cl_options o = {.gemm = GEMM_BUILTIN, .kernels = kernels, .step = step};
-    return backend_cl_create(d && *d ? atoi(d) : 0, &o);
-}
-
 /* Two hidden layers, a hidden width or class count over 16, the GPU family or --step layers:
  * the trainer keeps the per-layer path, and the operation, asked anyway, writes nothing. */
 START_TEST(test_declines)
@@ -219,7 +212,8 @@ START_TEST(test_declines)
         {{10, 0}, 1, 10, KERNELS_GPU, STEP_AUTO}, {{10, 0}, 1, 10, KERNELS_CPU, STEP_LAYERS},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        backend *be = cl_backend_with(cases[c].fam, cases[c].step);
+        backend *be = test_cl_backend_with(&(backend_cl_options){
+            .gemm = GEMM_BUILTIN, .kernels = cases[c].fam, .step = cases[c].step});
         model_arch a;
         ck_assert_int_eq(model_arch_init(&a, 784, cases[c].hidden, cases[c].n_hidden, cases[c].classes, ACT_RELU), 0);
         float *p = train(be, &a, &mn, 0, 1, 0.1f, OPT_SGD, 0.0f);
