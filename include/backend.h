@@ -179,8 +179,10 @@ typedef struct {
  * and linear_weights of the first layer compute, leaving the gradients of all four arrays in
  * grads at the parameters' offsets. X's rows as linear_forward_args says; plan: the first
  * layer's. Without backward (an evaluation) only the statistics, those of the forward pass
- * without dropout (scale, grads, a_scale and the dropout fields unused). false: the back-end
- * has no such pass for the shape or the images (nothing done). */
+ * without dropout (scale, grads, a_scale and the dropout fields unused). With update (its
+ * params the pass's, its n all of them, its grads unused), the pass applies that optimizer
+ * step to the parameters instead of writing grads: what update() with the gradients does.
+ * false: the back-end has no such pass for the shape or the images (nothing done). */
 typedef struct {
     bool backward;
     const layer_plan *plan;
@@ -193,6 +195,7 @@ typedef struct {
     tensor *grads;
     activation act; float a_scale;
     float dropout, keep_scale; uint64_t dropout_seed, dropout_stream;
+    const update_args *update;
 } sparse_step_args;
 
 typedef struct {

@@ -7,27 +7,31 @@
  *
  * sparse_step: NDRange (slices), one work-item per slice of rows_per_slice rows, in row order:
  *   reads  the images: row r is image idx[idx_off + r] when use_idx, else r0 + r;
- *          wt[K x 16] = W1^T, zero past H (sparse_step_weights), b1[H] at b1, W2[N x H]
+ *          wt[K x 16] = W1^T, zero past H (sparse_step_sum's or the host's), b1[H] at b1, W2[N x H]
  *          at w2, b2[N] at b2, labels[l_off + r]
  *   writes stats[(stat_row0 + r) * 3 + {0, 1, 2}] as softmax_xent.cl defines them,
  *          part1[s][K + 1][16]: rows 0..K-1 the slice's X^T dH (X the raw pixel values: the
  *          sum applies alpha), row K its column sums of dH, zeros where nothing adds (sparse.cl's
  *          sparse_weights_sum reads this layout), and part2[s][N * H + N]: the slice's
- *          dW2 = dZ^T A and db2 (output_step.cl's output_step_sum reads this one)
- * sparse_step_weights: NDRange (K): wt[k][0..15] = column k of W1[H x K] at w1, zero past H
- * sparse_eval: NDRange (slices), sparse_step's forward pass alone (an evaluation): only the
- *   statistics, of A = act(alpha X W1^T + b1) without dropout, for images r0 + r (no index)
- * sparse_step_sum: NDRange (K + 1 + N * H + N): one element of the gradient per work-item, the
- *   sum over the slices in slice order (deterministic): items k < K the column k of dW1[H x K]
- *   (at dw1, times alpha), item K db1 (at db1), then dW2 (at dw2) and db2 (at db2), in
- *   part2's order
+ *          dW2 = dZ^T A and db2 (output_step.cl's output_step_sum reads this one),
  *   with A = act(alpha X W1^T + b1) after dropout, dZ = (softmax(A W2^T + b2) - onehot) *
  *   scale, dH = (dZ W2) * g'(a_scale A), then dropout's mask again.
+ *   With backward 0 (an evaluation), the forward pass alone: only the statistics, nothing
+ *   of part1 or part2 (p_drop 0 for no dropout, use_idx 0, scale 1).
+ * sparse_step_sum: NDRange (K + 1 + N * H + N): the gradient, summed over the slices in slice
+ *   order (deterministic): item k < K the column k of dW1[H x K] (at dw1, times alpha), item
+ *   K db1 (at db1), then one element of dW2 (at dw2) and db2 (at db2) each, in part2's order.
+ *   With opt < 0 it writes them into grads; with opt >= 0 (optimizer.cl's kind) it applies
+ *   that optimizer's step to p (and s1, s2 as update.cl says) at the same offsets instead,
+ *   the gradients never written, and item k < K writes the new column k into wt[k] (zero past
+ *   H): the next pass's W1^T without a transposition.
  * Dropout as activation.cl's dropout kernel draws it: element (r, c) of the m x H block is kept
  * (times keep_scale) when rng_uniform(seed, stream, r * H + c) >= p_drop, in both passes.
- * Built with -DK, -DH, -DN and -DACT (0 none, 1 relu, 2 sigmoid). The four kernels are one
- * program, so a training of the seed's builds no other but epoch.cl's: on PoCL each program
- * costs 0.6-1.5 s to build and 50-80 ms to take from its cache. */
+ * Built with -DK, -DH, -DN and -DACT (0 none, 1 relu, 2 sigmoid). The file includes reduce.cl
+ * and update.cl, whose reduce_stats (and, where the update is apart, under mpirun, update)
+ * kernels a training launches beside these: one program is then all the seed's training
+ * builds (on PoCL a program costs about 0.2 s to build past the first, and 50-80 ms to take
+ * from its cache). */
 #if !defined(K) || !defined(H) || !defined(N) || !defined(ACT)
 #error "build with -DK=<pixels> -DH=<hidden> -DN=<classes> -DACT=<0|1|2>"
 #endif
@@ -37,6 +41,8 @@
 #include "activate.cl"
 #include "rng.cl"
 #include "output_row.cl"
+#include "reduce.cl"
+#include "update.cl"
 
 /* The row's hidden pre-activations, alpha x its nonzeros' rows of wt summed, plus b1: two
  * accumulators over the two halves of the nonzeros, two chains of multiply-adds. wt and the
@@ -76,36 +82,7 @@ static inline float16 hidden_bias(__global const float *params, const ulong b1)
     return vload16(0, bl);
 }
 
-__kernel void sparse_step_weights(__global const float *params, const ulong w1,
-                                  __global float16 *wt)
-{
-    const int k = get_global_id(0);
-    if (k >= K) return;
-    float col[16];
-    for (int c = 0; c < 16; c++) col[c] = c < H ? params[w1 + (ulong)c * K + k] : 0.0f;
-    wt[k] = vload16(0, col);
-}
-
-__kernel void sparse_eval(__global const uint *row_ptr, __global const uint *nz, const uint r0,
-                          const int m, const int rows_per_slice, const float alpha,
-                          __global const float16 *wt, __global const float *params,
-                          const ulong b1, const ulong w2, const ulong b2,
-                          __global const uchar *labels, const ulong l_off,
-                          __global float *stats, const ulong stat_row0)
-{
-    const int s = get_global_id(0);
-    const int rb = s * rows_per_slice, re = min(m, rb + rows_per_slice);
-    output_weights o;
-    output_weights_load(params + w2, params + b2, &o);
-    const float16 bias1 = hidden_bias(params, b1);
-    for (int r = rb; r < re; r++) {
-        float hv[16];
-        hidden_row(row_ptr, nz, r0 + (uint)r, wt, alpha, bias1, hv);
-        output_softmax(output_logits(&o, hv), labels[l_off + r], stats + (stat_row0 + (ulong)r) * 3);
-    }
-}
-
-__kernel void sparse_step(__global const uint *row_ptr, __global const uint *nz,
+__kernel void sparse_step(const int backward, __global const uint *row_ptr, __global const uint *nz,
                           __global const uint *idx, const ulong idx_off, const int use_idx,
                           const uint r0, const int m, const int rows_per_slice, const float alpha,
                           __global const float16 *wt, __global const float *params,
@@ -119,7 +96,8 @@ __kernel void sparse_step(__global const uint *row_ptr, __global const uint *nz,
     const int rb = s * rows_per_slice, re = min(m, rb + rows_per_slice);
     if (rb >= m) return;
     __global float16 *slab = part1 + (ulong)s * (K + 1);
-    for (int k = 0; k < K; k++) slab[k] = (float16)0.0f;
+    if (backward)
+        for (int k = 0; k < K; k++) slab[k] = (float16)0.0f;
     output_weights o;
     output_weights_load(params + w2, params + b2, &o);
     const float16 bias1 = hidden_bias(params, b1);
@@ -134,6 +112,7 @@ __kernel void sparse_step(__global const uint *row_ptr, __global const uint *nz,
                 hv[c] = rng_dropout(hv[c], p_drop, keep_scale, seed, stream, (ulong)r * H + c);
         const float16 d = output_softmax(output_logits(&o, hv), labels[l_off + r],
                                          stats + (stat_row0 + (ulong)r) * 3) * scale;
+        if (!backward) continue;
         bacc += d;
         for (int c = 0; c < H; c++) acc[c] = fma((float16)hv[c], d, acc[c]);
         float16 g = output_input_grad(&o, d, hv, a_scale);
@@ -152,6 +131,7 @@ __kernel void sparse_step(__global const uint *row_ptr, __global const uint *nz,
             slab[p >> 8] = fma((float16)(float)(p & 255u), g, slab[p >> 8]);
         }
     }
+    if (!backward) return;
     slab[K] = hacc;
     __global float *out = part2 + (ulong)s * (N * H + N);
     output_grads_store(acc, bacc, out, out + N * H);
@@ -159,24 +139,45 @@ __kernel void sparse_step(__global const uint *row_ptr, __global const uint *nz,
 
 __kernel void sparse_step_sum(__global const float16 *part1, __global const float *part2,
                               const int slices, const float alpha, __global float *grads,
-                              const ulong dw1, const ulong db1, const ulong dw2, const ulong db2)
+                              const ulong dw1, const ulong db1, const ulong dw2, const ulong db2,
+                              const int opt, __global float *p, __global float *s1,
+                              __global float *s2, __global float16 *wt, const float lr,
+                              const float mu, const float b1, const float b2, const float eps,
+                              const float wd, const float bc1, const float bc2)
 {
     const int i = get_global_id(0);
+    float lanes[16];
+    ulong at[16];
+    int count = 0;
     if (i <= K) {
         float16 acc = part1[i];
         for (int s = 1; s < slices; s++) acc += part1[(ulong)s * (K + 1) + i];
-        float lanes[16];
         vstore16(acc, 0, lanes);
         for (int c = 0; c < H; c++) {
-            if (i < K) grads[dw1 + (ulong)c * K + i] = alpha * lanes[c];
-            else grads[db1 + c] = lanes[c];
+            if (i < K) lanes[c] *= alpha;
+            at[c] = i < K ? dw1 + (ulong)c * K + i : db1 + c;
         }
+        count = H;
+    } else {
+        const int e = i - (K + 1);
+        if (e >= N * H + N) return;
+        float sum = 0.0f;
+        for (int s = 0; s < slices; s++) sum += part2[(ulong)s * (N * H + N) + e];
+        lanes[0] = sum;
+        at[0] = e < N * H ? dw2 + e : db2 + e - N * H;
+        count = 1;
+    }
+    if (opt < 0) {   /* the gradients alone */
+        for (int c = 0; c < count; c++) grads[at[c]] = lanes[c];
         return;
     }
-    const int e = i - (K + 1);
-    if (e >= N * H + N) return;
-    float sum = 0.0f;
-    for (int s = 0; s < slices; s++) sum += part2[(ulong)s * (N * H + N) + e];
-    if (e < N * H) grads[dw2 + e] = sum;
-    else grads[db2 + e - N * H] = sum;
+    /* The update in place of the write (the arrays' offsets are the gradients'), and column i
+     * of the new W1 into wt, which the next pass reads. */
+    for (int c = 0; c < count; c++)
+        optimizer_step(opt, at[c], lanes[c], p, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2);
+    if (i < K) {
+        float col[16];
+        for (int c = 0; c < 16; c++) col[c] = c < H ? p[at[c]] : 0.0f;
+        wt[i] = vload16(0, col);
+    }
 }

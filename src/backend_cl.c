@@ -171,6 +171,15 @@ typedef struct {
     uint64_t next_version;
     uint64_t sparse_steps;                 /* fused steps whose first layer read the sparse copy */
     uint64_t sparse_passes;                /* sparse_step calls that ran (not declined) */
+    const layer_plan *sparse_home;         /* a plan training through sparse_step: the update and
+                                              the statistics sum come from its program */
+    struct {                               /* sparse_step's W1^T, padded to 16 lanes, ...     */
+        clrt_buf *buf;
+        const tensor *params;              /* ... of these parameters at this version and offset */
+        uint64_t version;
+        size_t w1_off;
+        int k, h;
+    } sparse_wt;
     augment_cl *augment;                   /* --augment, made at its first use */
 } cl_backend;
 
@@ -224,12 +233,17 @@ static size_t wg_1d(cl_backend *b, clrt_kernel *k)
     return wg;
 }
 
+static clrt_kernel *sparse_program_kernel(cl_backend *b, const char *name);
+
 static kernel_slot *kernel(cl_backend *b, int id)
 {
     kernel_slot *s = &b->kernels[id];
     if (!s->k) {
-        s->k = family_kernel(b->ctx, kernel_names[id].file, kernel_names[id].options,
-                             kernel_names[id].name);
+        bool in_sparse = b->sparse_home && !b->sparse_home->forward_only &&
+                         (id == K_REDUCE_STATS || (id >= K_UPDATE_SGD && id <= K_UPDATE_ADAMW));
+        s->k = in_sparse ? sparse_program_kernel(b, kernel_names[id].name)
+                         : family_kernel(b->ctx, kernel_names[id].file, kernel_names[id].options,
+                                         kernel_names[id].name);
         s->wg = wg_1d(b, s->k);
     }
     return s;
@@ -1159,6 +1173,7 @@ static const layer_plan *cl_plan_layer(backend *be, const layer_shape *s)
     cl_layer_plan_choose(&b->traits, s, &q->plan);
     q->next = b->plans;
     b->plans = q;
+    if (q->plan.sparse_step) b->sparse_home = &q->plan;
     return &q->plan;
 }
 
@@ -1174,7 +1189,14 @@ static const layer_plan *plan_for(backend *be, const layer_plan *plan, int m, in
 
 static void cl_describe_plan(const backend *be, const layer_plan *p, char *buf, size_t len)
 {
-    (void)be;
+    /* The output layer above a first layer that sparse_step runs: its kernels are that pass. */
+    const layer_plan *h = ((const cl_backend *)be->impl)->sparse_home;
+    if (h && p != h && p->shape.output && p->shape.rows == h->shape.rows &&
+        p->shape.k == h->shape.n && p->shape.n == h->shape.step_classes) {
+        snprintf(buf, len, "%d->%d (float32, %d rows): %s layer 1's sparse_step pass", p->shape.k,
+                 p->shape.n, p->shape.rows, h->forward_only ? "evaluated in" : "in");
+        return;
+    }
     cl_layer_plan_describe(p, buf, len);
 }
 
@@ -1248,9 +1270,22 @@ static void sparse_step_options(int k, int h, int n, activation act, char *buf, 
     snprintf(buf, len, "-DK=%d -DH=%d -DN=%d -DACT=%d", k, h, n, (int)act);
 }
 
-#define SPARSE_STEP_KERNELS "sparse_step sparse_step_sum sparse_step_weights sparse_eval"
+/* A training's: its pass and sum, and the statistics sum every training launches besides
+ * (reduce.cl's, included), so that the seed's network builds one program (on PoCL each costs
+ * about 0.2 s past the first); the prefetch adds the optimizer's update (update.cl's). */
+#define SPARSE_STEP_KERNELS "sparse_step sparse_step_sum reduce_stats"
 /* Where the fused step trains (forward_only plans), the evaluation's alone. */
-#define SPARSE_EVAL_KERNELS "sparse_step_weights sparse_eval"
+#define SPARSE_EVAL_KERNELS "sparse_step"
+
+/* Kernel `name` (the statistics sum or an update) from the program of sparse_home's training,
+ * or, where none holds it (no prefetch named the update), from one of its own of that file. */
+static clrt_kernel *sparse_program_kernel(cl_backend *b, const char *name)
+{
+    const layer_shape *s = &b->sparse_home->shape;
+    char opts[96];
+    sparse_step_options(s->k, s->n, s->step_classes, s->act, opts, sizeof opts);
+    return family_kernel(b->ctx, "sparse_step.cl", opts, name);
+}
 
 /* Slices of m rows for the one-pass kernels (one work-item each): enough for 8 items per
  * compute unit, each at least min_rows rows (*rows gets the rows a slice takes). */
@@ -1324,10 +1359,43 @@ static bool cl_output_step(backend *be, const output_step_args *a)
  * its (k + 1) x 16 floats), else enough slices for 8 items per compute unit. */
 #define SPARSE_STEP_MIN_SLICE 512
 
+/* W1^T of a's parameters, padded to 16 lanes (sparse_step.cl's wt): the one sparse_step_sum
+ * wrote with their last update, else (new parameters, written by the host or updated apart,
+ * as under mpirun) transposed here from a read-back: 31 KB for the seed's network, once a
+ * training where the pass updates. */
+static clrt_buf *sparse_weights_mirror(cl_backend *b, const sparse_step_args *a)
+{
+    int k = a->k, h = a->h;
+    size_t bytes = (size_t)k * 16 * sizeof(float);
+    if (!b->sparse_wt.buf || clrt_buf_size(b->sparse_wt.buf) < bytes) {
+        clrt_free(b->sparse_wt.buf);
+        b->sparse_wt.buf = clrt_alloc(b->ctx, bytes, "sparse_step's transposed weights");
+        b->sparse_wt.params = NULL;
+    }
+    if (b->sparse_wt.params != a->params || b->sparse_wt.version != a->params->version ||
+        b->sparse_wt.w1_off != a->w1_off || b->sparse_wt.k != k || b->sparse_wt.h != h) {
+        size_t hk = (size_t)h * (size_t)k;
+        float *w = xmalloc(hk * sizeof *w, "the first layer's weights");
+        float *wt = xcalloc((size_t)k * 16, sizeof *wt, "the first layer's weights");
+        clrt_read(b->ctx, a->params->buf, a->w1_off * sizeof(float), hk * sizeof *w, w);
+        for (int c = 0; c < h; c++)
+            for (int i = 0; i < k; i++) wt[(size_t)i * 16 + (size_t)c] = w[(size_t)c * (size_t)k + (size_t)i];
+        clrt_write(b->ctx, b->sparse_wt.buf, 0, bytes, wt);
+        free(w);
+        free(wt);
+        b->sparse_wt.params = a->params;
+        b->sparse_wt.version = a->params->version;
+        b->sparse_wt.w1_off = a->w1_off;
+        b->sparse_wt.k = k;
+        b->sparse_wt.h = h;
+    }
+    return b->sparse_wt.buf;
+}
+
 /* A network of one hidden layer over the images' sparse copy in one pass (sparse_step.cl) on
  * the CPU row: the forward pass, softmax, dZ, dH and both weight gradients of a row while its
- * nonzeros are at hand, then the slices' sums. Three launches where the per-layer path takes
- * six (the update aside), reading the nonzeros once, not twice. */
+ * nonzeros are at hand, then the slices' sums with the update: two launches a step where the
+ * per-layer path takes seven, reading the nonzeros once, not twice. */
 static bool cl_sparse_step(backend *be, const sparse_step_args *a)
 {
     cl_backend *b = impl(be);
@@ -1344,7 +1412,17 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
     check_tensor("sparse_step", "params", a->params, DT_F32, a->b1_off, (size_t)h);
     check_tensor("sparse_step", "params", a->params, DT_F32, a->w2_off, nh);
     check_tensor("sparse_step", "params", a->params, DT_F32, a->b2_off, (size_t)n);
-    if (a->backward) check_tensor("sparse_step", "grads", a->grads, DT_F32, 0, a->params->count);
+    const update_args *u = a->update;
+    if (u && (!a->backward || u->params != a->params || u->n != a->params->count ||
+              u->n != hk + (size_t)h + nh + (size_t)n))
+        bug("sparse_step", "an update of other parameters than the pass's");
+    bool adam = u && (u->kind == OPT_ADAM || u->kind == OPT_ADAMW);
+    if (u && (adam || u->kind == OPT_MOMENTUM || u->kind == OPT_NESTEROV))
+        check_tensor("sparse_step", "state1", u->state1, DT_F32, 0, u->n);
+    if (adam) check_tensor("sparse_step", "state2", u->state2, DT_F32, 0, u->n);
+    if (adam && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
+        bug("sparse_step", "Adam's bias corrections must be positive (adam_bias_corrections)");
+    if (a->backward && !u) check_tensor("sparse_step", "grads", a->grads, DT_F32, 0, a->params->count);
     check_tensor("sparse_step", "labels", a->labels, DT_U8, a->l_off, (size_t)m);
     check_tensor("sparse_step", "stats", a->stats, DT_F32, a->stat_row0 * STATS_PER_ROW,
                  (size_t)m * STATS_PER_ROW);
@@ -1352,30 +1430,21 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
     char opts[96];
     sparse_step_options(k, h, n, a->act, opts, sizeof opts);
     const char *set = p->forward_only ? SPARSE_EVAL_KERNELS : SPARSE_STEP_KERNELS;
-    clrt_buf *wt = grown(b, &b->layer_scratch, (size_t)k * 16 * sizeof(float), "layer scratch");
-    size_t tg = (size_t)k;
-    clrt_arg targs[] = {clrt_arg_buf(a->params->buf), clrt_arg_ulong(a->w1_off), clrt_arg_buf(wt)};
-    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_step_weights", set), 1, &tg, NULL, 3, targs);
+    clrt_buf *wt = sparse_weights_mirror(b, a);
     static const size_t one = 1;
     uint32_t r0 = (uint32_t)(a->x_off / (size_t)k);
-    if (!a->backward) {
-        clrt_arg eargs[] = {
-            clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_uint(r0), clrt_arg_int(m),
-            clrt_arg_int((int)rows), clrt_arg_float(a->alpha), clrt_arg_buf(wt),
-            clrt_arg_buf(a->params->buf), clrt_arg_ulong(a->b1_off), clrt_arg_ulong(a->w2_off),
-            clrt_arg_ulong(a->b2_off), clrt_arg_buf(a->labels->buf), clrt_arg_ulong(a->l_off),
-            clrt_arg_buf(a->stats->buf), clrt_arg_ulong(a->stat_row0),
-        };
-        clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_eval", set), 1, &slices, &one, 15, eargs);
-        return true;
-    }
-    clrt_buf *part1 = grown(b, &b->pass_part1, slices * ((size_t)k + 1) * 16 * sizeof(float),
-                            "sparse_step scratch");
-    clrt_buf *part2 = grown(b, &b->pass_part2, slices * (nh + (size_t)n) * sizeof(float),
-                            "sparse_step scratch");
+    /* An evaluation runs the same kernel without its backward half, writing no gradients: one
+     * kernel to compile, not two (PoCL spends about 0.3 s on each at its first launch). */
+    clrt_buf *part1 = a->backward ? grown(b, &b->pass_part1, slices * ((size_t)k + 1) * 16 * sizeof(float),
+                                          "sparse_step scratch")
+                                  : b->dummy;
+    clrt_buf *part2 = a->backward ? grown(b, &b->pass_part2, slices * (nh + (size_t)n) * sizeof(float),
+                                          "sparse_step scratch")
+                                  : b->dummy;
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
     clrt_arg args[] = {
-        clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off),
+        clrt_arg_int(a->backward), clrt_arg_buf(c->row_ptr), clrt_arg_buf(c->nz), clrt_arg_buf(ib),
+        clrt_arg_ulong(a->idx_off),
         clrt_arg_int(a->idx != NULL), clrt_arg_uint(r0), clrt_arg_int(m), clrt_arg_int((int)rows),
         clrt_arg_float(a->alpha), clrt_arg_buf(wt), clrt_arg_buf(a->params->buf),
         clrt_arg_ulong(a->b1_off), clrt_arg_ulong(a->w2_off), clrt_arg_ulong(a->b2_off),
@@ -1385,13 +1454,30 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
         clrt_arg_ulong(a->dropout_stream), clrt_arg_buf(part1), clrt_arg_buf(part2),
     };
     clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_step", set),
-                1, &slices, &one, 26, args);
+                1, &slices, &one, 27, args);
+    if (!a->backward) return true;
+    /* The sum, and with an update the step itself: the gradients never go through memory,
+     * and the new W1 is written in the layout the next pass reads. */
+    const clrt_buf *s1 = u && u->state1 ? u->state1->buf : b->dummy;
+    const clrt_buf *s2 = u && u->state2 ? u->state2->buf : b->dummy;
     size_t gs = (size_t)k + 1 + nh + (size_t)n;
-    clrt_arg sargs[] = {clrt_arg_buf(part1), clrt_arg_buf(part2), clrt_arg_int((int)slices),
-                        clrt_arg_float(a->alpha), clrt_arg_buf(a->grads->buf),
-                        clrt_arg_ulong(a->w1_off), clrt_arg_ulong(a->b1_off),
-                        clrt_arg_ulong(a->w2_off), clrt_arg_ulong(a->b2_off)};
-    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_step_sum", set), 1, &gs, NULL, 9, sargs);
+    clrt_arg sargs[] = {
+        clrt_arg_buf(part1), clrt_arg_buf(part2), clrt_arg_int((int)slices),
+        clrt_arg_float(a->alpha), clrt_arg_buf(u ? b->dummy : a->grads->buf),
+        clrt_arg_ulong(a->w1_off), clrt_arg_ulong(a->b1_off), clrt_arg_ulong(a->w2_off),
+        clrt_arg_ulong(a->b2_off), clrt_arg_int(u ? (int)u->kind : -1),
+        clrt_arg_buf(u ? u->params->buf : b->dummy), clrt_arg_buf(s1), clrt_arg_buf(s2),
+        clrt_arg_buf(wt), clrt_arg_float(u ? u->lr : 0.0f), clrt_arg_float(u ? u->momentum : 0.0f),
+        clrt_arg_float(u ? u->beta1 : 0.0f), clrt_arg_float(u ? u->beta2 : 0.0f),
+        clrt_arg_float(u ? u->eps : 0.0f), clrt_arg_float(u ? u->weight_decay : 0.0f),
+        clrt_arg_float(u ? u->bc1 : 1.0f), clrt_arg_float(u ? u->bc2 : 1.0f),
+    };
+    clrt_launch(b->ctx, layer_kernel_of(b, "sparse_step.cl", opts, "sparse_step_sum", set), 1, &gs,
+                NULL, 22, sargs);
+    if (u) {   /* the parameters changed, and the mirror with them */
+        u->params->version = ++b->next_version;
+        b->sparse_wt.version = u->params->version;
+    }
     b->sparse_passes++;
     return true;
 }
@@ -1498,6 +1584,7 @@ static void cl_destroy(backend *be)
     clrt_free(b->split_scratch);
     clrt_free(b->pass_part1);
     clrt_free(b->pass_part2);
+    clrt_free(b->sparse_wt.buf);
     clrt_free(b->dummy);
     cl_release(be, b->gather_scratch);
     augment_cl_free(b->augment);
@@ -1578,36 +1665,37 @@ backend *backend_cl_create(int device_index, const backend_cl_options *opt)
 void backend_cl_prefetch_training(backend *be, const step_shape *s, const layer_shape *first)
 {
     if (!be || be->ops != &cl_ops || !s) return;
-    optimizer_kind opt = s->optimizer;
     step_plan plan;   /* the fused step updates and drops out in its own kernels */
     cl_step_plan_choose(&impl(be)->traits, s, &plan);
-    bool dropout = s->dropout && !plan.fused;
-    if (plan.fused) opt = (optimizer_kind)-1;
     static const int update_kernel[] = {
         [OPT_SGD] = K_UPDATE_SGD, [OPT_MOMENTUM] = K_UPDATE_MOMENTUM,
         [OPT_NESTEROV] = K_UPDATE_NESTEROV, [OPT_ADAM] = K_UPDATE_ADAM, [OPT_ADAMW] = K_UPDATE_ADAMW,
     };
-    /* One program (epoch.cl) of the evaluation's statistics sum, the update and dropout. */
-    char set[128];
-    int len = snprintf(set, sizeof set, "%s", kernel_names[K_REDUCE_STATS].name);
-    if ((int)opt >= 0 && (size_t)opt < sizeof update_kernel / sizeof update_kernel[0])
-        len += snprintf(set + len, sizeof set - (size_t)len, " %s", kernel_names[update_kernel[opt]].name);
-    if (dropout) snprintf(set + len, sizeof set - (size_t)len, " %s", kernel_names[K_DROPOUT].name);
-    clrt_program_spec specs[2] = {{kernel_names[K_REDUCE_STATS].file, kernel_names[K_REDUCE_STATS].options, set}};
-    int n = 1;
+    const char *update = !plan.fused && (size_t)s->optimizer < sizeof update_kernel / sizeof update_kernel[0]
+                             ? kernel_names[update_kernel[s->optimizer]].name
+                             : NULL;
     /* A network of one hidden layer that sparse_step trains and evaluates (the seed's): its
-     * program is known now, and takes PoCL 50-80 ms even from its cache (it preprocesses the
-     * source to find it), so it is built beside the upload too. */
-    char popts[96];
+     * program holds the statistics sum too (and the update where it is a launch of its own),
+     * and is the only one its training builds. */
+    char set[160], popts[96];
     if (!plan.fused && first && first->step_classes > 0) {
         layer_plan p;
         cl_layer_plan_choose(&impl(be)->traits, first, &p);
         if (p.sparse_step) {
             sparse_step_options(first->k, first->n, first->step_classes, first->act, popts, sizeof popts);
-            specs[n++] = (clrt_program_spec){"sparse_step.cl", popts, SPARSE_STEP_KERNELS};
+            bool apart = s->ranks > 1;   /* the pass updates, except where the ranks sum first */
+            snprintf(set, sizeof set, "%s%s%s", SPARSE_STEP_KERNELS, apart && update ? " " : "",
+                     apart && update ? update : "");
+            clrt_prefetch(impl(be)->ctx, 1, &(clrt_program_spec){"sparse_step.cl", popts, set});
+            return;
         }
     }
-    clrt_prefetch(impl(be)->ctx, n, specs);
+    /* Otherwise one program (epoch.cl) of the evaluation's statistics sum, the update and
+     * dropout. */
+    snprintf(set, sizeof set, "%s%s%s%s", kernel_names[K_REDUCE_STATS].name, update ? " " : "",
+             update ? update : "", s->dropout && !plan.fused ? " dropout" : "");
+    clrt_prefetch(impl(be)->ctx, 1,
+                  &(clrt_program_spec){kernel_names[K_REDUCE_STATS].file, kernel_names[K_REDUCE_STATS].options, set});
 }
 
 void backend_cl_print_profile(backend *be, FILE *f)

@@ -263,8 +263,12 @@ void cl_layer_plan_describe(const layer_plan *p, char *buf, size_t len)
         snprintf(in, sizeof in, "in output_step");
     }
     if (p->sparse_step) {   /* training and evaluation run sparse_step.cl over both layers */
-        snprintf(f, sizeof f, "sparse_eval (one pass with the output layer)");
+        snprintf(f, sizeof f, "sparse_step, forward half (one pass with the output layer)");
         snprintf(w, sizeof w, "sparse_step (one pass with the output layer)");
+    }
+    if (p->forward_only) {   /* the fused step trains the network */
+        snprintf(w, sizeof w, "in the fused step");
+        if (s->input != DT_U8) snprintf(in, sizeof in, "in the fused step");
     }
     snprintf(buf, len, "%d->%d (%s, %d rows), %s kernels: forward %s; weights %s; input %s",
              s->k, s->n, input, s->rows, p->table, f, w, in);

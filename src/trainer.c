@@ -338,16 +338,23 @@ static void backward_from(trainer *t, const batch_rows *rows, int m, int top, co
     }
 }
 
-static void update(trainer *t, float lr)
+/* The arguments of the next optimizer step (number t->step + 1) at rate lr. */
+static update_args next_update(const trainer *t, float lr)
 {
-    t->step++;
     update_args u = {
         .kind = t->cfg.optimizer, .params = t->params, .grads = t->grads,
         .state1 = t->state[0], .state2 = t->state[1], .n = t->cfg.arch.n_params,
         .lr = lr, .momentum = t->cfg.momentum, .beta1 = t->cfg.beta1, .beta2 = t->cfg.beta2,
         .eps = t->cfg.eps, .weight_decay = t->cfg.weight_decay,
     };
-    adam_bias_corrections(&u, t->step);
+    adam_bias_corrections(&u, t->step + 1);
+    return u;
+}
+
+static void update(trainer *t, float lr)
+{
+    update_args u = next_update(t, lr);
+    t->step++;
     t->be->ops->update(t->be, &u);
 }
 
@@ -396,9 +403,11 @@ static bool output_step(trainer *t, const tensor *y, size_t y_off, int m, size_t
 
 /* Both layers of a network of one hidden layer in one pass (training or, without backward,
  * evaluation), where the back-end has one for its shape and images: the statistics at
- * stat_row0 and, training, the gradients. false: nothing was done. */
+ * stat_row0 and, training, the gradients, or with u the update they make. false: nothing was
+ * done. */
 static bool sparse_pass(trainer *t, bool backward, const batch_rows *rows, const tensor *y,
-                        size_t y_off, int m, tensor *stats, size_t stat_row0, size_t batch)
+                        size_t y_off, int m, tensor *stats, size_t stat_row0, size_t batch,
+                        const update_args *u)
 {
     const backend_ops *op = t->be->ops;
     const model_arch *a = &t->cfg.arch;
@@ -411,7 +420,7 @@ static bool sparse_pass(trainer *t, bool backward, const batch_rows *rows, const
         .scale = 1.0f / (float)batch, .stats = stats, .stat_row0 = stat_row0,
         .grads = t->grads, .act = a->act, .a_scale = dropout ? 1.0f - t->cfg.dropout : 1.0f,
         .dropout = dropout ? t->cfg.dropout : 0.0f, .keep_scale = dropout_scale(t->cfg.dropout),
-        .dropout_seed = dropout_seed(t), .dropout_stream = dropout_stream(t, 0),
+        .dropout_seed = dropout_seed(t), .dropout_stream = dropout_stream(t, 0), .update = u,
     };
     layer_input(t, 0, rows, &s.x, &s.x_off, &s.idx, &s.idx_off, &s.alpha);
     return op->sparse_step(t->be, &s);
@@ -423,7 +432,7 @@ static void compute_gradients(trainer *t, const batch_rows *rows, const tensor *
                               size_t y_off, int m, size_t stat_row0, size_t batch)
 {
     const tensor *da = NULL;
-    if (sparse_pass(t, true, rows, y, y_off, m, t->train_stats, stat_row0, batch)) return;
+    if (sparse_pass(t, true, rows, y, y_off, m, t->train_stats, stat_row0, batch, NULL)) return;
     forward_layers(t, rows, m, true, 0, t->L - 1);
     if (output_step(t, y, y_off, m, stat_row0, batch, &da)) {
         backward_from(t, rows, m, t->L - 2, da);
@@ -447,6 +456,24 @@ static void sum_gradients(trainer *t, int m)
     t->be->ops->write(t->be, t->grads, 0, n, t->grad_host);
 }
 
+/* One optimizer step at rate lr on this rank's m rows of a batch (see compute_gradients): the
+ * gradients, their sum over the ranks, the update; in one pass where a single process's
+ * network goes through sparse_pass (the ranks must sum the gradients between). */
+static void gradient_step(trainer *t, const batch_rows *rows, const tensor *y, size_t y_off,
+                          int m, size_t stat_row0, size_t batch, float lr)
+{
+    if (m > 0 && !distributed(t)) {
+        update_args u = next_update(t, lr);
+        if (sparse_pass(t, true, rows, y, y_off, m, t->train_stats, stat_row0, batch, &u)) {
+            t->step++;
+            return;
+        }
+    }
+    if (m > 0) compute_gradients(t, rows, y, y_off, m, stat_row0, batch);
+    sum_gradients(t, m);
+    update(t, lr);
+}
+
 /* The output layer's forward pass and statistics as one operation, where the back-end has
  * one for its shape (after the hidden layers' forward pass); false: nothing was done. */
 static bool output_eval(trainer *t, const tensor *y, size_t y_off, int m, tensor *stats,
@@ -464,7 +491,7 @@ static void evaluate_set(trainer *t, const device_set *s, tensor *stats, int slo
         size_t left = s->n - row0;
         int m = (int)(left < t->rows_cap ? left : t->rows_cap);
         batch_rows rows = {s->x, row0, NULL, 0};
-        if (sparse_pass(t, false, &rows, s->y, row0, m, stats, row0, 1)) continue;
+        if (sparse_pass(t, false, &rows, s->y, row0, m, stats, row0, 1, NULL)) continue;
         forward_layers(t, &rows, m, false, 0, t->L - 1);
         if (output_eval(t, s->y, row0, m, stats, row0)) continue;
         forward_layers(t, &rows, m, false, t->L - 1, t->L);
@@ -575,9 +602,7 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
         if (first == 0) {
             size_t lo, m = rank_share(t, n, &lo);
             batch_rows rows = training_rows(t, epoch, NULL, lo, (int)m);
-            if (m > 0) compute_gradients(t, &rows, t->train.y, lo, (int)m, lo, n);
-            sum_gradients(t, (int)m);
-            update(t, (float)lr);
+            gradient_step(t, &rows, t->train.y, lo, (int)m, lo, n, (float)lr);
             done = 1;
         }
     } else {
@@ -595,13 +620,12 @@ size_t trainer_epoch_from(trainer *t, long epoch, size_t first, step_hook hook, 
             if (t->step_plan && m > 0) {
                 fused_step(t, epoch, row0 + lo, m, batch, step_lr);
             } else {
+                batch_rows rows = {0};
                 if (m > 0) {
                     op->gather_rows(t->be, t->train.y, 1, t->perm, row0 + lo, m, t->batch_y);
-                    batch_rows rows = training_rows(t, epoch, t->perm, row0 + lo, m);
-                    compute_gradients(t, &rows, t->batch_y, 0, m, row0 + lo, batch);
+                    rows = training_rows(t, epoch, t->perm, row0 + lo, m);
                 }
-                sum_gradients(t, m);
-                update(t, step_lr);
+                gradient_step(t, &rows, t->batch_y, 0, m, row0 + lo, batch, step_lr);
             }
             t->step_launches += backend_launch_count(t->be) - launches0;
             t->steps_counted++;
