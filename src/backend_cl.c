@@ -749,19 +749,26 @@ static void cl_augment(backend *be, const tensor *src, const tensor *idx, size_t
 
 /* ---- optimizers --------------------------------------------------------------------------- */
 
+/* Dies unless u's parameters and optimizer state hold its n elements (Adam's bias corrections
+ * positive): what both update() and sparse_step's update in place read. */
+static void check_update(const char *op, const update_args *u)
+{
+    bool adam = u->kind == OPT_ADAM || u->kind == OPT_ADAMW;
+    bool velocity = u->kind == OPT_MOMENTUM || u->kind == OPT_NESTEROV;
+    check_tensor(op, "params", u->params, DT_F32, 0, u->n);
+    if (adam || velocity) check_tensor(op, "state1", u->state1, DT_F32, 0, u->n);
+    if (adam) check_tensor(op, "state2", u->state2, DT_F32, 0, u->n);
+    if (adam && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
+        bug(op, "Adam's bias corrections must be positive (adam_bias_corrections)");
+}
+
 static void cl_update(backend *be, const update_args *u)
 {
     cl_backend *b = impl(be);
     if (!u) bug("update", "no arguments");
     if (u->n == 0) return;
-    bool adam = u->kind == OPT_ADAM || u->kind == OPT_ADAMW;
-    bool velocity = u->kind == OPT_MOMENTUM || u->kind == OPT_NESTEROV;
-    check_tensor("update", "params", u->params, DT_F32, 0, u->n);
+    check_update("update", u);
     check_tensor("update", "grads", u->grads, DT_F32, 0, u->n);
-    if (adam || velocity) check_tensor("update", "state1", u->state1, DT_F32, 0, u->n);
-    if (adam) check_tensor("update", "state2", u->state2, DT_F32, 0, u->n);
-    if (adam && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
-        bug("update", "Adam's bias corrections must be positive (adam_bias_corrections)");
     u->params->version = ++b->next_version;   /* a kernel writes them (a fused step's mirror is stale) */
     clrt_arg p = clrt_arg_buf(u->params->buf), g = clrt_arg_buf(u->grads->buf);
     clrt_arg n = clrt_arg_ulong(u->n), lr = clrt_arg_float(u->lr);
@@ -1416,12 +1423,7 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
     if (u && (!a->backward || u->params != a->params || u->n != a->params->count ||
               u->n != hk + (size_t)h + nh + (size_t)n))
         bug("sparse_step", "an update of other parameters than the pass's");
-    bool adam = u && (u->kind == OPT_ADAM || u->kind == OPT_ADAMW);
-    if (u && (adam || u->kind == OPT_MOMENTUM || u->kind == OPT_NESTEROV))
-        check_tensor("sparse_step", "state1", u->state1, DT_F32, 0, u->n);
-    if (adam) check_tensor("sparse_step", "state2", u->state2, DT_F32, 0, u->n);
-    if (adam && !(u->bc1 > 0.0f && u->bc2 > 0.0f))
-        bug("sparse_step", "Adam's bias corrections must be positive (adam_bias_corrections)");
+    if (u) check_update("sparse_step", u);
     if (a->backward && !u) check_tensor("sparse_step", "grads", a->grads, DT_F32, 0, a->params->count);
     check_tensor("sparse_step", "labels", a->labels, DT_U8, a->l_off, (size_t)m);
     check_tensor("sparse_step", "stats", a->stats, DT_F32, a->stat_row0 * STATS_PER_ROW,
