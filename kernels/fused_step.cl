@@ -6,7 +6,8 @@
  *   takes the batch rows [g * block_rows, min(m, (g + 1) * block_rows)) through every layer:
  *   reads  X: row r is x[(use_x_idx ? idx[idx_off + r] : x_row0 + r) * S0 ..] (uint8 pixels,
  *          scaled by 1/255), labels[use_l_idx ? idx[idx_off + r] : l_row0 + r], params
- *   writes x0 (m x S0) = the rows' pixels as floats (unscaled),
+ *   writes x0 (m x S0) = the rows' pixels as floats (unscaled); with SPARSE0 (below) instead
+ *          x0 as uint[m x PT]: each row's first nonzero of each of layer 0's update tiles,
  *          act[l] (m x S[l+1] at act + m * COLS(l)) = A_l, the activations after dropout
  *          (the logits' block is replaced by dZ of the output layer, (p - y) * scale),
  *          dz[l] (m x S[l+1] at dz + m * COLS(l), hidden layers) = dZ_l,
@@ -16,7 +17,8 @@
  *   inputs (backward), with a barrier between layers: only the group's own rows are touched.
  * step_update: NDRange (TILES), one item per tile of RN outputs x RV VW-vectors of inputs of
  *   one layer (all layers in one NDRange, layer l's tiles from TSTART(l)):
- *   reads  dZ_l and the layer's input (x0 or A_{l-1}) from step_forward_backward's scratch
+ *   reads  dZ_l and the layer's input (x0 or A_{l-1}; SPARSE0: the nonzeros, from x0's
+ *          tile starts) from step_forward_backward's scratch
  *   writes params, s1, s2: the tile's weights (and, for the tile at input vector 0, the biases
  *          of its outputs) updated by optimizer.cl's optimizer_step with the gradient
  *          dW = alpha dZ_l^T X_l, db = column sums of dZ_l, each summed over the m rows in
@@ -129,6 +131,22 @@ static inline void dot_block(__global const float *const x[RM], __global const f
 #if SPARSE0
 #define NV0 ((S[1] + 15) / 16)
 #define NP0 (NV0 * 16)
+#define PT ((S[0] + PR - 1) / PR)   /* layer 0's pixel tiles of step_update */
+
+/* Row r's first nonzero at or past each pixel tile's first pixel t * PR, into at[r * PT + t]:
+ * step_update's tiles start there without a search (one binary search per row and tile took
+ * a quarter of its time: 784-128-10, batch 64, perf). One merge of the row's sorted pixels
+ * with the tiles' starts. */
+static inline void tile_starts(__global const uint *row_ptr, __global const uint *nz,
+                               const ulong img, const int r, __global uint *at)
+{
+    uint e = row_ptr[img];
+    const uint end = row_ptr[img + 1];
+    for (int t = 0; t < PT; t++) {
+        while (e < end && (nz[e] >> 8) < (uint)(t * PR)) e++;
+        at[(ulong)r * PT + (ulong)t] = e;
+    }
+}
 
 /* 16 weights of pixel q for the outputs from j0 read from W_0 itself (wt is not up to date):
  * the values wt holds (zeros past S1). */
@@ -215,6 +233,9 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
     sparse_first_forward(row_ptr, nz, wt, params + WOFF[0], wt_stale, params + BOFF[0], x_row0,
                          use_x_idx, idx, idx_off, r0, r1, lid, wg, act, p_drop, keep_scale, seed,
                          stream0);
+    for (int r = r0 + lid; r < r1; r += wg)   /* x0 holds the tile starts when SPARSE0 */
+        tile_starts(row_ptr, nz, image_row(x_row0, use_x_idx, idx, idx_off, r), r,
+                    (__global uint *)x0);
     barrier(CLK_GLOBAL_MEM_FENCE);
     const int l_dense = 1;
 #else
@@ -362,7 +383,7 @@ static inline void sparse_first_update(const int lt, const int m, __global float
                                        __global const uint *row_ptr, __global const uint *nz,
                                        __global const uint *idx, const ulong idx_off,
                                        const int use_x_idx, const ulong x_row0,
-                                       __global float *wt)
+                                       __global const uint *starts, __global float *wt)
 {
     const int k = S[0], n = S[1], nb = NV0 / SB;
     const int q0 = lt / nb * PR, c0 = lt % nb * SB, q1 = min(k, q0 + PR);
@@ -382,7 +403,7 @@ static inline void sparse_first_update(const int lt, const int m, __global float
         }
         const ulong img = image_row(x_row0, use_x_idx, idx, idx_off, r);
         const uint end = row_ptr[img + 1];
-        for (uint e = first_key_at(nz, row_ptr[img], end, (uint)q0); e < end; e++) {
+        for (uint e = starts[(ulong)r * PT + (ulong)(q0 / PR)]; e < end; e++) {
             const uint p = nz[e], q = p >> 8;
             if (q >= (uint)q1) break;
             const float16 v = (float16)(float)(p & 255u);
@@ -451,7 +472,8 @@ __kernel void step_update(const int m, __global float *params, __global const fl
 #if SPARSE0
     if (l == 0) {
         sparse_first_update(t, m, params, NL == 1 ? act : dz, s1, s2, lr, mu, b1, b2, eps, wd,
-                            bc1, bc2, row_ptr, nz, idx, idx_off, use_x_idx, x_row0, wt);
+                            bc1, bc2, row_ptr, nz, idx, idx_off, use_x_idx, x_row0,
+                            (__global const uint *)x0, wt);
         return;
     }
 #endif

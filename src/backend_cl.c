@@ -1529,8 +1529,11 @@ static void cl_train_step(backend *be, const train_step_args *a)
     size_t cols = 0;
     for (int l = 1; l <= L; l++) cols += (size_t)a->sizes[l];
     size_t bytes = (size_t)m * cols * sizeof(float);
-    /* SPARSE0 reads the pixels in place: no float copy of the batch. */
-    clrt_buf *x0 = sparse ? b->dummy : grown(b, &b->step_x, (size_t)m * k0 * sizeof(float), "fused step inputs");
+    /* SPARSE0 reads the pixels in place: no float copy of the batch; x0 holds each row's first
+     * nonzero of each of step_update's pixel tiles instead (fused_step.cl's tile_starts). */
+    size_t x0_bytes = sparse ? (size_t)m * ((k0 + (size_t)q->plan.pr - 1) / (size_t)q->plan.pr) * sizeof(uint32_t)
+                             : (size_t)m * k0 * sizeof(float);
+    clrt_buf *x0 = grown(b, &b->step_x, x0_bytes, sparse ? "fused step's tile starts" : "fused step inputs");
     clrt_buf *act = grown(b, &b->step_act, bytes, "fused step activations");
     clrt_buf *dz = grown(b, &b->step_dz, bytes, "fused step gradients");
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
