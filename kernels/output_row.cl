@@ -51,41 +51,25 @@ static inline float16 output_logits(const output_weights *o, const float hv[16])
     return z;
 }
 
-/* softmax_xent.cl's row function on a row in registers, but for the log of the loss: writes
- * st[1], st[2] (squared error, correct), *base = max(z) - z[label] and *sum = sum exp(z -
- * max(z)), the loss being *base + log(*sum), and returns softmax(z) - onehot(label), the
- * logits never going through memory (PoCL, 60,000 rows: 3.6-3.9 -> 2.8-3.0 ms an output_step
- * call, about a quarter less). The maximum and its first lane by halving, not lane by lane. */
-static inline float16 output_softmax_parts(const float16 zv, const uint label, __global float *st,
-                                           float *base, float *sum)
-{
-    const float8 m8 = fmax(zv.lo, zv.hi);
-    const float4 m4 = fmax(m8.lo, m8.hi);
-    const float2 m2 = fmax(m4.lo, m4.hi);
-    const float zmax = fmax(m2.x, m2.y);
-    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const int16 at = select((int16)16, lane, zv == (float16)zmax);
-    const int8 a8 = min(at.lo, at.hi);
-    const int4 a4 = min(a8.lo, a8.hi);
-    const int2 a2 = min(a4.lo, a4.hi);
-    const int arg = min(a2.x, a2.y);
-    const float16 e = exp(zv - zmax);   /* lanes from OUT_N on: exp(-inf) = 0 */
-    *sum = hsum16(e);
-    const float16 d = e * (1.0f / *sum) - select((float16)0.0f, (float16)1.0f, lane == (int16)(int)label);
-    float zl16[16];
-    vstore16(zv, 0, zl16);
-    *base = zmax - (label < (uint)OUT_N ? zl16[label] : NAN);   /* >= 0 */
-    st[1] = hsum16(d * d);
-    st[2] = (uint)arg == label ? 1.0f : 0.0f;
-    return d;
-}
-
-/* The same with the loss written: st[0] = base + log(sum) (>= 0: sum >= 1). */
+/* softmax_xent.cl's row function on a row in registers: writes st[0..2] (loss, squared error,
+ * correct) and returns softmax(z) - onehot(label), the logits never going through memory
+ * (PoCL, 60,000 rows: 3.6-3.9 -> 2.8-3.0 ms an output_step call, about a quarter less). */
 static inline float16 output_softmax(const float16 zv, const uint label, __global float *st)
 {
-    float base, sum;
-    const float16 d = output_softmax_parts(zv, label, st, &base, &sum);
-    st[0] = base + log(sum);
+    float zl16[16], yl[16];
+    vstore16(zv, 0, zl16);
+    float zmax = zl16[0];
+    int arg = 0;
+    for (int j = 1; j < OUT_N; j++)
+        if (zl16[j] > zmax) { zmax = zl16[j]; arg = j; }
+    const float16 e = exp(zv - zmax);   /* lanes from OUT_N on: exp(-inf) = 0 */
+    const float sum = hsum16(e);
+    for (int j = 0; j < 16; j++) yl[j] = j < OUT_N && (uint)j == label ? 1.0f : 0.0f;
+    const float16 d = e * (1.0f / sum) - vload16(0, yl);
+    const float zl = label < (uint)OUT_N ? zl16[label] : NAN;
+    st[0] = (zmax - zl) + log(sum);   /* >= 0: zmax >= z[label] and sum >= 1 */
+    st[1] = hsum16(d * d);
+    st[2] = (uint)arg == label ? 1.0f : 0.0f;
     return d;
 }
 

@@ -1,9 +1,9 @@
 /* sparse_step.cl: the training pass of a network with one hidden layer (K pixels -> H hidden
  * -> N classes, H and N at most 16) over images stored sparsely (sparse.cl's CSR), forward and
- * backward in one read of each image's nonzeros (backend.h's sparse_step). The per-layer path
- * reads them twice (sparse_forward, then the weight gradient from a second, CSC copy) and its
- * rows' activations and gradients go through memory between five launches; here a row's
- * hidden units, logits, dZ and dH live in registers.
+ * backward from each image's nonzeros (backend.h's sparse_step). The per-layer path reads them
+ * from two copies (sparse_forward, then the weight gradient from a CSC copy) and its rows'
+ * activations and gradients go through memory between five launches; here a block of rows'
+ * hidden units, logits, dZ and dH stay in registers and private arrays.
  *
  * sparse_step: NDRange (slices), one work-item per slice of rows_per_slice rows, in row order:
  *   reads  the images: row r is image idx[idx_off + r] when use_idx, else r0 + r;
@@ -11,11 +11,16 @@
  *          at w2, b2[N] at b2, labels[l_off + r]
  *   writes stats[(stat_row0 + r) * 3 + {0, 1, 2}] as softmax_xent.cl defines them,
  *          part1[s][K + 1][16]: rows 0..K-1 the slice's X^T dH (X the raw pixel values: the
- *          sum applies alpha), row K its column sums of dH, zeros where nothing adds (sparse.cl's
- *          sparse_weights_sum reads this layout), and part2[s][N * H + N]: the slice's
- *          dW2 = dZ^T A and db2 (output_step.cl's output_step_sum reads this one),
+ *          sum applies alpha), row K its column sums of dH, zeros where nothing adds; after
+ *          the slices' slabs, each slice's ROW_BLOCK rows of 16 floats hold the dH of its
+ *          current block of rows; and part2[s][N * H + N]: the slice's dW2 = dZ^T A and db2,
  *   with A = act(alpha X W1^T + b1) after dropout, dZ = (softmax(A W2^T + b2) - onehot) *
  *   scale, dH = (dZ W2) * g'(a_scale A), then dropout's mask again.
+ *   A slice takes its rows ROW_BLOCK at a time: the forward pass and dH of the block (16 rows
+ *   at a time for the output layer, a row in each lane), then dH into the slab from the
+ *   block's nonzeros again. One pass over the rows switched between wt's and the slab's
+ *   50 KB for every row, which does not fit a 48 KB L1 (the seed's full batch on PoCL, 2
+ *   cores: cltrain's epoch 9.0 ms so, 8.1 in blocks).
  *   With backward 0 (an evaluation), the forward pass alone: only the statistics, nothing
  *   of part1 or part2 (p_drop 0 for no dropout, use_idx 0, scale 1).
  * sparse_step_sum: NDRange (K + 1 + N * H + N): the gradient, summed over the slices in slice
@@ -27,13 +32,13 @@
  *   H): the next pass's W1^T without a transposition.
  * Dropout as activation.cl's dropout kernel draws it: element (r, c) of the m x H block is kept
  * (times keep_scale) when rng_uniform(seed, stream, r * H + c) >= p_drop, in both passes.
- * Built with -DK, -DH, -DN and -DACT (0 none, 1 relu, 2 sigmoid). The file includes reduce.cl
- * and update.cl, whose reduce_stats (and, where the update is apart, under mpirun, update)
- * kernels a training launches beside these: one program is then all the seed's training
- * builds (on PoCL a program costs about 0.2 s to build past the first, and 50-80 ms to take
- * from its cache). */
-#if !defined(K) || !defined(H) || !defined(N) || !defined(ACT)
-#error "build with -DK=<pixels> -DH=<hidden> -DN=<classes> -DACT=<0|1|2>"
+ * Built with -DK, -DH, -DN, -DACT (0 none, 1 relu, 2 sigmoid) and -DROW_BLOCK (a multiple of
+ * 16; the host sizes part1 by it). The file includes reduce.cl and update.cl, whose
+ * reduce_stats (and, where the update is apart, under mpirun, update) kernels a training
+ * launches beside these: one program is then all the seed's training builds (on PoCL a
+ * program costs about 0.2 s to build past the first, and 50-80 ms to take from its cache). */
+#if !defined(K) || !defined(H) || !defined(N) || !defined(ACT) || !defined(ROW_BLOCK)
+#error "build with -DK=<pixels> -DH=<hidden> -DN=<classes> -DACT=<0|1|2> -DROW_BLOCK=<rows>"
 #endif
 #define OUT_K H
 #define OUT_N N
@@ -43,6 +48,7 @@
 #include "output_row.cl"
 #include "reduce.cl"
 #include "update.cl"
+#include "transpose.cl"
 
 /* A pixel's value as a float, from a table: converting it and broadcasting the register take
  * the port that AVX-512's multiply-adds need (PoCL), a broadcast from memory is a load. */
@@ -77,18 +83,6 @@ static inline float16 hidden_sum(__global const uint *nz, const uint begin, cons
     return alpha * ((a0 + a1) + (a2 + a3)) + b1;
 }
 
-/* The losses of `count` rows from st on (stride 3), base + log(sum), with one vector log: a
- * scalar log per row, a call in the middle of the row's registers, took about a tenth of
- * sparse_step's time (perf, the seed's full batch). */
-static inline void loss_flush(__global float *st, const float base[16], const float sum[16],
-                              const int count)
-{
-    float s[16], l[16];
-    for (int i = 0; i < 16; i++) s[i] = i < count ? sum[i] : 1.0f;
-    vstore16(log(vload16(0, s)), 0, l);
-    for (int i = 0; i < count; i++) st[(ulong)i * 3] = base[i] + l[i];
-}
-
 /* The hidden activations of image img (lanes from H on 0) into hv. */
 static inline void hidden_row(__global const uint *row_ptr, __global const uint *nz, const uint img,
                               __global const float16 *wt, const float alpha, const float16 b1,
@@ -106,6 +100,58 @@ static inline float16 hidden_bias(__global const float *params, const ulong b1)
     return vload16(0, bl);
 }
 
+/* A block of 16 rows' output layer, a row in each lane: their hidden units hc[c] (lane i: row
+ * i's unit c), the labels lab, W2 and b2 as w2s[j * H + c] and b2s[j]. Writes st[0..2] of the
+ * first nr rows (softmax_xent.cl's loss, squared error and correct, from stats row 0 at st)
+ * and returns in d[j] the rows' dZ of class j, (softmax - onehot) * scale (zero from N on). The
+ * logits' sums run over the hidden units in the order of output_row.cl's output_logits. */
+static inline void output_block(const float16 hc[16], const int16 lab, const float *w2s,
+                                const float *b2s, const int nr, const float scale,
+                                __global float *st, float16 d[16])
+{
+    float16 z[N];
+    for (int j = 0; j < N; j++) {
+        float16 zj = (float16)b2s[j];
+        for (int c = 0; c < H; c++) zj = fma(hc[c], (float16)w2s[j * H + c], zj);
+        z[j] = zj;
+    }
+    float16 zmax = z[0];
+    for (int j = 1; j < N; j++) zmax = fmax(zmax, z[j]);
+    int16 arg = (int16)N;   /* the first class at the maximum */
+    for (int j = N - 1; j >= 0; j--) arg = select(arg, (int16)j, z[j] == zmax);
+    float16 sum = (float16)0.0f, zl = (float16)NAN;   /* NAN: a label past the classes */
+    for (int j = 0; j < N; j++) {
+        d[j] = exp(z[j] - zmax);
+        sum += d[j];
+        zl = select(zl, z[j], lab == (int16)j);
+    }
+    const float16 inv = 1.0f / sum, loss = (zmax - zl) + log(sum);   /* sum >= 1 */
+    float16 sq = (float16)0.0f;
+    for (int j = 0; j < 16; j++) {
+        if (j >= N) {
+            d[j] = (float16)0.0f;
+            continue;
+        }
+        d[j] = d[j] * inv - select((float16)0.0f, (float16)1.0f, lab == (int16)j);
+        sq += d[j] * d[j];
+        d[j] *= scale;
+    }
+    float ls[16], qs[16], cs[16];
+    vstore16(loss, 0, ls);
+    vstore16(sq, 0, qs);
+    vstore16(select((float16)0.0f, (float16)1.0f, arg == lab), 0, cs);
+    for (int i = 0; i < nr; i++) {
+        st[i * 3] = ls[i];
+        st[i * 3 + 1] = qs[i];
+        st[i * 3 + 2] = cs[i];
+    }
+}
+
+/* Rows go 16 at a time: each one's hidden units from its nonzeros, then the output layer,
+ * softmax and dH of the 16 at once, a row in each lane, then each row's gradients and its dH
+ * into the slab. Row by row (output_row.cl), the ten-deep chains of multiply-adds of the
+ * logits and of dH and the row's exp and log took a third of the pass (perf, the seed's
+ * full batch). */
 __kernel void sparse_step(const int backward, __global const uint *row_ptr, __global const uint *nz,
                           __global const uint *idx, const ulong idx_off, const int use_idx,
                           const uint r0, const int m, const int rows_per_slice, const float alpha,
@@ -122,44 +168,82 @@ __kernel void sparse_step(const int backward, __global const uint *row_ptr, __gl
     __global float16 *slab = part1 + (ulong)s * (K + 1);
     if (backward)
         for (int k = 0; k < K; k++) slab[k] = (float16)0.0f;
-    output_weights o;
-    output_weights_load(params + w2, params + b2, &o);
+    float w2s[N * H], b2s[N];
+    for (int e = 0; e < N * H; e++) w2s[e] = params[w2 + e];
+    for (int j = 0; j < N; j++) b2s[j] = params[b2 + j];
     const float16 bias1 = hidden_bias(params, b1);
     float16 acc[H], bacc = (float16)0.0f, hacc = (float16)0.0f;
     for (int c = 0; c < H; c++) acc[c] = (float16)0.0f;
-    float loss_base[16], loss_sum[16];
-    int pending = 0;   /* rows whose loss waits for its log */
-    for (int r = rb; r < re; r++) {
-        const uint img = use_idx ? idx[idx_off + r] : r0 + (uint)r;
-        float hv[16];
-        hidden_row(row_ptr, nz, img, wt, alpha, bias1, hv);
-        if (p_drop > 0.0f)
-            for (int c = 0; c < H; c++)
-                hv[c] = rng_dropout(hv[c], p_drop, keep_scale, seed, stream, (ulong)r * H + c);
-        const float16 d = output_softmax_parts(output_logits(&o, hv), labels[l_off + r],
-                                               stats + (stat_row0 + (ulong)r) * 3,
-                                               &loss_base[pending], &loss_sum[pending]) * scale;
-        if (++pending == 16 || r == re - 1) {
-            loss_flush(stats + (stat_row0 + (ulong)(r + 1 - pending)) * 3, loss_base, loss_sum, pending);
-            pending = 0;
+    /* part1's slabs, then each slice's dH of its current block of rows */
+    __global float16 *dh = part1 + (ulong)get_global_size(0) * (K + 1) + (ulong)s * ROW_BLOCK;
+    for (int rblock = rb; rblock < re; rblock += ROW_BLOCK) {
+        const int rblock_end = min(re, rblock + ROW_BLOCK);
+        for (int rq = rblock; rq < rblock_end; rq += 16) {
+            const int nr = min(16, rblock_end - rq);
+            float16 hrow[16], hc[16], d[16], g[16];
+            int labs[16];
+            for (int i = 0; i < 16; i++) {
+                labs[i] = i < nr ? (int)labels[l_off + (ulong)(rq + i)] : 0;
+                if (i >= nr) {
+                    hrow[i] = (float16)0.0f;
+                    continue;
+                }
+                const int r = rq + i;
+                float hv[16];
+                hidden_row(row_ptr, nz, use_idx ? idx[idx_off + r] : r0 + (uint)r, wt, alpha, bias1, hv);
+                if (p_drop > 0.0f)
+                    for (int c = 0; c < H; c++)
+                        hv[c] = rng_dropout(hv[c], p_drop, keep_scale, seed, stream, (ulong)r * H + c);
+                hrow[i] = vload16(0, hv);
+            }
+            for (int i = 0; i < 16; i++) hc[i] = hrow[i];
+            transpose16(hc);   /* hc[c]: unit c of the 16 rows */
+            output_block(hc, vload16(0, labs), w2s, b2s, nr, scale, stats + (stat_row0 + (ulong)rq) * 3, d);
+            if (!backward) continue;
+            /* dH = (dZ W2) * g'(a_scale h) (a_scale undoes inverted dropout's scaling), its sums
+             * over the classes in the order of output_row.cl's output_input_grad. */
+            for (int c = 0; c < 16; c++) {
+                if (c >= H) {
+                    g[c] = (float16)0.0f;
+                    continue;
+                }
+                float16 gc = (float16)0.0f;
+                for (int j = 0; j < N; j++) gc = fma(d[j], (float16)w2s[j * H + c], gc);
+                const float16 a = a_scale * hc[c];
+                if (ACT == 1) gc = select((float16)0.0f, gc, a > 0.0f);
+                else if (ACT == 2) gc *= a * (1.0f - a);
+                g[c] = gc;
+            }
+            transpose16(d);   /* d[i]: row i's dZ (lane j) */
+            transpose16(g);   /* g[i]: row i's dH (lane c) */
+            for (int i = 0; i < nr; i++) {
+                const int r = rq + i;
+                float hv[16];
+                vstore16(hrow[i], 0, hv);
+                bacc += d[i];
+                for (int c = 0; c < H; c++) acc[c] = fma((float16)hv[c], d[i], acc[c]);
+                float16 gi = g[i];
+                if (p_drop > 0.0f) {
+                    float gl[16];
+                    vstore16(gi, 0, gl);
+                    for (int c = 0; c < H; c++)
+                        gl[c] = rng_dropout(gl[c], p_drop, keep_scale, seed, stream, (ulong)r * H + c);
+                    gi = vload16(0, gl);
+                }
+                hacc += gi;
+                dh[r - rblock] = gi;
+            }
         }
         if (!backward) continue;
-        bacc += d;
-        for (int c = 0; c < H; c++) acc[c] = fma((float16)hv[c], d, acc[c]);
-        float16 g = output_input_grad(&o, d, hv, a_scale);
-        if (p_drop > 0.0f) {
-            float gl[16];
-            vstore16(g, 0, gl);
-            for (int c = 0; c < H; c++)
-                gl[c] = rng_dropout(gl[c], p_drop, keep_scale, seed, stream, (ulong)r * H + c);
-            g = vload16(0, gl);
-        }
-        hacc += g;
         /* dH into the slice's rows of X^T dH: an image's pixels are distinct, so no two
          * updates of one row depend on each other. */
-        for (uint e = row_ptr[img], end = row_ptr[img + 1]; e < end; e++) {
-            const uint p = nz[e];
-            slab[p >> 8] = fma((float16)pixel_value[p & 255u], g, slab[p >> 8]);
+        for (int r = rblock; r < rblock_end; r++) {
+            const uint img = use_idx ? idx[idx_off + r] : r0 + (uint)r;
+            const float16 gi = dh[r - rblock];
+            for (uint e = row_ptr[img], end = row_ptr[img + 1]; e < end; e++) {
+                const uint p = nz[e];
+                slab[p >> 8] = fma((float16)pixel_value[p & 255u], gi, slab[p >> 8]);
+            }
         }
     }
     if (!backward) return;

@@ -401,7 +401,7 @@ START_TEST(test_one_kernel_per_program)
                            : strcmp(e->name, "sparse.cl") == 0 ? "-DK=6 -DN=3"
                            : strcmp(e->name, "softmax_xent.cl") == 0 ? "-DCLASSES=3"
                            : strcmp(e->name, "output_step.cl") == 0 ? "-DK=6 -DN=3 -DACT=1"
-                           : strcmp(e->name, "sparse_step.cl") == 0 ? "-DK=6 -DH=3 -DN=2 -DACT=1"
+                           : strcmp(e->name, "sparse_step.cl") == 0 ? "-DK=6 -DH=3 -DN=2 -DACT=1 -DROW_BLOCK=16"
                            : strcmp(e->name, "fused_step.cl") == 0
                                ? "-DNL=1 -DSIZES=6,3 -DWOFFS=0 -DBOFFS=18 -DTSTARTS=0,1 -DACT=1 "
                                  "-DOPT=0 -DVW=2 -DRN=8 -DRV=2 -DCLASSES=3"
