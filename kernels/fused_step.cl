@@ -15,8 +15,9 @@
  *   Items run along the outputs of each layer (forward: item i takes the RJ outputs from
  *   RJ * i, then RJ * (i + WG), ..., reading their rows of W contiguously in VW-wide vectors) and along VW-vectors of a layer's
  *   inputs (backward), with a barrier between layers: only the group's own rows are touched.
- * step_update: NDRange (TILES), one item per tile of RN outputs x RV VW-vectors of inputs of
- *   one layer (all layers in one NDRange, layer l's tiles from TSTART(l)):
+ * step_update: NDRange (at most TILES), item i taking the tiles i, i + size, ... (one each where
+ *   the NDRange is TILES), a tile RN outputs x RV VW-vectors of inputs of one layer (all
+ *   layers in one NDRange, layer l's tiles from TSTART(l)):
  *   reads  dZ_l and the layer's input (x0 or A_{l-1}; SPARSE0: the nonzeros, from x0's
  *          tile starts) from step_forward_backward's scratch
  *   writes params, s1, s2: the tile's weights (and, for the tile at input vector 0, the biases
@@ -443,17 +444,16 @@ static inline void sparse_first_update(const int lt, const int m, __global float
 }
 #endif
 
-__kernel void step_update(const int m, __global float *params, __global const float *x0,
-                          __global const float *act,
-                          __global const float *dz, __global float *s1, __global float *s2,
-                          const float lr, const float mu, const float b1, const float b2,
-                          const float eps, const float wd, const float bc1, const float bc2,
-                          __global const uint *row_ptr, __global const uint *nz,
-                          __global const uint *idx, const ulong idx_off, const int use_x_idx,
-                          const ulong x_row0, __global float *wt)
+/* Tile t of step_update. */
+static inline void update_tile(const int t, const int m, __global float *params,
+                               __global const float *x0, __global const float *act,
+                               __global const float *dz, __global float *s1, __global float *s2,
+                               const float lr, const float mu, const float b1, const float b2,
+                               const float eps, const float wd, const float bc1, const float bc2,
+                               __global const uint *row_ptr, __global const uint *nz,
+                               __global const uint *idx, const ulong idx_off, const int use_x_idx,
+                               const ulong x_row0, __global float *wt)
 {
-    const int t = get_global_id(0);
-    if (t >= TSTART[NL]) return;
     int l = 0;
     while (t >= TSTART[l + 1]) l++;
 #if SPARSE0
@@ -510,4 +510,18 @@ __kernel void step_update(const int m, __global float *params, __global const fl
             optimizer_step(OPT, BOFF[l] + (ulong)(j0 + i), bacc[i], params, s1, s2, lr, mu, b1,
                            b2, eps, wd, bc1, bc2);
     }
+}
+
+__kernel void step_update(const int m, __global float *params, __global const float *x0,
+                          __global const float *act,
+                          __global const float *dz, __global float *s1, __global float *s2,
+                          const float lr, const float mu, const float b1, const float b2,
+                          const float eps, const float wd, const float bc1, const float bc2,
+                          __global const uint *row_ptr, __global const uint *nz,
+                          __global const uint *idx, const ulong idx_off, const int use_x_idx,
+                          const ulong x_row0, __global float *wt)
+{
+    for (int t = get_global_id(0); t < TSTART[NL]; t += get_global_size(0))
+        update_tile(t, m, params, x0, act, dz, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2, row_ptr,
+                    nz, idx, idx_off, use_x_idx, x_row0, wt);
 }
