@@ -135,19 +135,15 @@ static inline void dot_block(__global const float *const x[RM], __global const f
 #define NP0 (NV0 * 16)
 #define PT ((S[0] + PR - 1) / PR)   /* layer 0's pixel tiles of step_update */
 
-/* Row r's first nonzero at or past each pixel tile's first pixel t * PR, into at[r * PT + t]:
- * step_update's tiles start there without a search (one binary search per row and tile took
- * a quarter of its time: 784-128-10, batch 64, perf). One merge of the row's sorted pixels
- * with the tiles' starts. */
-static inline void tile_starts(__global const uint *row_ptr, __global const uint *nz,
-                               const ulong img, const int r, __global uint *at)
+/* A row's first nonzero at or past each pixel tile's first pixel t * PR, into at[t] (x0's row
+ * r when SPARSE0): step_update's tiles start there without a search (one binary search per
+ * row and tile took a quarter of its time: 784-128-10, batch 64, perf). Called with each
+ * nonzero's pixel q and index e in order as the forward pass reads them, then with q = S[0]
+ * and the row's end; *next is the first tile not yet written (in a loop of its own, the
+ * merge took a sixth of step_forward_backward's time). */
+static inline void mark_tiles(const uint q, const uint e, int *next, __global uint *at)
 {
-    uint e = row_ptr[img];
-    const uint end = row_ptr[img + 1];
-    for (int t = 0; t < PT; t++) {
-        while (e < end && (nz[e] >> 8) < (uint)(t * PR)) e++;
-        at[(ulong)r * PT + (ulong)t] = e;
-    }
+    while (*next < PT && q >= (uint)(*next * PR)) at[(*next)++] = e;
 }
 
 /* 16 weights of pixel q for the outputs from j0 read from W_0 itself (wt is not up to date):
@@ -170,19 +166,23 @@ static inline void sparse_first_forward(__global const uint *row_ptr, __global c
                                         const int r0, const int r1, const int lid, const int wg,
                                         __global float *out, const float p_drop,
                                         const float keep_scale, const ulong seed,
-                                        const ulong stream)
+                                        const ulong stream, __global uint *tile_at)
 {
     const int n = S[1], hidden = NL > 1;
     for (int c0 = lid * SB; c0 < NV0; c0 += wg * SB) {
+        const bool marks = c0 == 0;   /* the item of the first outputs writes the tile starts */
         for (int r = r0; r < r1; r++) {
             const ulong img = image_row(x_row0, use_x_idx, idx, idx_off, r);
             const uint end = row_ptr[img + 1];
+            __global uint *at = tile_at + (ulong)r * PT;
+            int next = 0;
             float16 acc[SB];
 #pragma unroll
             for (int s = 0; s < SB; s++) acc[s] = (float16)0.0f;
             if (wt_stale) {
                 for (uint e = row_ptr[img]; e < end; e++) {
                     const uint p = nz[e];
+                    if (marks) mark_tiles(p >> 8, e, &next, at);
                     const float16 v = (float16)(float)(p & 255u);
                     for (int s = 0; s < SB; s++)
                         acc[s] = fma(v, first_weights(w0, p >> 8, (c0 + s) * 16), acc[s]);
@@ -190,12 +190,14 @@ static inline void sparse_first_forward(__global const uint *row_ptr, __global c
             } else {
                 for (uint e = row_ptr[img]; e < end; e++) {
                     const uint p = nz[e];
+                    if (marks) mark_tiles(p >> 8, e, &next, at);
                     const float16 v = (float16)(float)(p & 255u);
                     __global const float *w = wt + (ulong)(p >> 8) * NP0 + (ulong)c0 * 16;
 #pragma unroll
                     for (int s = 0; s < SB; s++) acc[s] = fma(v, vload16(s, w), acc[s]);
                 }
             }
+            if (marks) mark_tiles((uint)S[0], end, &next, at);
             for (int s = 0; s < SB; s++) {
                 float vals[16];
                 vstore16(acc[s], 0, vals);
@@ -234,10 +236,7 @@ __kernel void step_forward_backward(__global const uchar *x, const ulong x_row0,
 #if SPARSE0
     sparse_first_forward(row_ptr, nz, wt, params + WOFF[0], wt_stale, params + BOFF[0], x_row0,
                          use_x_idx, idx, idx_off, r0, r1, lid, wg, act, p_drop, keep_scale, seed,
-                         stream0);
-    for (int r = r0 + lid; r < r1; r += wg)   /* x0 holds the tile starts when SPARSE0 */
-        tile_starts(row_ptr, nz, image_row(x_row0, use_x_idx, idx, idx_off, r), r,
-                    (__global uint *)x0);
+                         stream0, (__global uint *)x0);   /* x0: the tile starts when SPARSE0 */
     barrier(CLK_GLOBAL_MEM_FENCE);
     const int l_dense = 1;
 #else
