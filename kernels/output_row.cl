@@ -1,8 +1,8 @@
-/* output_row.cl: one row of a narrow output layer in registers, shared by output_step.cl and
- * sparse_step.cl so both compute the same function. OUT_K (at most 16) hidden inputs, OUT_N (at
- * most 16) classes, ACT the hidden activation below them (0 none, 1 relu, 2 sigmoid). A row's
- * logits, softmax and dZ are one float16 (lanes from OUT_N on: logit -inf, so exp 0, dZ 0);
- * its hidden inputs are a float[16], zero from OUT_K on. */
+/* output_row.cl: one row of a narrow output layer in registers (output_step.cl), and the same
+ * function on a block of 16 rows with a row in each lane (sparse_step.cl), side by side. OUT_K
+ * (at most 16) hidden inputs, OUT_N (at most 16) classes, ACT the hidden activation below them
+ * (0 none, 1 relu, 2 sigmoid). A row's logits, softmax and dZ are one float16 (lanes from OUT_N
+ * on: logit -inf, so exp 0, dZ 0); its hidden inputs are a float[16], zero from OUT_K on. */
 #ifndef CLTRAIN_OUTPUT_ROW_CL
 #define CLTRAIN_OUTPUT_ROW_CL
 
@@ -100,6 +100,74 @@ static inline void output_grads_store(const float16 *acc, const float16 bacc, __
     float bl[16];
     vstore16(bacc, 0, bl);
     for (int j = 0; j < OUT_N; j++) b[j] = bl[j];
+}
+
+/* ---- a block of 16 rows, a row in each lane (sparse_step.cl) ------------------------------ */
+
+/* output_logits and output_softmax on 16 rows: their hidden units hc[c] (lane i: row i's unit
+ * c, zero from OUT_K on), the labels lab, W and b as w[j * OUT_K + c] and b[j]. Writes st[0..2]
+ * of the first nr rows (from stats row 0 at st) and returns in d[j] the rows' dZ of class j,
+ * (softmax - onehot) * scale (zero from OUT_N on). The logits' sums run over the inputs in
+ * output_logits' order; the softmax's sum runs over the classes in order (not hsum16's tree). */
+static inline void output_block(const float16 hc[16], const int16 lab, const float *w,
+                                const float *b, const int nr, const float scale,
+                                __global float *st, float16 d[16])
+{
+    float16 z[OUT_N];
+    for (int j = 0; j < OUT_N; j++) {
+        float16 zj = (float16)b[j];
+        for (int c = 0; c < OUT_K; c++) zj = fma(hc[c], (float16)w[j * OUT_K + c], zj);
+        z[j] = zj;
+    }
+    float16 zmax = z[0];
+    for (int j = 1; j < OUT_N; j++) zmax = fmax(zmax, z[j]);
+    int16 arg = (int16)OUT_N;   /* the first class at the maximum */
+    for (int j = OUT_N - 1; j >= 0; j--) arg = select(arg, (int16)j, z[j] == zmax);
+    float16 sum = (float16)0.0f, zl = (float16)NAN;   /* NAN: a label past the classes */
+    for (int j = 0; j < OUT_N; j++) {
+        d[j] = exp(z[j] - zmax);
+        sum += d[j];
+        zl = select(zl, z[j], lab == (int16)j);
+    }
+    const float16 inv = 1.0f / sum, loss = (zmax - zl) + log(sum);   /* sum >= 1 */
+    float16 sq = (float16)0.0f;
+    for (int j = 0; j < 16; j++) {
+        if (j >= OUT_N) {
+            d[j] = (float16)0.0f;
+            continue;
+        }
+        d[j] = d[j] * inv - select((float16)0.0f, (float16)1.0f, lab == (int16)j);
+        sq += d[j] * d[j];
+        d[j] *= scale;
+    }
+    float ls[16], qs[16], cs[16];
+    vstore16(loss, 0, ls);
+    vstore16(sq, 0, qs);
+    vstore16(select((float16)0.0f, (float16)1.0f, arg == lab), 0, cs);
+    for (int i = 0; i < nr; i++) {
+        st[i * 3] = ls[i];
+        st[i * 3 + 1] = qs[i];
+        st[i * 3 + 2] = cs[i];
+    }
+}
+
+/* output_input_grad on a block: g[c] (lane i) = row i's dA of input c, (dZ W) * g'(a_scale h),
+ * summed over the classes in its order; zero from OUT_K on. */
+static inline void output_block_input_grad(const float16 d[16], const float16 hc[16],
+                                           const float *w, const float a_scale, float16 g[16])
+{
+    for (int c = 0; c < 16; c++) {
+        if (c >= OUT_K) {
+            g[c] = (float16)0.0f;
+            continue;
+        }
+        float16 gc = (float16)0.0f;
+        for (int j = 0; j < OUT_N; j++) gc = fma(d[j], (float16)w[j * OUT_K + c], gc);
+        const float16 a = a_scale * hc[c];
+        if (ACT == 1) gc = select((float16)0.0f, gc, a > 0.0f);
+        else if (ACT == 2) gc *= a * (1.0f - a);
+        g[c] = gc;
+    }
 }
 
 #endif

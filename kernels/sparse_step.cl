@@ -32,8 +32,8 @@
  *   H): the next pass's W1^T without a transposition.
  * Dropout as activation.cl's dropout kernel draws it: element (r, c) of the m x H block is kept
  * (times keep_scale) when rng_uniform(seed, stream, r * H + c) >= p_drop, in both passes.
- * Built with -DK, -DH, -DN, -DACT (0 none, 1 relu, 2 sigmoid) and -DROW_BLOCK (a multiple of
- * 16; the host sizes part1 by it). The file includes reduce.cl and update.cl, whose
+ * Built with -DK, -DH, -DN, -DACT (0 none, 1 relu, 2 sigmoid) and -DROW_BLOCK (the host sizes
+ * part1 by it). The file includes reduce.cl and update.cl, whose
  * reduce_stats (and, where the update is apart, under mpirun, update) kernels a training
  * launches beside these: one program is then all the seed's training builds (on PoCL a
  * program costs about 0.2 s to build past the first, and 50-80 ms to take from its cache). */
@@ -100,58 +100,11 @@ static inline float16 hidden_bias(__global const float *params, const ulong b1)
     return vload16(0, bl);
 }
 
-/* A block of 16 rows' output layer, a row in each lane: their hidden units hc[c] (lane i: row
- * i's unit c), the labels lab, W2 and b2 as w2s[j * H + c] and b2s[j]. Writes st[0..2] of the
- * first nr rows (softmax_xent.cl's loss, squared error and correct, from stats row 0 at st)
- * and returns in d[j] the rows' dZ of class j, (softmax - onehot) * scale (zero from N on). The
- * logits' sums run over the hidden units in the order of output_row.cl's output_logits. */
-static inline void output_block(const float16 hc[16], const int16 lab, const float *w2s,
-                                const float *b2s, const int nr, const float scale,
-                                __global float *st, float16 d[16])
-{
-    float16 z[N];
-    for (int j = 0; j < N; j++) {
-        float16 zj = (float16)b2s[j];
-        for (int c = 0; c < H; c++) zj = fma(hc[c], (float16)w2s[j * H + c], zj);
-        z[j] = zj;
-    }
-    float16 zmax = z[0];
-    for (int j = 1; j < N; j++) zmax = fmax(zmax, z[j]);
-    int16 arg = (int16)N;   /* the first class at the maximum */
-    for (int j = N - 1; j >= 0; j--) arg = select(arg, (int16)j, z[j] == zmax);
-    float16 sum = (float16)0.0f, zl = (float16)NAN;   /* NAN: a label past the classes */
-    for (int j = 0; j < N; j++) {
-        d[j] = exp(z[j] - zmax);
-        sum += d[j];
-        zl = select(zl, z[j], lab == (int16)j);
-    }
-    const float16 inv = 1.0f / sum, loss = (zmax - zl) + log(sum);   /* sum >= 1 */
-    float16 sq = (float16)0.0f;
-    for (int j = 0; j < 16; j++) {
-        if (j >= N) {
-            d[j] = (float16)0.0f;
-            continue;
-        }
-        d[j] = d[j] * inv - select((float16)0.0f, (float16)1.0f, lab == (int16)j);
-        sq += d[j] * d[j];
-        d[j] *= scale;
-    }
-    float ls[16], qs[16], cs[16];
-    vstore16(loss, 0, ls);
-    vstore16(sq, 0, qs);
-    vstore16(select((float16)0.0f, (float16)1.0f, arg == lab), 0, cs);
-    for (int i = 0; i < nr; i++) {
-        st[i * 3] = ls[i];
-        st[i * 3 + 1] = qs[i];
-        st[i * 3 + 2] = cs[i];
-    }
-}
-
 /* Rows go 16 at a time: each one's hidden units from its nonzeros, then the output layer,
- * softmax and dH of the 16 at once, a row in each lane, then each row's gradients and its dH
- * into the slab. Row by row (output_row.cl), the ten-deep chains of multiply-adds of the
- * logits and of dH and the row's exp and log took a third of the pass (perf, the seed's
- * full batch). */
+ * softmax and dH of the 16 at once, a row in each lane (output_row.cl's block functions), then
+ * each row's gradients and its dH into the slab. Row by row, the ten-deep chains of
+ * multiply-adds of the logits and of dH and the row's exp and log took a third of the pass
+ * (perf, the seed's full batch). */
 __kernel void sparse_step(const int backward, __global const uint *row_ptr, __global const uint *nz,
                           __global const uint *idx, const ulong idx_off, const int use_idx,
                           const uint r0, const int m, const int rows_per_slice, const float alpha,
@@ -200,20 +153,7 @@ __kernel void sparse_step(const int backward, __global const uint *row_ptr, __gl
             transpose16(hc);   /* hc[c]: unit c of the 16 rows */
             output_block(hc, vload16(0, labs), w2s, b2s, nr, scale, stats + (stat_row0 + (ulong)rq) * 3, d);
             if (!backward) continue;
-            /* dH = (dZ W2) * g'(a_scale h) (a_scale undoes inverted dropout's scaling), its sums
-             * over the classes in the order of output_row.cl's output_input_grad. */
-            for (int c = 0; c < 16; c++) {
-                if (c >= H) {
-                    g[c] = (float16)0.0f;
-                    continue;
-                }
-                float16 gc = (float16)0.0f;
-                for (int j = 0; j < N; j++) gc = fma(d[j], (float16)w2s[j * H + c], gc);
-                const float16 a = a_scale * hc[c];
-                if (ACT == 1) gc = select((float16)0.0f, gc, a > 0.0f);
-                else if (ACT == 2) gc *= a * (1.0f - a);
-                g[c] = gc;
-            }
+            output_block_input_grad(d, hc, w2s, a_scale, g);
             transpose16(d);   /* d[i]: row i's dZ (lane j) */
             transpose16(g);   /* g[i]: row i's dH (lane c) */
             for (int i = 0; i < nr; i++) {

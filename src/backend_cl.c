@@ -1270,12 +1270,12 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a, 
     while ((size_t)q->plan.wg > kmax && q->plan.wg > 1) q->plan.wg /= 2;
 }
 
-/* The options and kernels of sparse_step.cl's program for a network's shape: one place, so that
- * the program built ahead (backend_cl_prefetch_training) is the one launched. */
 /* sparse_step.cl's ROW_BLOCK: the rows of a slice whose dH part1 keeps between the block's
  * forward pass and its scatter into the slab (64, 256 and 1,024 measured the same). */
 #define SPARSE_STEP_ROW_BLOCK 256
 
+/* The options and kernels of sparse_step.cl's program for a network's shape: one place, so that
+ * the program built ahead (backend_cl_prefetch_training) is the one launched. */
 static void sparse_step_options(int k, int h, int n, activation act, char *buf, size_t len)
 {
     snprintf(buf, len, "-DK=%d -DH=%d -DN=%d -DACT=%d -DROW_BLOCK=%d", k, h, n, (int)act,
@@ -1550,7 +1550,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
     for (int l = 1; l <= L; l++) cols += (size_t)a->sizes[l];
     size_t bytes = (size_t)m * cols * sizeof(float);
     /* SPARSE0 reads the pixels in place: no float copy of the batch; x0 holds each row's first
-     * nonzero of each of step_update's pixel tiles instead (fused_step.cl's tile_starts). */
+     * nonzero of each of step_update's pixel tiles instead (fused_step.cl's mark_tiles). */
     size_t x0_bytes = sparse ? (size_t)m * ((k0 + (size_t)q->plan.pr - 1) / (size_t)q->plan.pr) * sizeof(uint32_t)
                              : (size_t)m * k0 * sizeof(float);
     clrt_buf *x0 = grown(b, &b->step_x, x0_bytes, sparse ? "fused step's tile starts" : "fused step inputs");
