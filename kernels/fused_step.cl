@@ -7,7 +7,8 @@
  *   reads  X: row r is x[(use_x_idx ? idx[idx_off + r] : x_row0 + r) * S0 ..] (uint8 pixels,
  *          scaled by 1/255), labels[use_l_idx ? idx[idx_off + r] : l_row0 + r], params
  *   writes x0 (m x S0) = the rows' pixels as floats (unscaled); with SPARSE0 (below) instead
- *          x0 as uint[m x PT]: each row's first nonzero of each of layer 0's update tiles,
+ *          x0 as uint[m x PTS]: each row's first nonzero of each of layer 0's update tiles,
+ *          then the row's end,
  *          act[l] (m x S[l+1] at act + m * COLS(l)) = A_l, the activations after dropout
  *          (the logits' block is replaced by dZ of the output layer, (p - y) * scale),
  *          dz[l] (m x S[l+1] at dz + m * COLS(l), hidden layers) = dZ_l,
@@ -19,7 +20,7 @@
  *   the NDRange is TILES), a tile RN outputs x RV VW-vectors of inputs of one layer (all
  *   layers in one NDRange, layer l's tiles from TSTART(l)):
  *   reads  dZ_l and the layer's input (x0 or A_{l-1}; SPARSE0: the nonzeros, from x0's
- *          tile starts) from step_forward_backward's scratch
+ *          tile ranges) from step_forward_backward's scratch
  *   writes params, s1, s2: the tile's weights (and, for the tile at input vector 0, the biases
  *          of its outputs) updated by optimizer.cl's optimizer_step with the gradient
  *          dW = alpha dZ_l^T X_l, db = column sums of dZ_l, each summed over the m rows in
@@ -134,6 +135,12 @@ static inline void dot_block(__global const float *const x[RM], __global const f
 #define NV0 ((S[1] + 15) / 16)
 #define NP0 (NV0 * 16)
 #define PT ((S[0] + PR - 1) / PR)   /* layer 0's pixel tiles of step_update */
+#define PTS (PT + 1)   /* x0's entries per row: each tile's first nonzero, then the row's end */
+/* The forward pass reads the nonzeros of the row this many rows ahead, one load per 64-byte
+ * line, before its own: a shuffled batch's rows lie anywhere in the 36 MB of MNIST's CSR, and
+ * the loads of each row's first lines stalled the pass (784-128-10, batch 64, perf:
+ * step_forward_backward 80-84 -> 71-75 us; 1, 2, 4 and 8 rows measured, 4 kept). */
+#define ROWS_AHEAD 4
 
 /* A row's first nonzero at or past each pixel tile's first pixel t * PR, into at[t] (x0's row
  * r when SPARSE0): step_update's tiles start there without a search (one binary search per
@@ -169,12 +176,18 @@ static inline void sparse_first_forward(__global const uint *row_ptr, __global c
                                         const ulong stream, __global uint *tile_at)
 {
     const int n = S[1], hidden = NL > 1;
+    uint touched = 0;
     for (int c0 = lid * SB; c0 < NV0; c0 += wg * SB) {
         const bool marks = c0 == 0;   /* the item of the first outputs writes the tile starts */
         for (int r = r0; r < r1; r++) {
             const ulong img = image_row(x_row0, use_x_idx, idx, idx_off, r);
             const uint end = row_ptr[img + 1];
-            __global uint *at = tile_at + (ulong)r * PT;
+            __global uint *at = tile_at + (ulong)r * PTS;
+            if (r + ROWS_AHEAD < r1) {
+                const ulong later = image_row(x_row0, use_x_idx, idx, idx_off, r + ROWS_AHEAD);
+                const uint lb = row_ptr[later], le = row_ptr[later + 1];
+                for (uint e = lb; e < le; e += 16) touched += nz[e];
+            }
             int next = 0;
             float16 acc[SB];
 #pragma unroll
@@ -197,7 +210,10 @@ static inline void sparse_first_forward(__global const uint *row_ptr, __global c
                     for (int s = 0; s < SB; s++) acc[s] = fma(v, vload16(s, w), acc[s]);
                 }
             }
-            if (marks) mark_tiles((uint)S[0], end, &next, at);
+            if (marks) {
+                mark_tiles((uint)S[0], end, &next, at);
+                at[PT] = end;
+            }
             for (int s = 0; s < SB; s++) {
                 float vals[16];
                 vstore16(acc[s], 0, vals);
@@ -210,6 +226,7 @@ static inline void sparse_first_forward(__global const uint *row_ptr, __global c
             }
         }
     }
+    if (r1 < 0) out[0] = (float)touched;   /* never (r1 >= 1): keeps the loads ahead */
 }
 
 #endif
@@ -387,11 +404,11 @@ static inline void sparse_first_update(const int lt, const int m, __global float
 #pragma unroll
             for (int s = 0; s < SB; s++) bacc[s] += d[s];
         }
-        const ulong img = image_row(x_row0, use_x_idx, idx, idx_off, r);
-        const uint end = row_ptr[img + 1];
-        for (uint e = starts[(ulong)r * PT + (ulong)(q0 / PR)]; e < end; e++) {
+        /* The tile's nonzeros of row r: from its start to the next tile's (or the row's end). */
+        __global const uint *range = starts + (ulong)r * PTS + (ulong)(q0 / PR);
+        const uint end = range[1];
+        for (uint e = range[0]; e < end; e++) {
             const uint p = nz[e], q = p >> 8;
-            if (q >= (uint)q1) break;
             const float16 v = (float16)(float)(p & 255u);
             float16 *a = acc + (q - (uint)q0) * SB;
 #pragma unroll

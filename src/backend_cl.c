@@ -1550,8 +1550,8 @@ static void cl_train_step(backend *be, const train_step_args *a)
     for (int l = 1; l <= L; l++) cols += (size_t)a->sizes[l];
     size_t bytes = (size_t)m * cols * sizeof(float);
     /* SPARSE0 reads the pixels in place: no float copy of the batch; x0 holds each row's first
-     * nonzero of each of step_update's pixel tiles instead (fused_step.cl's mark_tiles). */
-    size_t x0_bytes = sparse ? (size_t)m * ((k0 + (size_t)q->plan.pr - 1) / (size_t)q->plan.pr) * sizeof(uint32_t)
+     * nonzero of each of step_update's pixel tiles and its end instead (fused_step.cl's PTS). */
+    size_t x0_bytes = sparse ? (size_t)m * ((k0 + (size_t)q->plan.pr - 1) / (size_t)q->plan.pr + 1) * sizeof(uint32_t)
                              : (size_t)m * k0 * sizeof(float);
     clrt_buf *x0 = grown(b, &b->step_x, x0_bytes, sparse ? "fused step's tile starts" : "fused step inputs");
     clrt_buf *act = grown(b, &b->step_act, bytes, "fused step activations");
