@@ -24,7 +24,9 @@
  *   writes params, s1, s2: the tile's weights (and, for the tile at input vector 0, the biases
  *          of its outputs) updated by optimizer.cl's optimizer_step with the gradient
  *          dW = alpha dZ_l^T X_l, db = column sums of dZ_l, each summed over the m rows in
- *          row order inside one item: no atomics, the same result for any NDRange split.
+ *          row order inside one item: no atomics, the same result for any NDRange split;
+ *          with SPARSE0 under SGD, layer 0's weights in wt alone (SGD_IN_WT)
+ * wt_to_params (SPARSE0): NDRange S0 x S1, params' W_0 from wt, after SGD_IN_WT's steps.
  *
  * Compile-time network (-D, cl_backend's step plan): NL layers, SIZES (NL + 1 widths),
  * WOFFS and BOFFS (the parameter buffer's offsets, model.h), TSTARTS (NL + 1 tile starts),
@@ -34,7 +36,8 @@
  * reads only the nonzero pixels, from sparse.cl's CSR (row_ptr, nz: (pixel << 8) | value),
  * through a transposed copy of its weights, wt[S0 x NP0] (NP0 = S1 rounded up to 16, zeros
  * past S1), which step_update rewrites from the updated weights (wt_stale: params changed
- * elsewhere, and step_forward_backward reads W_0 itself, the same values); SB 16-float
+ * elsewhere, and both kernels read W_0 itself, the same values), or under SGD updates in
+ * place, params' W_0 left behind until wt_to_params; SB 16-float
  * vectors of outputs per item (a divisor of NP0 / 16); layer 0's update tiles are PR pixels
  * x SB vectors, in pixel-major order. Dropout follows the dropout kernel of activation.cl: the element
  * (r, j) of layer l's m x n block keeps its value (times keep_scale) when
@@ -369,6 +372,58 @@ OPTIMIZER_STEP_BODY(floatv, OPT_LDV, OPT_STV)
 
 #if SPARSE0
 
+/* SGD keeps no state: its step on layer 0's weights is made where the tile's gradient already
+ * lies, in wt's layout, and wt holds W_0 from one step to the next; params' W_0 falls behind
+ * until the host's wt_to_params. Against the optimizer along params' rows and their copy
+ * turned into wt, this writes W_0 once a step instead of twice, reads it from wt's contiguous
+ * lines instead of params' scattered ones, and turns no block around (784-128-10, batch 64,
+ * PoCL 2 cores, --profile: step_update 111-114 -> 62-65 us, and step_forward_backward 71-75
+ * -> 65-68 us, with fewer of W_0's lines passed between the cores; the epoch, evaluation
+ * included, 0.21 -> 0.155 s). Other optimizers keep their state
+ * in params' layout, and update params there. */
+#define SGD_IN_WT (OPT == 0)
+
+/* optimizer_step on 16 weights held in registers (SGD: reads only *p; s1 and s2 unused). */
+#define OPT_LDP(q) (*(q))
+#define OPT_STP(x, q) (*(q) = (x))
+static inline void optimizer_step_private(const int kind, float16 *p, const float16 gi,
+                                          float16 *s1, float16 *s2, const float lr,
+                                          const float mu, const float b1, const float b2,
+                                          const float eps, const float wd, const float bc1,
+                                          const float bc2)
+OPTIMIZER_STEP_BODY(float16, OPT_LDP, OPT_STP)
+#undef OPT_LDP
+#undef OPT_STP
+
+/* SGD_IN_WT's step on pixel q's weights of the outputs jb .. jb + 15 (wt's 64-byte aligned
+ * line), whose gradient summed over the rows is g: read from wt, or from W_0 itself where
+ * params changed elsewhere (wt_stale); lanes past S1 stay zero. */
+static inline void sgd_in_wt(const float16 g, const int q, const int jb, __global const float *params,
+                             __global float *wt, const int wt_stale, const float lr, const float wd)
+{
+    __global float16 *line = (__global float16 *)(wt + (ulong)q * NP0 + (ulong)jb);
+    float16 p = wt_stale ? first_weights(params + WOFF[0], (uint)q, jb) : *line;
+    optimizer_step_private(0, &p, g * (1.0f / 255.0f), &p, &p, lr, 0.0f, 0.0f, 0.0f, 0.0f, wd,
+                           1.0f, 1.0f);
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    *line = select((float16)0.0f, p, lane < (int16)(S[1] - jb));
+}
+
+/* The optimizer on the biases of layer 0's outputs jb .. jb + 15 (those below S1), from their
+ * gradient g. */
+static inline void first_biases_step(const float16 g, const int jb, __global float *params,
+                                     __global float *s1, __global float *s2, const float lr,
+                                     const float mu, const float b1, const float b2,
+                                     const float eps, const float wd, const float bc1,
+                                     const float bc2)
+{
+    float bv[16];
+    vstore16(g, 0, bv);
+    for (int l = 0; l < min(16, S[1] - jb); l++)
+        optimizer_step(OPT, BOFF[0] + (ulong)(jb + l), bv[l], params, s1, s2, lr, mu, b1, b2,
+                       eps, wd, bc1, bc2);
+}
+
 /* Layer 0's tile lt of step_update from the nonzero pixels: pixels [q0, q0 + PR) x SB vectors
  * of outputs from c0; the gradient summed over the rows in order in acc[pixel][output], then
  * the optimizer along the pixels (contiguous in params) and the tile's part of wt rewritten. */
@@ -380,7 +435,8 @@ static inline void sparse_first_update(const int lt, const int m, __global float
                                        __global const uint *row_ptr, __global const uint *nz,
                                        __global const uint *idx, const ulong idx_off,
                                        const int use_x_idx, const ulong x_row0,
-                                       __global const uint *starts, __global float *wt)
+                                       __global const uint *starts, __global float *wt,
+                                       const int wt_stale)
 {
     const int k = S[0], n = S[1], nb = NV0 / SB;
     const int q0 = lt / nb * PR, c0 = lt % nb * SB, q1 = min(k, q0 + PR);
@@ -392,8 +448,10 @@ static inline void sparse_first_update(const int lt, const int m, __global float
      * stride of S0 floats, which no prefetcher follows; PoCL's prefetch() does nothing) stalled
      * the update one by one (perf; 784-128-10, batch 64: step_update 136-146 us, 122-131 so). */
     float ahead = 0.0f;
+#if !SGD_IN_WT
     for (int j = c0 * 16; j < min(n, (c0 + SB) * 16); j++)
         for (int q = q0; q < q1; q += 16) ahead += params[WOFF[0] + (ulong)j * (ulong)k + (ulong)q];
+#endif
 #pragma unroll
     for (int s = 0; s < SB; s++) bacc[s] = (float16)0.0f;
     for (int r = 0; r < m; r++) {
@@ -416,6 +474,14 @@ static inline void sparse_first_update(const int lt, const int m, __global float
         }
     }
     if (m < 0) params[WOFF[0]] = ahead;   /* never (m >= 1): keeps the loads ahead */
+#if SGD_IN_WT
+    for (int q = q0; q < q1; q++)
+        for (int s = 0; s < SB; s++)
+            sgd_in_wt(acc[(q - q0) * SB + s], q, (c0 + s) * 16, params, wt, wt_stale, lr, wd);
+    for (int s = 0; s < SB && q0 == 0; s++)
+        first_biases_step(bacc[s], (c0 + s) * 16, params, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2);
+    return;
+#endif
     /* Output j's gradient along the tile's pixels is lane j - (c0 + s) * 16 of acc[. * SB + s]:
      * blocks of 16 pixels x 16 outputs turned around in registers, then VW pixels at a time in
      * the layout of params (VW divides S0 and 16; q0 is a multiple of 16). */
@@ -449,14 +515,18 @@ static inline void sparse_first_update(const int lt, const int m, __global float
             transpose16(blk);   /* blk[i]: pixel q + i's weights of the outputs jb .. jb + 15 */
             for (int i = 0; i < w; i++) vstore16(blk[i], 0, wt + (ulong)(q + i) * NP0 + (ulong)jb);
         }
-        if (q0 == 0) {
-            float bv[16];
-            vstore16(bacc[s], 0, bv);
-            for (int l = 0; l < j_end - jb; l++)
-                optimizer_step(OPT, BOFF[0] + (ulong)(jb + l), bv[l], params, s1, s2, lr, mu, b1, b2,
-                               eps, wd, bc1, bc2);
-        }
+        if (q0 == 0)
+            first_biases_step(bacc[s], jb, params, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2);
     }
+}
+
+/* params' W_0 from wt, where SGD_IN_WT keeps it during the fused steps (launched by the host
+ * before anything else reads or writes params): NDRange S0 x S1, item i = j * S0 + q. */
+__kernel void wt_to_params(__global const float *wt, __global float *params)
+{
+    const int i = get_global_id(0);
+    if (i >= S[0] * S[1]) return;
+    params[WOFF[0] + (ulong)i] = wt[(ulong)(i % S[0]) * NP0 + (ulong)(i / S[0])];
 }
 #endif
 
@@ -468,7 +538,7 @@ static inline void update_tile(const int t, const int m, __global float *params,
                                const float eps, const float wd, const float bc1, const float bc2,
                                __global const uint *row_ptr, __global const uint *nz,
                                __global const uint *idx, const ulong idx_off, const int use_x_idx,
-                               const ulong x_row0, __global float *wt)
+                               const ulong x_row0, __global float *wt, const int wt_stale)
 {
     int l = 0;
     while (t >= TSTART[l + 1]) l++;
@@ -476,7 +546,7 @@ static inline void update_tile(const int t, const int m, __global float *params,
     if (l == 0) {
         sparse_first_update(t, m, params, NL == 1 ? act : dz, s1, s2, lr, mu, b1, b2, eps, wd,
                             bc1, bc2, row_ptr, nz, idx, idx_off, use_x_idx, x_row0,
-                            (__global const uint *)x0, wt);
+                            (__global const uint *)x0, wt, wt_stale);
         return;
     }
 #endif
@@ -535,9 +605,9 @@ __kernel void step_update(const int m, __global float *params, __global const fl
                           const float eps, const float wd, const float bc1, const float bc2,
                           __global const uint *row_ptr, __global const uint *nz,
                           __global const uint *idx, const ulong idx_off, const int use_x_idx,
-                          const ulong x_row0, __global float *wt)
+                          const ulong x_row0, __global float *wt, const int wt_stale)
 {
     for (int t = get_global_id(0); t < TSTART[NL]; t += get_global_size(0))
         update_tile(t, m, params, x0, act, dz, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2, row_ptr,
-                    nz, idx, idx_off, use_x_idx, x_row0, wt);
+                    nz, idx, idx_off, use_x_idx, x_row0, wt, wt_stale);
 }

@@ -105,6 +105,8 @@ static clrt_kernel *family_kernel(clrt_ctx *ctx, const char *file, const char *o
     return clrt_kernel_get(ctx, file, opts, name);
 }
 
+#define FUSED_SGD_SPARSE_KERNELS "step_forward_backward step_update wt_to_params"
+
 /* Kernel `name` of file from a program of the kernels `set` names (name among them), or of
  * its family when set is NULL or names it alone. */
 static clrt_kernel *set_kernel(clrt_ctx *ctx, const char *file, const char *opts, const char *name,
@@ -147,8 +149,11 @@ typedef struct step_node {
     clrt_kernel *forward_backward[2], *update[2];
     /* SPARSE0's transposed copy of the first layer's weights, made from the params whose
      * version was mirror_version (versions are unique in the back-end, across tensors); when
-     * anything but this plan's steps wrote them, a step reads W_0 itself and rewrites it. */
+     * anything but this plan's steps wrote them, a step reads W_0 itself and rewrites it.
+     * Under SGD the steps update W_0 in wt alone (fused_step.cl's SGD_IN_WT): params' copy is
+     * brought up by to_params (params_current) before any other operation. */
     clrt_buf *wt;
+    clrt_kernel *to_params;
     uint64_t mirror_version;
     struct step_node *next;
 } step_node;
@@ -181,6 +186,10 @@ typedef struct {
         int k, h;
     } sparse_wt;
     augment_cl *augment;                   /* --augment, made at its first use */
+    struct {                               /* the fused step whose wt holds W_0 newer than ... */
+        step_node *node;
+        const tensor *params;              /* ... these parameters do (SGD_IN_WT), or none */
+    } ahead;
 } cl_backend;
 
 static const backend_ops cl_ops;
@@ -286,10 +295,24 @@ static void drop_csr(tensor *t)
     t->csr = NULL;
 }
 
+/* Brings params' W_0 up from the fused step's wt where SGD's steps left it ahead (b->ahead):
+ * every operation but the steps themselves (and augment, which reads images alone) calls this
+ * first, since any of them may read or write the parameters. */
+static void params_current(cl_backend *b)
+{
+    step_node *q = b->ahead.node;
+    if (!q) return;
+    b->ahead.node = NULL;
+    size_t global = (size_t)q->sizes[0] * (size_t)q->sizes[1];
+    clrt_arg args[] = {clrt_arg_buf(q->wt), clrt_arg_buf(b->ahead.params->buf)};
+    clrt_launch(b->ctx, q->to_params, 1, &global, NULL, 2, args);
+}
+
 static void cl_release(backend *be, tensor *t)
 {
-    (void)be;
+    cl_backend *b = impl(be);
     if (!t) return;
+    if (b->ahead.params == t) b->ahead.node = NULL;   /* the weights go: nothing to bring up */
     drop_csr(t);
     if (t->shadow) clrt_free(t->shadow->buf);
     free(t->shadow);
@@ -300,6 +323,7 @@ static void cl_release(backend *be, tensor *t)
 static void cl_write(backend *be, tensor *t, size_t off, size_t count, const void *src)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (!t) bug("write", "tensor is NULL");
     check_tensor("write", "t", t, t->type, off, count);
     size_t es = dtype_size(t->type);
@@ -390,6 +414,7 @@ static void cl_write_images(backend *be, tensor *t, int k, const uint8_t *pixels
 static void cl_read(backend *be, const tensor *t, size_t off, size_t count, void *dst)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (!t) bug("read", "tensor is NULL");
     check_tensor("read", "t", t, t->type, off, count);
     size_t es = dtype_size(t->type);
@@ -551,7 +576,11 @@ static void gemm_run(cl_backend *b, gemm_kind kind, const gemm_plan *plan, const
     gemm_builtin(b, plan, g);
 }
 
-static void cl_gemm(backend *be, const gemm_args *g) { gemm_run(impl(be), impl(be)->gemm, NULL, g); }
+static void cl_gemm(backend *be, const gemm_args *g)
+{
+    params_current(impl(be));
+    gemm_run(impl(be), impl(be)->gemm, NULL, g);
+}
 
 /* ---- element-wise ------------------------------------------------------------------------- */
 
@@ -560,6 +589,7 @@ static void cl_bias_act(backend *be, tensor *za, size_t za_off, const tensor *bi
                         int rows, int cols, activation act)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (rows < 0 || cols < 0) bug("bias_act", "negative dimension");
     size_t count = (size_t)rows * (size_t)cols;
     if (count == 0) return;
@@ -592,6 +622,7 @@ static void act_backward(cl_backend *b, tensor *d, size_t d_off, const tensor *a
 static void cl_act_backward(backend *be, tensor *d, size_t d_off, const tensor *a, size_t a_off,
                             size_t count, activation act)
 {
+    params_current(impl(be));
     act_backward(impl(be), d, d_off, a, a_off, count, act, 1.0f);
 }
 
@@ -600,6 +631,7 @@ static void cl_dropout(backend *be, tensor *x, size_t off, size_t count, float p
                        uint64_t seed, uint64_t stream)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (count == 0) return;
     check_tensor("dropout", "x", x, DT_F32, off, count);
     clrt_arg args[] = {clrt_arg_buf(x->buf), clrt_arg_ulong(off), clrt_arg_ulong(count),
@@ -616,6 +648,7 @@ static void cl_softmax_xent(backend *be, tensor *z, size_t z_off, int rows, int 
                             size_t stat_row0, bool want_grad)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (rows < 0 || classes < 1) bug("softmax_xent", "bad dimensions");
     if (rows == 0) return;
     check_tensor("softmax_xent", "z", z, DT_F32, z_off, (size_t)rows * (size_t)classes);
@@ -685,6 +718,7 @@ static void col_sum(cl_backend *b, const tensor *dz, size_t dz_off, int rows, in
 static void cl_col_sum(backend *be, const tensor *dz, size_t dz_off, int rows, int cols,
                        float alpha, tensor *db, size_t db_off)
 {
+    params_current(impl(be));
     col_sum(impl(be), dz, dz_off, rows, cols, alpha, db, db_off, CS_COLS, CS_ROWS);
 }
 
@@ -693,6 +727,7 @@ static void cl_reduce_stats(backend *be, const tensor *stats, size_t n, tensor *
                             size_t out_off)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     check_tensor("reduce_stats", "stats", stats, DT_F32, 0, n * STATS_PER_ROW);
     check_tensor("reduce_stats", "out", out, DT_F32, out_off, STATS_PER_ROW);
     kernel_slot *s = kernel(b, K_REDUCE_STATS);
@@ -709,6 +744,7 @@ static void cl_gather_rows(backend *be, const tensor *src, int rowlen, const ten
                            size_t idx_off, int m, tensor *dst)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (rowlen < 0 || m < 0) bug("gather_rows", "negative dimension");
     if (rowlen == 0 || m == 0) return;
     check_tensor("gather_rows", "src", src, DT_U8, 0, 0);
@@ -765,6 +801,7 @@ static void check_update(const char *op, const update_args *u)
 static void cl_update(backend *be, const update_args *u)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (!u) bug("update", "no arguments");
     if (u->n == 0) return;
     check_update("update", u);
@@ -962,6 +999,7 @@ static void fused_forward(cl_backend *b, const layer_plan *p, const linear_forwa
 static void cl_linear_forward(backend *be, const linear_forward_args *a)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (!a || a->m < 0 || a->k < 1 || a->n < 1) bug("linear_forward", "bad dimensions");
     if (a->m == 0) return;
     int m = a->m, k = a->k, n = a->n;
@@ -1095,6 +1133,7 @@ static void fused_weights(cl_backend *b, const layer_plan *p, const linear_weigh
 static void cl_linear_weights(backend *be, const linear_weights_args *a)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (!a || a->m < 0 || a->k < 1 || a->n < 1) bug("linear_weights", "bad dimensions");
     int m = a->m, k = a->k, n = a->n;
     check_tensor("linear_weights", "dz", a->dz, DT_F32, 0, (size_t)m * (size_t)n);
@@ -1133,6 +1172,7 @@ static void cl_linear_weights(backend *be, const linear_weights_args *a)
 static void cl_linear_input(backend *be, const linear_input_args *a)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (!a || a->m < 0 || a->k < 1 || a->n < 1) bug("linear_input", "bad dimensions");
     if (a->m == 0) return;
     int m = a->m, k = a->k, n = a->n;
@@ -1263,8 +1303,11 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a, 
                         (int)q->act, (int)q->optimizer, p->vw, p->rn, p->rv, q->sizes[L]);
     if (sparse && used > 0 && (size_t)used < sizeof opts)
         snprintf(opts + used, sizeof opts - (size_t)used, " -DSPARSE0=1 -DSB=%d -DPR=%d", p->sb, p->pr);
-    q->forward_backward[sparse] = family_kernel(b->ctx, "fused_step.cl", opts, "step_forward_backward");
-    q->update[sparse] = family_kernel(b->ctx, "fused_step.cl", opts, "step_update");
+    /* Under SGD the sparse program holds wt_to_params besides (params_current). */
+    const char *set = sparse && q->optimizer == OPT_SGD ? FUSED_SGD_SPARSE_KERNELS : NULL;
+    q->forward_backward[sparse] = set_kernel(b->ctx, "fused_step.cl", opts, "step_forward_backward", set);
+    q->update[sparse] = set_kernel(b->ctx, "fused_step.cl", opts, "step_update", set);
+    if (set) q->to_params = set_kernel(b->ctx, "fused_step.cl", opts, "wt_to_params", set);
     /* This kernel's registers may allow fewer work-items than the plan's. */
     size_t kmax = clrt_kernel_max_wg(b->ctx, q->forward_backward[sparse]);
     while ((size_t)q->plan.wg > kmax && q->plan.wg > 1) q->plan.wg /= 2;
@@ -1319,6 +1362,7 @@ static size_t row_slices(const cl_backend *b, int m, size_t min_rows, size_t *ro
 static bool cl_output_step(backend *be, const output_step_args *a)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (!a || a->m < 1 || a->k < 1 || a->n < 1) bug("output_step", "bad dimensions");
     if (!cl_output_step_fits(&b->traits, a->k, a->n)) return false;
     int m = a->m, k = a->k, n = a->n;
@@ -1411,6 +1455,7 @@ static clrt_buf *sparse_weights_mirror(cl_backend *b, const sparse_step_args *a)
 static bool cl_sparse_step(backend *be, const sparse_step_args *a)
 {
     cl_backend *b = impl(be);
+    params_current(b);
     if (!a || a->m < 1 || a->k < 1 || a->h < 1 || a->n < 1) bug("sparse_step", "bad dimensions");
     const layer_plan *p = a->plan;
     pixel_csr *c = a->x ? sparse_of(a->x, a->x_off, a->k) : NULL;
@@ -1539,6 +1584,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
     const pixel_csr *csr = q->plan.sparse_first ? a->x->csr : NULL;
     bool sparse = csr && csr->k == a->sizes[0];
     if (!q->forward_backward[sparse]) step_kernels(b, q, a, sparse);
+    if (b->ahead.node != q || b->ahead.params != u->params || !sparse) params_current(b);
     bool wt_stale = sparse && q->mirror_version != u->params->version;
     if (sparse && !q->wt) {   /* zeros past the layer's outputs, which the kernels never write */
         size_t bytes = k0 * (((size_t)a->sizes[1] + 15) / 16 * 16) * sizeof(float);
@@ -1584,7 +1630,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_float(u->eps), clrt_arg_float(u->weight_decay), clrt_arg_float(u->bc1),
         clrt_arg_float(u->bc2),
         clrt_arg_buf(rows), clrt_arg_buf(nzs), clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off),
-        clrt_arg_int(a->x_indexed), clrt_arg_ulong(a->x_row0), clrt_arg_buf(wt),
+        clrt_arg_int(a->x_indexed), clrt_arg_ulong(a->x_row0), clrt_arg_buf(wt), clrt_arg_int(wt_stale),
     };
     /* One tile per work-group on the CPU row, as serial_local: left to choose, PoCL made big
      * groups of these branchy items (372 us a step of 784-128-10, batch 64, against 204). */
@@ -1595,6 +1641,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
     u->params->version = ++b->next_version;
     b->sparse_steps += sparse;
     if (sparse) q->mirror_version = u->params->version;
+    if (sparse && u->kind == OPT_SGD) b->ahead.node = q, b->ahead.params = u->params;   /* SGD_IN_WT */
 }
 
 /* ---- the back-end ------------------------------------------------------------------------- */

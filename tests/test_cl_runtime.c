@@ -404,7 +404,7 @@ START_TEST(test_one_kernel_per_program)
                            : strcmp(e->name, "sparse_step.cl") == 0 ? "-DK=6 -DH=3 -DN=2 -DACT=1 -DROW_BLOCK=16"
                            : strcmp(e->name, "fused_step.cl") == 0
                                ? "-DNL=1 -DSIZES=6,3 -DWOFFS=0 -DBOFFS=18 -DTSTARTS=0,1 -DACT=1 "
-                                 "-DOPT=0 -DVW=2 -DRN=8 -DRV=2 -DCLASSES=3"
+                                 "-DOPT=0 -DVW=2 -DRN=8 -DRV=2 -DCLASSES=3 -DSPARSE0=1 -DSB=1 -DPR=32"
                                                                 : "";
         for (int i = 0; i < n; i++) {
             char name[128];
