@@ -59,28 +59,37 @@ __constant float pixel_value[256] = {PIXEL_VALUES64(0), PIXEL_VALUES64(64), PIXE
                                      PIXEL_VALUES64(192)};
 
 /* The row's hidden pre-activations, alpha x its nonzeros' rows of wt summed, plus b1: four
- * accumulators over the four quarters of the nonzeros, four chains of multiply-adds. wt and the
+ * quarters of the nonzeros read two at a time (one 8-byte load; the pass issues more
+ * instructions than its loads allow for, perf), eight chains of multiply-adds. wt and the
  * slab are read as float16 arrays, whose loads are single aligned ones (PoCL, 2 cores, 60,000
  * images: 27.8 ms a step through vload16, 23.5 so). The seed's full batch, sparse_step's mean
  * call of training and evaluation on a faster VM: 5.6-6.1 ms with two chains and converted
- * values, 5.1-5.2 with four, 4.6-4.8 with four and the table. */
+ * values, 5.1-5.2 with four, 4.6-4.8 with four and the table; the epoch with its evaluation on
+ * this session's VM 9.1-9.9 ms with single loads, 9.0 so, forward and scatter (either alone
+ * 9.1-9.9). */
 static inline float16 hidden_sum(__global const uint *nz, const uint begin, const uint end,
                                  __global const float16 *wt, const float alpha, const float16 b1)
 {
     float16 a0 = (float16)0.0f, a1 = (float16)0.0f, a2 = (float16)0.0f, a3 = (float16)0.0f;
-    const uint n4 = (end - begin) / 4;
-    for (uint e = begin; e < begin + n4; e++) {
-        const uint p = nz[e], q = nz[e + n4], u = nz[e + 2 * n4], v = nz[e + 3 * n4];
-        a0 = fma((float16)pixel_value[p & 255u], wt[p >> 8], a0);
-        a1 = fma((float16)pixel_value[q & 255u], wt[q >> 8], a1);
-        a2 = fma((float16)pixel_value[u & 255u], wt[u >> 8], a2);
-        a3 = fma((float16)pixel_value[v & 255u], wt[v >> 8], a3);
+    float16 c0 = (float16)0.0f, c1 = (float16)0.0f, c2 = (float16)0.0f, c3 = (float16)0.0f;
+    const uint n4 = (end - begin) / 8;   /* pairs per quarter */
+    for (uint i = 0; i < n4; i++) {
+        const uint2 p = vload2(0, nz + begin + 2 * i), q = vload2(0, nz + begin + 2 * (i + n4));
+        const uint2 u = vload2(0, nz + begin + 2 * (i + 2 * n4)), v = vload2(0, nz + begin + 2 * (i + 3 * n4));
+        a0 = fma((float16)pixel_value[p.x & 255u], wt[p.x >> 8], a0);
+        c0 = fma((float16)pixel_value[p.y & 255u], wt[p.y >> 8], c0);
+        a1 = fma((float16)pixel_value[q.x & 255u], wt[q.x >> 8], a1);
+        c1 = fma((float16)pixel_value[q.y & 255u], wt[q.y >> 8], c1);
+        a2 = fma((float16)pixel_value[u.x & 255u], wt[u.x >> 8], a2);
+        c2 = fma((float16)pixel_value[u.y & 255u], wt[u.y >> 8], c2);
+        a3 = fma((float16)pixel_value[v.x & 255u], wt[v.x >> 8], a3);
+        c3 = fma((float16)pixel_value[v.y & 255u], wt[v.y >> 8], c3);
     }
-    for (uint e = begin + 4 * n4; e < end; e++) {
+    for (uint e = begin + 8 * n4; e < end; e++) {
         const uint p = nz[e];
         a0 = fma((float16)pixel_value[p & 255u], wt[p >> 8], a0);
     }
-    return alpha * ((a0 + a1) + (a2 + a3)) + b1;
+    return alpha * (((a0 + c0) + (a1 + c1)) + ((a2 + c2) + (a3 + c3))) + b1;
 }
 
 /* The hidden activations of image img (lanes from H on 0) into hv. */
@@ -175,13 +184,19 @@ __kernel void sparse_step(const int backward, __global const uint *row_ptr, __gl
             }
         }
         if (!backward) continue;
-        /* dH into the slice's rows of X^T dH: an image's pixels are distinct, so no two
-         * updates of one row depend on each other. */
+        /* dH into the slice's rows of X^T dH, two nonzeros a load: an image's pixels are
+         * distinct, so no two updates of one row depend on each other. */
         for (int r = rblock; r < rblock_end; r++) {
             const uint img = use_idx ? idx[idx_off + r] : r0 + (uint)r;
             const float16 gi = dh[r - rblock];
-            for (uint e = row_ptr[img], end = row_ptr[img + 1]; e < end; e++) {
-                const uint p = nz[e];
+            const uint begin = row_ptr[img], end = row_ptr[img + 1], n2 = (end - begin) / 2;
+            for (uint i = 0; i < n2; i++) {
+                const uint2 p = vload2(0, nz + begin + 2 * i);
+                slab[p.x >> 8] = fma((float16)pixel_value[p.x & 255u], gi, slab[p.x >> 8]);
+                slab[p.y >> 8] = fma((float16)pixel_value[p.y & 255u], gi, slab[p.y >> 8]);
+            }
+            if ((end - begin) & 1u) {
+                const uint p = nz[end - 1];
                 slab[p >> 8] = fma((float16)pixel_value[p & 255u], gi, slab[p >> 8]);
             }
         }
