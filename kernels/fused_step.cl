@@ -25,8 +25,8 @@
  *          of its outputs) updated by optimizer.cl's optimizer_step with the gradient
  *          dW = alpha dZ_l^T X_l, db = column sums of dZ_l, each summed over the m rows in
  *          row order inside one item: no atomics, the same result for any NDRange split;
- *          with SPARSE0 under SGD, layer 0's weights in wt alone (SGD_IN_WT)
- * wt_to_params (SPARSE0): NDRange S0 x S1, params' W_0 from wt, after SGD_IN_WT's steps.
+ *          with SPARSE0 and W0_IN_WT (below), layer 0's weights and velocity into wt, st1
+ * wt_to_params (SPARSE0): NDRange S0 x S1, W_0's place in params (s1) from wt (st1).
  *
  * Compile-time network (-D, cl_backend's step plan): NL layers, SIZES (NL + 1 widths),
  * WOFFS and BOFFS (the parameter buffer's offsets, model.h), TSTARTS (NL + 1 tile starts),
@@ -35,9 +35,10 @@
  * for softmax_xent.cl). SPARSE0=1 (the CPU row, images with a sparse copy): the first layer
  * reads only the nonzero pixels, from sparse.cl's CSR (row_ptr, nz: (pixel << 8) | value),
  * through a transposed copy of its weights, wt[S0 x NP0] (NP0 = S1 rounded up to 16, zeros
- * past S1), which step_update rewrites from the updated weights (wt_stale: params changed
- * elsewhere, and both kernels read W_0 itself, the same values), or under SGD updates in
- * place, params' W_0 left behind until wt_to_params; SB 16-float
+ * past S1), which step_update updates in place (W0_IN_WT, with the velocity in st1 of the same
+ * layout), leaving W_0's place in params and s1 behind until wt_to_params, or under Adam
+ * rewrites from the updated params (stale: params or s1 changed elsewhere, and both kernels
+ * read them instead); SB 16-float
  * vectors of outputs per item (a divisor of NP0 / 16); layer 0's update tiles are PR pixels
  * x SB vectors, in pixel-major order. Dropout follows the dropout kernel of activation.cl: the element
  * (r, j) of layer l's m x n block keeps its value (times keep_scale) when
@@ -372,18 +373,21 @@ OPTIMIZER_STEP_BODY(floatv, OPT_LDV, OPT_STV)
 
 #if SPARSE0
 
-/* SGD keeps no state: its step on layer 0's weights is made where the tile's gradient already
- * lies, in wt's layout, and wt holds W_0 from one step to the next; params' W_0 falls behind
- * until the host's wt_to_params. Against the optimizer along params' rows and their copy
- * turned into wt, this writes W_0 once a step instead of twice, reads it from wt's contiguous
- * lines instead of params' scattered ones, and turns no block around (784-128-10, batch 64,
- * PoCL 2 cores, --profile: step_update 111-114 -> 62-65 us, and step_forward_backward 71-75
- * -> 65-68 us, with fewer of W_0's lines passed between the cores; the epoch, evaluation
- * included, 0.21 -> 0.155 s). Other optimizers keep their state
- * in params' layout, and update params there. */
-#define SGD_IN_WT (OPT == 0)
+/* W0_IN_WT (SGD, momentum, nesterov): layer 0's weights and their velocity live in wt's
+ * layout during the fused steps: wt and st1 (the same shape) hold them from one step to the
+ * next, and the host brings params and s1 up from them (wt_to_params) before anything else
+ * reads or writes those. The optimizer's step is made where the tile's gradient already lies:
+ * against the optimizer along params' rows and their copy turned into wt, W_0 is written once
+ * a step instead of twice, read from wt's contiguous lines instead of params' scattered ones,
+ * and no block is turned around (784-128-10, batch 64, PoCL 2 cores, --profile: step_update
+ * 111-114 -> 62-65 us under SGD, 166 -> 99 under momentum; step_forward_backward 71-75 ->
+ * 65-68 us, fewer of W_0's lines passed between the cores). Adam's step is bound by its
+ * divisions and square roots, and ran slower so (397 -> 457 us): Adam and AdamW update
+ * params in its layout, then rewrite their part of wt from it. */
+#define W0_IN_WT (OPT < 3)
+#define HAS_S1 (OPT >= 1)   /* s1: the velocity of momentum and nesterov */
 
-/* optimizer_step on 16 weights held in registers (SGD: reads only *p; s1 and s2 unused). */
+/* optimizer_step on 16 weights, and their velocity, held in registers. */
 #define OPT_LDP(q) (*(q))
 #define OPT_STP(x, q) (*(q) = (x))
 static inline void optimizer_step_private(const int kind, float16 *p, const float16 gi,
@@ -395,18 +399,35 @@ OPTIMIZER_STEP_BODY(float16, OPT_LDP, OPT_STP)
 #undef OPT_LDP
 #undef OPT_STP
 
-/* SGD_IN_WT's step on pixel q's weights of the outputs jb .. jb + 15 (wt's 64-byte aligned
- * line), whose gradient summed over the rows is g: read from wt, or from W_0 itself where
- * params changed elsewhere (wt_stale); lanes past S1 stay zero. */
-static inline void sgd_in_wt(const float16 g, const int q, const int jb, __global const float *params,
-                             __global float *wt, const int wt_stale, const float lr, const float wd)
+/* Pixel q's line of a wt-layout copy (64-byte aligned: NP0 floats a pixel, from a buffer's
+ * start) for the outputs jb .. jb + 15. */
+static inline __global float16 *wt_line(__global float *w, const int q, const int jb)
 {
-    __global float16 *line = (__global float16 *)(wt + (ulong)q * NP0 + (ulong)jb);
-    float16 p = wt_stale ? first_weights(params + WOFF[0], (uint)q, jb) : *line;
-    optimizer_step_private(0, &p, g * (1.0f / 255.0f), &p, &p, lr, 0.0f, 0.0f, 0.0f, 0.0f, wd,
+    return (__global float16 *)(w + (ulong)q * NP0 + (ulong)jb);
+}
+
+/* W0_IN_WT's step on pixel q's weights of the outputs jb .. jb + 15, whose gradient summed
+ * over the rows is g: the weights and their velocity read from wt and st1, or where anything
+ * else wrote params or s1 (stale) from W_0's place in those; lanes past S1 stay zero. */
+static inline void first_line_step(const float16 g, const int q, const int jb,
+                                   __global const float *params, __global const float *s1,
+                                   __global float *wt, __global float *st1, const int stale,
+                                   const float lr, const float mu, const float wd)
+{
+    float16 p, v = (float16)0.0f;
+    if (stale) {
+        p = first_weights(params + WOFF[0], (uint)q, jb);
+        if (HAS_S1) v = first_weights(s1 + WOFF[0], (uint)q, jb);
+    } else {
+        p = *wt_line(wt, q, jb);
+        if (HAS_S1) v = *wt_line(st1, q, jb);
+    }
+    optimizer_step_private(OPT, &p, g * (1.0f / 255.0f), &v, &v, lr, mu, 0.0f, 0.0f, 0.0f, wd,
                            1.0f, 1.0f);
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    *line = select((float16)0.0f, p, lane < (int16)(S[1] - jb));
+    const int16 live = lane < (int16)(S[1] - jb);
+    *wt_line(wt, q, jb) = select((float16)0.0f, p, live);
+    if (HAS_S1) *wt_line(st1, q, jb) = select((float16)0.0f, v, live);
 }
 
 /* The optimizer on the biases of layer 0's outputs jb .. jb + 15 (those below S1), from their
@@ -426,17 +447,15 @@ static inline void first_biases_step(const float16 g, const int jb, __global flo
 
 /* Layer 0's tile lt of step_update from the nonzero pixels: pixels [q0, q0 + PR) x SB vectors
  * of outputs from c0; the gradient summed over the rows in order in acc[pixel][output], then
- * the optimizer along the pixels (contiguous in params) and the tile's part of wt rewritten. */
+ * the optimizer on each pixel's line of wt (first_line_step), or under Adam along the pixels
+ * (contiguous in params) and the tile's part of wt rewritten. */
 static inline void sparse_first_update(const int lt, const int m, __global float *params,
                                        __global const float *dzl, __global float *s1,
                                        __global float *s2, const float lr, const float mu,
                                        const float b1, const float b2, const float eps,
                                        const float wd, const float bc1, const float bc2,
-                                       __global const uint *row_ptr, __global const uint *nz,
-                                       __global const uint *idx, const ulong idx_off,
-                                       const int use_x_idx, const ulong x_row0,
-                                       __global const uint *starts, __global float *wt,
-                                       const int wt_stale)
+                                       __global const uint *nz, __global const uint *starts,
+                                       __global float *wt, __global float *st1, const int stale)
 {
     const int k = S[0], n = S[1], nb = NV0 / SB;
     const int q0 = lt / nb * PR, c0 = lt % nb * SB, q1 = min(k, q0 + PR);
@@ -444,11 +463,11 @@ static inline void sparse_first_update(const int lt, const int m, __global float
     float16 acc[PR * SB];   /* acc[(q - q0) * SB + s]: pixel q, the outputs of vector c0 + s */
     float16 bacc[SB];
     for (int i = 0; i < PR * SB; i++) acc[i] = (float16)0.0f;
+#if !W0_IN_WT
     /* The tile's lines of W_0, read ahead of the optimizer, all at once: its loads of them (a
      * stride of S0 floats, which no prefetcher follows; PoCL's prefetch() does nothing) stalled
      * the update one by one (perf; 784-128-10, batch 64: step_update 136-146 us, 122-131 so). */
     float ahead = 0.0f;
-#if !SGD_IN_WT
     for (int j = c0 * 16; j < min(n, (c0 + SB) * 16); j++)
         for (int q = q0; q < q1; q += 16) ahead += params[WOFF[0] + (ulong)j * (ulong)k + (ulong)q];
 #endif
@@ -473,15 +492,15 @@ static inline void sparse_first_update(const int lt, const int m, __global float
             for (int s = 0; s < SB; s++) a[s] = fma(v, d[s], a[s]);
         }
     }
-    if (m < 0) params[WOFF[0]] = ahead;   /* never (m >= 1): keeps the loads ahead */
-#if SGD_IN_WT
+#if W0_IN_WT
     for (int q = q0; q < q1; q++)
         for (int s = 0; s < SB; s++)
-            sgd_in_wt(acc[(q - q0) * SB + s], q, (c0 + s) * 16, params, wt, wt_stale, lr, wd);
+            first_line_step(acc[(q - q0) * SB + s], q, (c0 + s) * 16, params, s1, wt, st1, stale, lr,
+                            mu, wd);
     for (int s = 0; s < SB && q0 == 0; s++)
         first_biases_step(bacc[s], (c0 + s) * 16, params, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2);
-    return;
-#endif
+#else
+    if (m < 0) params[WOFF[0]] = ahead;   /* never (m >= 1): keeps the loads ahead */
     /* Output j's gradient along the tile's pixels is lane j - (c0 + s) * 16 of acc[. * SB + s]:
      * blocks of 16 pixels x 16 outputs turned around in registers, then VW pixels at a time in
      * the layout of params (VW divides S0 and 16; q0 is a multiple of 16). */
@@ -518,15 +537,17 @@ static inline void sparse_first_update(const int lt, const int m, __global float
         if (q0 == 0)
             first_biases_step(bacc[s], jb, params, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2);
     }
+#endif
 }
 
-/* params' W_0 from wt, where SGD_IN_WT keeps it during the fused steps (launched by the host
- * before anything else reads or writes params): NDRange S0 x S1, item i = j * S0 + q. */
-__kernel void wt_to_params(__global const float *wt, __global float *params)
+/* W_0's place in dst (params or s1) from its wt-layout copy src (wt or st1), after
+ * the fused steps (launched by the host before anything else reads or writes dst): NDRange
+ * S0 x S1, item i = j * S0 + q. */
+__kernel void wt_to_params(__global const float *src, __global float *dst)
 {
     const int i = get_global_id(0);
     if (i >= S[0] * S[1]) return;
-    params[WOFF[0] + (ulong)i] = wt[(ulong)(i % S[0]) * NP0 + (ulong)(i / S[0])];
+    dst[WOFF[0] + (ulong)i] = src[(ulong)(i % S[0]) * NP0 + (ulong)(i / S[0])];
 }
 #endif
 
@@ -538,15 +559,15 @@ static inline void update_tile(const int t, const int m, __global float *params,
                                const float eps, const float wd, const float bc1, const float bc2,
                                __global const uint *row_ptr, __global const uint *nz,
                                __global const uint *idx, const ulong idx_off, const int use_x_idx,
-                               const ulong x_row0, __global float *wt, const int wt_stale)
+                               const ulong x_row0, __global float *wt, __global float *st1,
+                               const int stale)
 {
     int l = 0;
     while (t >= TSTART[l + 1]) l++;
 #if SPARSE0
     if (l == 0) {
         sparse_first_update(t, m, params, NL == 1 ? act : dz, s1, s2, lr, mu, b1, b2, eps, wd,
-                            bc1, bc2, row_ptr, nz, idx, idx_off, use_x_idx, x_row0,
-                            (__global const uint *)x0, wt, wt_stale);
+                            bc1, bc2, nz, (__global const uint *)x0, wt, st1, stale);
         return;
     }
 #endif
@@ -605,9 +626,10 @@ __kernel void step_update(const int m, __global float *params, __global const fl
                           const float eps, const float wd, const float bc1, const float bc2,
                           __global const uint *row_ptr, __global const uint *nz,
                           __global const uint *idx, const ulong idx_off, const int use_x_idx,
-                          const ulong x_row0, __global float *wt, const int wt_stale)
+                          const ulong x_row0, __global float *wt, __global float *st1,
+                          const int stale)
 {
     for (int t = get_global_id(0); t < TSTART[NL]; t += get_global_size(0))
         update_tile(t, m, params, x0, act, dz, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2, row_ptr,
-                    nz, idx, idx_off, use_x_idx, x_row0, wt, wt_stale);
+                    nz, idx, idx_off, use_x_idx, x_row0, wt, st1, stale);
 }

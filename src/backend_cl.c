@@ -105,7 +105,7 @@ static clrt_kernel *family_kernel(clrt_ctx *ctx, const char *file, const char *o
     return clrt_kernel_get(ctx, file, opts, name);
 }
 
-#define FUSED_SGD_SPARSE_KERNELS "step_forward_backward step_update wt_to_params"
+#define FUSED_SPARSE_KERNELS "step_forward_backward step_update wt_to_params"
 
 /* Kernel `name` of file from a program of the kernels `set` names (name among them), or of
  * its family when set is NULL or names it alone. */
@@ -150,11 +150,14 @@ typedef struct step_node {
     /* SPARSE0's transposed copy of the first layer's weights, made from the params whose
      * version was mirror_version (versions are unique in the back-end, across tensors); when
      * anything but this plan's steps wrote them, a step reads W_0 itself and rewrites it.
-     * Under SGD the steps update W_0 in wt alone (fused_step.cl's SGD_IN_WT): params' copy is
-     * brought up by to_params (params_current) before any other operation. */
-    clrt_buf *wt;
+     * Except under Adam, the steps update W_0 in wt, and its velocity in st of the same
+     * layout (fused_step.cl's W0_IN_WT): params' and the velocity's copies are brought up by
+     * to_params (params_current) before any other operation, and when those were written
+     * elsewhere (their versions no longer mirror_version and state_version), a step reads
+     * them instead. */
+    clrt_buf *wt, *st;
     clrt_kernel *to_params;
-    uint64_t mirror_version;
+    uint64_t mirror_version, state_version;
     struct step_node *next;
 } step_node;
 
@@ -186,9 +189,9 @@ typedef struct {
         int k, h;
     } sparse_wt;
     augment_cl *augment;                   /* --augment, made at its first use */
-    struct {                               /* the fused step whose wt holds W_0 newer than ... */
+    struct {                               /* the fused step whose wt (and st) hold W_0 ... */
         step_node *node;
-        const tensor *params;              /* ... these parameters do (SGD_IN_WT), or none */
+        const tensor *params, *state;      /* ... newer than these do, or none (NULL node) */
     } ahead;
 } cl_backend;
 
@@ -295,24 +298,29 @@ static void drop_csr(tensor *t)
     t->csr = NULL;
 }
 
-/* Brings params' W_0 up from the fused step's wt where SGD's steps left it ahead (b->ahead):
- * every operation but the steps themselves (and augment, which reads images alone) calls this
- * first, since any of them may read or write the parameters. */
+/* Brings W_0's place in the parameters and the optimizer's state up from the fused step's
+ * copies where its steps left them ahead (b->ahead): every operation but the steps themselves
+ * (and augment, which reads images alone) calls this first, since any of them may read or
+ * write those tensors. */
 static void params_current(cl_backend *b)
 {
     step_node *q = b->ahead.node;
     if (!q) return;
     b->ahead.node = NULL;
     size_t global = (size_t)q->sizes[0] * (size_t)q->sizes[1];
-    clrt_arg args[] = {clrt_arg_buf(q->wt), clrt_arg_buf(b->ahead.params->buf)};
-    clrt_launch(b->ctx, q->to_params, 1, &global, NULL, 2, args);
+    for (int i = 0; i < 2; i++) {
+        const tensor *dst = i == 0 ? b->ahead.params : b->ahead.state;
+        if (!dst) continue;
+        clrt_arg args[] = {clrt_arg_buf(i == 0 ? q->wt : q->st), clrt_arg_buf(dst->buf)};
+        clrt_launch(b->ctx, q->to_params, 1, &global, NULL, 2, args);
+    }
 }
 
 static void cl_release(backend *be, tensor *t)
 {
     cl_backend *b = impl(be);
     if (!t) return;
-    if (b->ahead.params == t) b->ahead.node = NULL;   /* the weights go: nothing to bring up */
+    if (b->ahead.params == t || b->ahead.state == t) params_current(b);
     drop_csr(t);
     if (t->shadow) clrt_free(t->shadow->buf);
     free(t->shadow);
@@ -1303,8 +1311,10 @@ static void step_kernels(cl_backend *b, step_node *q, const train_step_args *a, 
                         (int)q->act, (int)q->optimizer, p->vw, p->rn, p->rv, q->sizes[L]);
     if (sparse && used > 0 && (size_t)used < sizeof opts)
         snprintf(opts + used, sizeof opts - (size_t)used, " -DSPARSE0=1 -DSB=%d -DPR=%d", p->sb, p->pr);
-    /* Under SGD the sparse program holds wt_to_params besides (params_current). */
-    const char *set = sparse && q->optimizer == OPT_SGD ? FUSED_SGD_SPARSE_KERNELS : NULL;
+    /* Where the steps keep W_0 in wt (not under Adam), the sparse program holds wt_to_params
+     * besides (params_current). */
+    bool adam = q->optimizer == OPT_ADAM || q->optimizer == OPT_ADAMW;
+    const char *set = sparse && !adam ? FUSED_SPARSE_KERNELS : NULL;
     q->forward_backward[sparse] = set_kernel(b->ctx, "fused_step.cl", opts, "step_forward_backward", set);
     q->update[sparse] = set_kernel(b->ctx, "fused_step.cl", opts, "step_update", set);
     if (set) q->to_params = set_kernel(b->ctx, "fused_step.cl", opts, "wt_to_params", set);
@@ -1542,6 +1552,14 @@ static bool cl_sparse_step(backend *be, const sparse_step_args *a)
 #define STEP_UPDATE_ITEMS_PER_CU 4
 #define STEP_UPDATE_FEW_TILES_PER_CU 64
 
+/* A new buffer of bytes zeros. */
+static clrt_buf *zeroed(cl_backend *b, size_t bytes, const char *name)
+{
+    clrt_buf *buf = clrt_alloc(b->ctx, bytes, name);
+    clrt_fill32(b->ctx, buf, 0, bytes, 0);
+    return buf;
+}
+
 static size_t step_update_items(const cl_backend *b, size_t tiles)
 {
     size_t cu = b->traits.compute_units ? b->traits.compute_units : 1;
@@ -1584,13 +1602,16 @@ static void cl_train_step(backend *be, const train_step_args *a)
     const pixel_csr *csr = q->plan.sparse_first ? a->x->csr : NULL;
     bool sparse = csr && csr->k == a->sizes[0];
     if (!q->forward_backward[sparse]) step_kernels(b, q, a, sparse);
-    if (b->ahead.node != q || b->ahead.params != u->params || !sparse) params_current(b);
-    bool wt_stale = sparse && q->mirror_version != u->params->version;
-    if (sparse && !q->wt) {   /* zeros past the layer's outputs, which the kernels never write */
-        size_t bytes = k0 * (((size_t)a->sizes[1] + 15) / 16 * 16) * sizeof(float);
-        q->wt = clrt_alloc(b->ctx, bytes, "fused step's transposed weights");
-        clrt_fill32(b->ctx, q->wt, 0, bytes, 0);
-    }
+    bool in_wt = sparse && !adam;   /* W0_IN_WT */
+    const tensor *state = in_wt && velocity ? u->state1 : NULL;
+    if (b->ahead.node != q || b->ahead.params != u->params || b->ahead.state != state || !in_wt)
+        params_current(b);
+    bool stale = sparse && (q->mirror_version != u->params->version ||
+                            (state && state->version != q->state_version));
+    size_t wt_bytes = k0 * (((size_t)a->sizes[1] + 15) / 16 * 16) * sizeof(float);
+    /* zeros past the layer's outputs, which the kernels never write */
+    if (sparse && !q->wt) q->wt = zeroed(b, wt_bytes, "fused step's transposed weights");
+    if (state && !q->st) q->st = zeroed(b, wt_bytes, "fused step's transposed velocity");
 
     size_t cols = 0;
     for (int l = 1; l <= L; l++) cols += (size_t)a->sizes[l];
@@ -1605,6 +1626,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
     const clrt_buf *ib = a->idx ? a->idx->buf : b->dummy;
     const clrt_buf *rows = sparse ? csr->row_ptr : b->dummy, *nzs = sparse ? csr->nz : b->dummy;
     const clrt_buf *wt = sparse ? q->wt : b->dummy;
+    const clrt_buf *st = state ? q->st : b->dummy;
     bool drop = a->dropout > 0.0f;
     size_t wg = (size_t)q->plan.wg, blocks = ((size_t)m + (size_t)q->plan.block_rows - 1) / (size_t)q->plan.block_rows;
     size_t g1 = blocks * wg;
@@ -1618,7 +1640,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_float(drop ? a->dropout : 0.0f), clrt_arg_float(drop ? dropout_scale(a->dropout) : 1.0f),
         clrt_arg_float(drop ? 1.0f - a->dropout : 1.0f), clrt_arg_ulong(a->dropout_seed),
         clrt_arg_ulong(a->dropout_stream0), clrt_arg_ulong(a->dropout_stream_step),
-        clrt_arg_buf(rows), clrt_arg_buf(nzs), clrt_arg_buf(wt), clrt_arg_int(wt_stale),
+        clrt_arg_buf(rows), clrt_arg_buf(nzs), clrt_arg_buf(wt), clrt_arg_int(stale),
     };
     clrt_launch(b->ctx, q->forward_backward[sparse], 1, &g1, &wg, (int)(sizeof args / sizeof args[0]), args);
     size_t g2 = step_update_items(b, (size_t)(sparse ? q->plan.tiles_sparse : q->plan.tiles));
@@ -1630,7 +1652,8 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_float(u->eps), clrt_arg_float(u->weight_decay), clrt_arg_float(u->bc1),
         clrt_arg_float(u->bc2),
         clrt_arg_buf(rows), clrt_arg_buf(nzs), clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off),
-        clrt_arg_int(a->x_indexed), clrt_arg_ulong(a->x_row0), clrt_arg_buf(wt), clrt_arg_int(wt_stale),
+        clrt_arg_int(a->x_indexed), clrt_arg_ulong(a->x_row0), clrt_arg_buf(wt), clrt_arg_buf(st),
+        clrt_arg_int(stale),
     };
     /* One tile per work-group on the CPU row, as serial_local: left to choose, PoCL made big
      * groups of these branchy items (372 us a step of 784-128-10, batch 64, against 204). */
@@ -1641,7 +1664,12 @@ static void cl_train_step(backend *be, const train_step_args *a)
     u->params->version = ++b->next_version;
     b->sparse_steps += sparse;
     if (sparse) q->mirror_version = u->params->version;
-    if (sparse && u->kind == OPT_SGD) b->ahead.node = q, b->ahead.params = u->params;   /* SGD_IN_WT */
+    if (in_wt) {   /* W_0 and its velocity now ahead in wt and st */
+        q->state_version = state ? state->version : 0;
+        b->ahead.node = q;
+        b->ahead.params = u->params;
+        b->ahead.state = state;
+    }
 }
 
 /* ---- the back-end ------------------------------------------------------------------------- */
@@ -1668,6 +1696,7 @@ static void cl_destroy(backend *be)
     while (b->steps) {
         step_node *next = b->steps->next;
         clrt_free(b->steps->wt);
+        clrt_free(b->steps->st);
         free(b->steps);
         b->steps = next;
     }

@@ -377,8 +377,8 @@ END_TEST
 
 /* ---- through the binary ----------------------------------------------------------------- */
 
-#define BIN_RECIPE "--train-limit 300 --test-limit 100 --hidden 37,13 --batch 30 --optimizer adam " \
-                   "--lr 0.003 --init he --dropout 0.2 --step fused --quiet"
+#define BIN_RECIPE "--train-limit 300 --test-limit 100 --hidden 37,13 --batch 30 --init he " \
+                   "--dropout 0.2 --step fused --quiet"
 
 static float *model_params(const char *name, size_t *n)
 {
@@ -387,22 +387,27 @@ static float *model_params(const char *name, size_t *n)
     return test_model_params(p, n);
 }
 
-/* Adam's state, the shuffle and the dropout masks all continue: a run stopped after epoch 2
- * and resumed to epoch 4 ends with the uninterrupted run's bits. */
+/* Adam's state (updated in params' layout) or momentum's velocity (kept beside the transposed
+ * weights, fused_step.cl's W0_IN_WT), the shuffle and the dropout masks all continue: a run
+ * stopped after epoch 2 and resumed to epoch 4 ends with the uninterrupted run's bits. */
+static const char *const resume_optimizers[] = {"--optimizer adam --lr 0.003",
+                                                "--optimizer momentum --lr 0.05"};
+
 START_TEST(test_binary_resume_bit_identical)
 {
+    const char *opt = resume_optimizers[_i];
     char args[1024];
-    snprintf(args, sizeof args, "--data %s " BIN_RECIPE " --epochs 4 --save full.model", mnist_dir());
+    snprintf(args, sizeof args, "--data %s " BIN_RECIPE " %s --epochs 4 --save full.model", mnist_dir(), opt);
     ck_assert_msg(bin_run(args) == 0, "%s", bin_err());
-    snprintf(args, sizeof args, "--data %s " BIN_RECIPE " --epochs 2 --checkpoint run.ckpt", mnist_dir());
+    snprintf(args, sizeof args, "--data %s " BIN_RECIPE " %s --epochs 2 --checkpoint run.ckpt", mnist_dir(), opt);
     ck_assert_msg(bin_run(args) == 0, "%s", bin_err());
-    snprintf(args, sizeof args, "--data %s " BIN_RECIPE " --epochs 4 --resume run.ckpt --save resumed.model",
-             mnist_dir());
+    snprintf(args, sizeof args, "--data %s " BIN_RECIPE " %s --epochs 4 --resume run.ckpt --save resumed.model",
+             mnist_dir(), opt);
     ck_assert_msg(bin_run(args) == 0, "%s", bin_err());
     size_t n1, n2;
     float *a = model_params("full.model", &n1), *b = model_params("resumed.model", &n2);
     ck_assert_uint_eq(n1, n2);
-    ck_assert_msg(memcmp(a, b, n1 * sizeof(float)) == 0, "the resumed run differs from the uninterrupted one");
+    ck_assert_msg(memcmp(a, b, n1 * sizeof(float)) == 0, "%s: the resumed run differs from the uninterrupted one", opt);
     free(a);
     free(b);
 }
@@ -439,6 +444,8 @@ Suite *fused_step_suite(void)
         tcase_add_loop_test(tc, test_fused_matches_host, 5, 6);   /* VW 1, two hidden layers, dropout */
         /* The same on blank-bordered images with the CPU row's plan: the sparse first layer. */
         tcase_add_loop_test(tc, test_fused_cpu_kernels_match_host, N_CASES + 5, N_CASES + 6);
+        /* momentum and weight decay: the velocity kept beside wt (fused_step.cl's W0_IN_WT) */
+        tcase_add_loop_test(tc, test_fused_cpu_kernels_match_host, N_CASES + 1, N_CASES + 2);
     } else {
         tcase_add_loop_test(tc, test_fused_matches_host, 0, 3 * N_CASES);
         tcase_add_test(tc, test_fused_deterministic);
@@ -449,7 +456,8 @@ Suite *fused_step_suite(void)
         TCase *bin = tcase_create("binary");
         tcase_set_timeout(bin, 300);
         bin_fixture(bin);
-        tcase_add_test(bin, test_binary_resume_bit_identical);
+        tcase_add_loop_test(bin, test_binary_resume_bit_identical, 0,
+                            (int)(sizeof resume_optimizers / sizeof resume_optimizers[0]));
         tcase_add_test(bin, test_binary_profile_launches);
         suite_add_tcase(s, bin);
     }
