@@ -557,9 +557,7 @@ static inline void update_tile(const int t, const int m, __global float *params,
                                __global const float *dz, __global float *s1, __global float *s2,
                                const float lr, const float mu, const float b1, const float b2,
                                const float eps, const float wd, const float bc1, const float bc2,
-                               __global const uint *row_ptr, __global const uint *nz,
-                               __global const uint *idx, const ulong idx_off, const int use_x_idx,
-                               const ulong x_row0, __global float *wt, __global float *st1,
+                               __global const uint *nz, __global float *wt, __global float *st1,
                                const int stale)
 {
     int l = 0;
@@ -624,12 +622,10 @@ __kernel void step_update(const int m, __global float *params, __global const fl
                           __global const float *dz, __global float *s1, __global float *s2,
                           const float lr, const float mu, const float b1, const float b2,
                           const float eps, const float wd, const float bc1, const float bc2,
-                          __global const uint *row_ptr, __global const uint *nz,
-                          __global const uint *idx, const ulong idx_off, const int use_x_idx,
-                          const ulong x_row0, __global float *wt, __global float *st1,
+                          __global const uint *nz, __global float *wt, __global float *st1,
                           const int stale)
 {
     for (int t = get_global_id(0); t < TSTART[NL]; t += get_global_size(0))
-        update_tile(t, m, params, x0, act, dz, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2, row_ptr,
-                    nz, idx, idx_off, use_x_idx, x_row0, wt, st1, stale);
+        update_tile(t, m, params, x0, act, dz, s1, s2, lr, mu, b1, b2, eps, wd, bc1, bc2, nz, wt,
+                    st1, stale);
 }

@@ -1651,9 +1651,7 @@ static void cl_train_step(backend *be, const train_step_args *a)
         clrt_arg_float(u->momentum), clrt_arg_float(u->beta1), clrt_arg_float(u->beta2),
         clrt_arg_float(u->eps), clrt_arg_float(u->weight_decay), clrt_arg_float(u->bc1),
         clrt_arg_float(u->bc2),
-        clrt_arg_buf(rows), clrt_arg_buf(nzs), clrt_arg_buf(ib), clrt_arg_ulong(a->idx_off),
-        clrt_arg_int(a->x_indexed), clrt_arg_ulong(a->x_row0), clrt_arg_buf(wt), clrt_arg_buf(st),
-        clrt_arg_int(stale),
+        clrt_arg_buf(nzs), clrt_arg_buf(wt), clrt_arg_buf(st), clrt_arg_int(stale),
     };
     /* One tile per work-group on the CPU row, as serial_local: left to choose, PoCL made big
      * groups of these branchy items (372 us a step of 784-128-10, batch 64, against 204). */
